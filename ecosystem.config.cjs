@@ -1,0 +1,26 @@
+// pm2 apps of the pipeline. `npm start` runs this with pm2-runtime after the engines are up;
+// in production, point KAFKA_BROKERS, VALKEY_URL and CLICKHOUSE_URL at your clusters and run it the same way.
+const cores = require("node:os").availableParallelism();
+
+module.exports = {
+  apps: [
+    {
+      name: "api",
+      script: "src/api/main.ts",
+      exec_mode: "cluster",
+      instances: Number(process.env.API_INSTANCES ?? cores),
+      // Time to finish in-flight requests and flush the producer after SIGTERM.
+      kill_timeout: 10_000,
+      max_memory_restart: "400M",
+    },
+    {
+      name: "worker",
+      script: "src/worker/main.ts",
+      exec_mode: "fork",
+      instances: Number(process.env.WORKER_INSTANCES ?? cores),
+      // Time to finish the current batch, commit and leave the group.
+      kill_timeout: 30_000,
+      max_memory_restart: "600M",
+    },
+  ],
+};

@@ -1,0 +1,73 @@
+import { z } from "zod";
+
+/** Thrown when an environment variable does not parse; the message names every wrong variable. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+
+const schema = z.object({
+  HOST: z.string().min(1).default("127.0.0.1"),
+  PORT: int(0, 65535).default(3000),
+  /** Which routes this API process serves: ingest (/event, /events), query (/stats) or both. */
+  API_ROLE: z.enum(["all", "ingest", "query"]).default("all"),
+  API_INSTANCES: int(1, 256).optional(),
+  WORKER_INSTANCES: int(1, 256).optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+
+  KAFKA_BROKERS: z
+    .string()
+    .default("127.0.0.1:9092")
+    .transform((s) =>
+      s
+        .split(",")
+        .map((b) => b.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, "each broker must be host:port")).min(1)),
+  KAFKA_CLIENT_ID: z.string().min(1).default("impressions"),
+  KAFKA_TOPIC: z.string().min(1).default("impressions"),
+  KAFKA_DLQ_TOPIC: z.string().min(1).default("impressions.dlq"),
+  KAFKA_PARTITIONS: int(1, 10_000).default(16),
+  KAFKA_REPLICATION_FACTOR: int(1, 16).default(1),
+  KAFKA_CONSUMER_GROUP: z.string().min(1).default("impressions-worker"),
+  /** Upper bound on waiting for the broker's ack before answering 503. */
+  PRODUCE_TIMEOUT_MS: int(100, 60_000).default(2000),
+  /** Bytes of produce requests allowed in flight before new ones are shed with 503. */
+  PRODUCER_MAX_BUFFER_BYTES: int(1024).default(64 * 1024 * 1024),
+  PRODUCER_LINGER_MS: int(0, 1000).default(5),
+
+  VALKEY_URL: z.url().default("redis://127.0.0.1:6379"),
+  CLICKHOUSE_URL: z.url().default("http://127.0.0.1:8123"),
+  CLICKHOUSE_DATABASE: z.string().regex(/^\w+$/).default("default"),
+  CLICKHOUSE_USER: z.string().default("default"),
+  CLICKHOUSE_PASSWORD: z.string().default(""),
+
+  /** A repeated impression id within this window of its first sighting is a duplicate. */
+  DEDUP_WINDOW_SECONDS: int(1).default(86_400),
+  /** Raw impressions older than this are dropped by ClickHouse TTL and rejected at ingest. */
+  RETENTION_DAYS: int(1, 3650).default(30),
+  /** How far in the future an event's ts may be (clock skew of senders). */
+  MAX_FUTURE_SKEW_MS: int(0).default(5 * 60_000),
+  BATCH_MAX_EVENTS: int(1, 1_000_000).default(10_000),
+  BATCH_MAX_BYTES: int(1024).default(10 * 1024 * 1024),
+  /** Worker: how long to gather messages before one ClickHouse insert. */
+  WORKER_BATCH_MAX_WAIT_MS: int(10, 60_000).default(500),
+  WORKER_BATCH_MAX_EVENTS: int(1, 1_000_000).default(20_000),
+
+  DEV_STACK: bool.default(true),
+  DATA_DIR: z.string().min(1).default(".data"),
+});
+
+export type Config = z.infer<typeof schema>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map(
+    (i) => `  ${i.path.join(".")}=${JSON.stringify(env[String(i.path[0])])}: ${i.message}`,
+  );
+  throw new ConfigError(`invalid environment:\n${lines.join("\n")}`);
+}
