@@ -57,7 +57,7 @@ export function spawnLogged(
   const signalAndWait = async (signal: NodeJS.Signals, graceMs: number) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill(signal);
-    const timer = sleep(graceMs).then(() => "timeout" as const);
+    const timer = sleep(graceMs, undefined, { ref: false }).then(() => "timeout" as const);
     if ((await Promise.race([exited, timer])) === "timeout") {
       child.kill("SIGKILL");
       await exited;

@@ -14,5 +14,9 @@ export default async function setup(project: TestProject) {
   console.log(`[test] engines up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${JSON.stringify(stack.env)}`);
   Object.assign(process.env, stack.env);
   project.provide("stackEnv", { ...stack.env });
-  return () => stack.stop();
+  return async () => {
+    const stopping = Date.now();
+    await stack.stop();
+    console.log(`[test] engines stopped in ${((Date.now() - stopping) / 1000).toFixed(1)}s`);
+  };
 }

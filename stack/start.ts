@@ -1,0 +1,80 @@
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ConfigError, loadConfig } from "../src/config.ts";
+import { provision } from "../src/provision.ts";
+import { repoRoot } from "./paths.ts";
+import { spawnLogged } from "./process.ts";
+import { startStack } from "./stack.ts";
+
+/**
+ * `npm start`: the engines (or those the environment names), then the topic and tables, then the
+ * app's processes under pm2-runtime, in the foreground. Ctrl-C or SIGTERM stops the app first
+ * (so it can flush and commit), then the engines.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const began = Date.now();
+  console.log("[start] starting engines: Kafka, Valkey, ClickHouse ...");
+  const stack = await startStack("dev");
+  const env = { ...process.env, ...stack.env };
+  console.log(`[start] engines up in ${seconds(began)}: ${JSON.stringify(stack.env)}`);
+
+  let stopping = false;
+  let app: ReturnType<typeof spawnLogged> | undefined;
+  const shutdown = async (reason: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`[start] ${reason}: stopping the app, then the engines ...`);
+    await app?.stop(60_000);
+    await stack.stop();
+    console.log("[start] stopped");
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT", 0));
+  process.on("SIGTERM", () => void shutdown("SIGTERM", 0));
+
+  try {
+    await provision(loadConfig(env));
+  } catch (err) {
+    console.error(`[start] provisioning failed: ${(err as Error).message}`);
+    await shutdown("provisioning failed", 1);
+    return;
+  }
+
+  const dataDir = join(repoRoot, ".data/dev");
+  const pm2 = join(repoRoot, "node_modules/pm2/bin/pm2-runtime");
+  const logFile = join(dataDir, "logs", "app.log");
+  app = spawnLogged(process.execPath, [pm2, "ecosystem.config.cjs"], {
+    cwd: repoRoot,
+    env: { ...env, PM2_HOME: join(dataDir, "pm2") },
+    logFile,
+  });
+  void app.exited.then((code) => shutdown(`pm2-runtime exited (${code}); see ${logFile}`, 1));
+
+  const url = `http://${config.HOST}:${config.PORT}`;
+  if (await healthy(`${url}/healthz`, 60_000)) {
+    console.log(`[start] ready in ${seconds(began)}: API ${url} (POST /event, POST /events, GET /stats); app log ${logFile}`);
+  } else {
+    await shutdown(`the API did not answer ${url}/healthz within 60s (see ${logFile})`, 1);
+  }
+}
+
+async function healthy(url: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return true;
+    await sleep(250);
+  }
+  return false;
+}
+
+const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)}s`;
+
+main().catch((err: unknown) => {
+  console.error(err instanceof ConfigError || err instanceof Error ? `[start] ${err.message}` : err);
+  process.exit(1);
+});
