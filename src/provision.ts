@@ -1,0 +1,15 @@
+import type { Config } from "./config.ts";
+import { ensureTopics, impressionTopics } from "./kafka/topics.ts";
+import { createClickHouse } from "./storage/clickhouse.ts";
+import { migrate } from "./storage/migrations.ts";
+
+/** Creates what the engines must hold before events flow: the topics and the tables. Idempotent. */
+export async function provision(config: Config): Promise<void> {
+  await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+  const clickhouse = createClickHouse(config);
+  try {
+    await migrate(clickhouse, { retentionDays: config.RETENTION_DAYS });
+  } finally {
+    await clickhouse.close();
+  }
+}
