@@ -53,7 +53,9 @@ async function main(): Promise<void> {
 
   const url = `http://${config.HOST}:${config.PORT}`;
   if (await healthy(`${url}/healthz`, 60_000)) {
-    console.log(`[start] ready in ${seconds(began)}: API ${url} (POST /event, POST /events, GET /stats); app log ${logFile}`);
+    console.log(
+      `[start] ready in ${seconds(began)}: API ${url} (POST /event, POST /events, GET /stats); app log ${logFile}`,
+    );
   } else {
     await shutdown(`the API did not answer ${url}/healthz within 60s (see ${logFile})`, 1);
   }
