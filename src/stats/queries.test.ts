@@ -1,0 +1,148 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testConfig } from "../../test/support/config.ts";
+import { createTestDatabase, insertImpressions, type StoredImpression } from "./fixtures.ts";
+import { countPerAd, reachPerAd, timeSeries } from "./queries.ts";
+import { MINUTE_MS } from "./window.ts";
+
+/** Deterministic pseudo-random numbers in [0, 1), so a failure can be replayed. */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const inWindow = (now: number, minutes: number) => (e: StoredImpression) =>
+  e.ts > now - minutes * MINUTE_MS && e.ts <= now;
+
+function bruteCounts(events: StoredImpression[], now: number, minutes: number, adIds: string[] = []) {
+  const counts: Record<string, number> = {};
+  for (const e of events.filter(inWindow(now, minutes))) {
+    if (adIds.length > 0 && !adIds.includes(e.adId)) continue;
+    counts[e.adId] = (counts[e.adId] ?? 0) + 1;
+  }
+  return counts;
+}
+
+// Mid-minute, so both edges of every window cut a minute in two.
+const now = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - 30 * MINUTE_MS + 23_456;
+const events: StoredImpression[] = [];
+let clickhouse: ClickHouseClient;
+let drop: () => Promise<void>;
+
+beforeAll(async () => {
+  ({ clickhouse, drop } = await createTestDatabase(testConfig()));
+  const random = seeded(42);
+  const add = (ts: number, adId: string, userId = `u${Math.floor(random() * 200)}`) =>
+    events.push({ id: `e${events.length}`, ts, adId, userId });
+  // Random events over the last 26 hours and 10 minutes into the future (clock skew of senders).
+  for (let i = 0; i < 20_000; i++)
+    add(now - Math.floor(random() * 26 * 60 * MINUTE_MS) + 10 * MINUTE_MS, `ad${i % 37}`);
+  // Events exactly on the edges of every window tested: start excluded, end included, after end excluded.
+  for (const minutes of [1, 2, 60, 1440]) {
+    add(now - minutes * MINUTE_MS, "edge-start");
+    add(now - minutes * MINUTE_MS + 1, "edge-start-plus-1ms");
+  }
+  add(now, "edge-now");
+  add(now + 1, "edge-future");
+  // Only old events: absent from every window up to a day.
+  add(now - 25 * 60 * MINUTE_MS, "old");
+  // Several inserts leave several unmerged parts per minute in the rollup: sums must not trust merges.
+  for (let i = 0; i < events.length; i += 4_000) await insertImpressions(clickhouse, events.slice(i, i + 4_000));
+});
+
+afterAll(async () => {
+  await drop?.();
+});
+
+describe("countPerAd", () => {
+  it.each([1, 2, 5, 60, 120, 1439, 1440])("equals a brute-force count over (now - %i min, now]", async (minutes) => {
+    const counts = await countPerAd(clickhouse, { now, minutes, adIds: [] });
+    expect(counts).toEqual(bruteCounts(events, now, minutes));
+  });
+
+  it("excludes an event exactly N minutes old, includes one at now, excludes the future", async () => {
+    const counts = await countPerAd(clickhouse, { now, minutes: 1, adIds: [] });
+    expect(counts["edge-start"]).toBeUndefined();
+    expect(counts["edge-start-plus-1ms"]).toBe(1);
+    expect(counts["edge-now"]).toBe(1);
+    expect(counts["edge-future"]).toBeUndefined();
+    expect(counts.old).toBeUndefined();
+  });
+
+  it("is exact when now falls on a minute boundary or just before one", async () => {
+    for (const at of [now - 23_456, now - 23_457, now + 36_543]) {
+      expect(await countPerAd(clickhouse, { now: at, minutes: 60, adIds: [] })).toEqual(bruteCounts(events, at, 60));
+    }
+  });
+
+  it("answers {} for a window without events", async () => {
+    expect(await countPerAd(clickhouse, { now: now - 3 * 1440 * MINUTE_MS, minutes: 60, adIds: [] })).toEqual({});
+  });
+
+  it("filters to the given ads", async () => {
+    const adIds = ["ad3", "ad7", "edge-now", "no-such-ad"];
+    const counts = await countPerAd(clickhouse, { now, minutes: 1440, adIds });
+    expect(counts).toEqual(bruteCounts(events, now, 1440, adIds));
+    expect(Object.keys(counts).sort()).toEqual(["ad3", "ad7", "edge-now"]);
+  });
+
+  it("keeps the top N ads by impressions, ties broken by ad id", async () => {
+    const ranked = Object.entries(bruteCounts(events, now, 1440)).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
+    const counts = await countPerAd(clickhouse, { now, minutes: 1440, adIds: [], limit: 5 });
+    expect(counts).toEqual(Object.fromEntries(ranked.slice(0, 5)));
+  });
+});
+
+describe("timeSeries", () => {
+  it("gives every minute of the window per ad, each equal to a brute-force count", async () => {
+    const minutes = 60;
+    const adIds = ["ad1", "ad2", "edge-now", "no-such-ad"];
+    const series = await timeSeries(clickhouse, { now, minutes, adIds });
+    expect(Object.keys(series).sort()).toEqual([...adIds].sort());
+    for (const adId of adIds) {
+      const points = series[adId] ?? [];
+      // A mid-minute window touches N + 1 minutes: a partial one at each edge.
+      expect(points).toHaveLength(minutes + 1);
+      for (const { minute, impressions } of points) {
+        const from = Date.parse(minute);
+        const expected = events.filter(
+          (e) => e.adId === adId && inWindow(now, minutes)(e) && e.ts >= from && e.ts < from + MINUTE_MS,
+        ).length;
+        expect(impressions, `${adId} ${minute}`).toBe(expected);
+      }
+      const total = points.reduce((sum, p) => sum + p.impressions, 0);
+      expect(total).toBe(bruteCounts(events, now, minutes)[adId] ?? 0);
+    }
+  });
+});
+
+describe("reachPerAd", () => {
+  it("counts distinct users and impressions per ad exactly", async () => {
+    const minutes = 1440;
+    const users = new Map<string, Set<string>>();
+    for (const e of events.filter(inWindow(now, minutes))) {
+      users.set(e.adId, (users.get(e.adId) ?? new Set()).add(e.userId));
+    }
+    const counts = bruteCounts(events, now, minutes);
+    const reach = await reachPerAd(clickhouse, { now, minutes, adIds: [] });
+    expect(Object.keys(reach).sort()).toEqual([...users.keys()].sort());
+    for (const [adId, set] of users) {
+      const impressions = counts[adId] ?? 0;
+      expect(reach[adId]).toEqual({ impressions, reach: set.size, frequency: impressions / set.size });
+    }
+  });
+
+  it("keeps the top N ads by reach", async () => {
+    const all = await reachPerAd(clickhouse, { now, minutes: 1440, adIds: [] });
+    const top = await reachPerAd(clickhouse, { now, minutes: 1440, adIds: [], limit: 3 });
+    const expected = Object.entries(all)
+      .sort(([a, x], [b, y]) => y.reach - x.reach || (a < b ? -1 : 1))
+      .slice(0, 3);
+    expect(top).toEqual(Object.fromEntries(expected));
+  });
+});

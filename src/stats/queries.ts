@@ -1,0 +1,131 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import { MINUTE_MS, type SplitWindow, splitWindow } from "./window.ts";
+
+export interface WindowQuery {
+  /** Epoch ms, taken once per request: every part of the query sees the same window. */
+  now: number;
+  minutes: number;
+  /** Only these ads; empty means all. */
+  adIds: string[];
+}
+
+export interface RankedQuery extends WindowQuery {
+  /** Keep the top `limit` ads (most impressions, or most users for reach); undefined keeps all. */
+  limit?: number;
+}
+
+export interface MinuteCount {
+  /** Start of the minute, ISO 8601 UTC. */
+  minute: string;
+  impressions: number;
+}
+
+export interface Reach {
+  impressions: number;
+  /** Distinct users, exact. */
+  reach: number;
+  /** Impressions per distinct user. */
+  frequency: number;
+}
+
+const AD_FILTER = "(empty({adIds:Array(String)}) OR ad_id IN {adIds:Array(String)})";
+const RAW_EDGES = `((ts > fromUnixTimestamp64Milli({start:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({fullFrom:Int64}, 'UTC'))
+      OR (ts >= fromUnixTimestamp64Milli({fullTo:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Milli({end:Int64}, 'UTC')))`;
+// SummingMergeTree rows of one key may not be merged yet: always sum.
+const ROLLUP_MINUTES =
+  "minute >= toDateTime({fullFromSeconds:UInt32}, 'UTC') AND minute < toDateTime({fullToSeconds:UInt32}, 'UTC')";
+// Filtering on toStartOfHour(minute), the projection's key, is what lets ClickHouse read the projection.
+const ROLLUP_HOURS =
+  "toStartOfHour(minute) >= toDateTime({hourFromSeconds:UInt32}, 'UTC') AND toStartOfHour(minute) < toDateTime({hourToSeconds:UInt32}, 'UTC')";
+const ROLLUP_EDGE_MINUTES = `((minute >= toDateTime({fullFromSeconds:UInt32}, 'UTC') AND minute < toDateTime({hourFromSeconds:UInt32}, 'UTC'))
+      OR (minute >= toDateTime({hourToSeconds:UInt32}, 'UTC') AND minute < toDateTime({fullToSeconds:UInt32}, 'UTC')))`;
+
+function windowParams(window: SplitWindow, q: RankedQuery) {
+  return {
+    ...window,
+    fullFromSeconds: window.fullFrom / 1000,
+    fullToSeconds: window.fullTo / 1000,
+    hourFromSeconds: window.hourFrom / 1000,
+    hourToSeconds: window.hourTo / 1000,
+    adIds: q.adIds,
+    ...(q.limit === undefined ? {} : { limit: q.limit }),
+  };
+}
+
+/** Impressions per ad with ts in (now − minutes, now]; ads without any are absent. */
+export async function countPerAd(client: ClickHouseClient, q: RankedQuery): Promise<Record<string, number>> {
+  const window = splitWindow(q.now, q.minutes);
+  // Each table read costs a few ms even when empty: only the levels the window needs are read.
+  const parts = [`SELECT ad_id, count() AS n FROM impressions WHERE ${RAW_EDGES} AND ${AD_FILTER} GROUP BY ad_id`];
+  if (window.fullFrom < window.hourFrom || window.hourTo < window.fullTo) {
+    parts.push(
+      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_EDGE_MINUTES} AND ${AD_FILTER} GROUP BY ad_id`,
+    );
+  }
+  if (window.hourFrom < window.hourTo) {
+    parts.push(
+      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_HOURS} AND ${AD_FILTER} GROUP BY ad_id`,
+    );
+  }
+  const ranked = q.limit === undefined ? "" : "ORDER BY impressions DESC, ad_id LIMIT {limit:UInt32}";
+  const result = await client.query({
+    query: `SELECT ad_id, sum(n) AS impressions FROM (${parts.join(" UNION ALL ")}) GROUP BY ad_id ${ranked}`,
+    query_params: windowParams(window, q),
+    format: "JSONCompactEachRow",
+  });
+  const rows = await result.json<[string, string]>();
+  return Object.fromEntries(rows.map(([adId, n]) => [adId, Number(n)]));
+}
+
+/**
+ * Impressions per minute for each given ad, every minute of the window listed (zeros included), oldest
+ * first. The first and last minutes are partial: they count only the part inside the window, so a
+ * series sums to the ad's `countPerAd` figure.
+ */
+export async function timeSeries(client: ClickHouseClient, q: WindowQuery): Promise<Record<string, MinuteCount[]>> {
+  const window = splitWindow(q.now, q.minutes);
+  const result = await client.query({
+    query: `SELECT ad_id, minute, sum(n) AS impressions FROM (
+        SELECT ad_id, toUnixTimestamp(minute) AS minute, sum(impressions) AS n FROM impressions_per_minute
+        WHERE ${ROLLUP_MINUTES} AND ${AD_FILTER} GROUP BY ad_id, minute
+        UNION ALL
+        SELECT ad_id, toUnixTimestamp(toStartOfMinute(ts)) AS minute, count() AS n FROM impressions
+        WHERE ${RAW_EDGES} AND ${AD_FILTER} GROUP BY ad_id, minute
+      ) GROUP BY ad_id, minute`,
+    query_params: windowParams(window, q),
+    format: "JSONCompactEachRow",
+  });
+  const counts = new Map<string, number>();
+  for (const [adId, minute, n] of await result.json<[string, number, string]>()) {
+    counts.set(`${adId} ${minute * 1000}`, Number(n));
+  }
+  const firstMinute = Math.floor((window.start + 1) / MINUTE_MS) * MINUTE_MS;
+  const minutes: number[] = [];
+  for (let m = firstMinute; m <= window.end; m += MINUTE_MS) minutes.push(m);
+  return Object.fromEntries(
+    q.adIds.map((adId) => [
+      adId,
+      minutes.map((m) => ({ minute: new Date(m).toISOString(), impressions: counts.get(`${adId} ${m}`) ?? 0 })),
+    ]),
+  );
+}
+
+/** Exact distinct users and impressions per ad over the window, read from the raw table. */
+export async function reachPerAd(client: ClickHouseClient, q: RankedQuery): Promise<Record<string, Reach>> {
+  const ranked = q.limit === undefined ? "" : "ORDER BY reach DESC, ad_id LIMIT {limit:UInt32}";
+  const result = await client.query({
+    query: `SELECT ad_id, count() AS impressions, uniqExact(user_id) AS reach FROM impressions
+      WHERE ts > fromUnixTimestamp64Milli({start:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Milli({end:Int64}, 'UTC')
+        AND ${AD_FILTER}
+      GROUP BY ad_id ${ranked}`,
+    query_params: windowParams(splitWindow(q.now, q.minutes), q),
+    format: "JSONCompactEachRow",
+  });
+  const rows = await result.json<[string, string, string]>();
+  return Object.fromEntries(
+    rows.map(([adId, impressions, reach]) => [
+      adId,
+      { impressions: Number(impressions), reach: Number(reach), frequency: Number(impressions) / Number(reach) },
+    ]),
+  );
+}
