@@ -1,0 +1,370 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { Consumer, type ConsumerGroupJoinPayload, type Message, type MessagesStream } from "@platformatic/kafka";
+import type { Logger } from "pino";
+
+/** One message as the pipeline needs it: where it sits in Kafka and its raw bytes. */
+export interface ConsumedMessage {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  leaderEpoch: number;
+  /** When the producer wrote it (the API's acceptance time). */
+  timestamp: bigint;
+  key: Buffer | undefined;
+  value: Buffer | undefined;
+}
+
+/** Consecutive messages of one partition, oldest first. */
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  messages: ConsumedMessage[];
+}
+
+export interface BatchOutcome {
+  /** Partitions the handler could not finish yet: their messages stay pending, nothing is committed for them. */
+  deferred: number[];
+}
+
+/**
+ * Stores a batch. Must be safe to call again with the same messages (after a failure, a crash or a
+ * rebalance); a rejection means nothing may be committed, and the batch is retried.
+ */
+export type BatchHandler = (batch: PartitionBatch[]) => Promise<BatchOutcome>;
+
+export interface BatchConsumerOptions {
+  brokers: string[];
+  clientId: string;
+  groupId: string;
+  topic: string;
+  /** A batch is handed over once it holds this many messages ... */
+  maxBatchEvents: number;
+  /** ... or once its oldest message waited this long. */
+  maxWaitMs: number;
+  handle: BatchHandler;
+  logger: Logger;
+  lagLogIntervalMs?: number;
+  /** How long stop() waits for the batch in hand before giving up on it (it is then replayed by another worker). */
+  stopTimeoutMs?: number;
+}
+
+/** A killed worker's partitions move to the others after this; heartbeats keep a live one in the group. */
+const SESSION_TIMEOUT_MS = 10_000;
+const HEARTBEAT_INTERVAL_MS = 1_000;
+const REBALANCE_TIMEOUT_MS = 20_000;
+/** Broker long-poll when there is nothing to fetch: bounds how long a stop waits for the fetch in flight. */
+const FETCH_MAX_WAIT_MS = 500;
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+/** A deferred partition is tried again after this. */
+const DEFER_MS = 500;
+
+function backoff(attempt: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
+}
+
+/**
+ * The worker's only door to Kafka. It owns the group membership, the offsets (commits only what the handler
+ * stored, never autocommit), batching per partition, rebalances (a revoked partition's pending messages are
+ * dropped; they are replayed by the new owner from the committed offset) and lag reporting.
+ */
+export class BatchConsumer {
+  readonly #options: BatchConsumerOptions;
+  readonly #log: Logger;
+  #consumer: Consumer | undefined;
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  /** Partitions assigned to this member by the latest join. */
+  #owned = new Set<number>();
+  /** Bumped on every join or reconnect: a batch that spans one must not put its messages back. */
+  #assignmentVersion = 0;
+  readonly #pending = new Map<number, ConsumedMessage[]>();
+  /** When each partition's oldest pending message arrived. */
+  readonly #pendingSince = new Map<number, number>();
+  /** Next offset expected per partition: lower ones are re-deliveries already pending or stored. */
+  readonly #nextOffset = new Map<number, bigint>();
+  readonly #deferredUntil = new Map<number, number>();
+  #pendingCount = 0;
+  #paused = false;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake = Promise.withResolvers<void>();
+  #lagTimer: NodeJS.Timeout | undefined;
+  #lag: Record<number, number> = {};
+
+  constructor(options: BatchConsumerOptions) {
+    this.#options = options;
+    this.#log = options.logger;
+  }
+
+  /** Latest lag per owned partition (messages not yet committed), as last measured. */
+  get lag(): Readonly<Record<number, number>> {
+    return this.#lag;
+  }
+
+  async start(): Promise<void> {
+    this.#running = true;
+    await this.#connect();
+    this.#loop = this.#run();
+    this.#lagTimer = setInterval(() => void this.#reportLag(), this.#options.lagLogIntervalMs ?? 10_000);
+    this.#lagTimer.unref();
+  }
+
+  /** Finishes the batch in hand, commits it, then leaves the group so its partitions move at once. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    clearInterval(this.#lagTimer);
+    this.#wake.resolve();
+    await this.#loop;
+    await this.#disconnect();
+  }
+
+  async #connect(): Promise<void> {
+    for (let attempt = 0; this.#running; attempt++) {
+      const consumer = new Consumer({
+        clientId: this.#options.clientId,
+        groupId: this.#options.groupId,
+        bootstrapBrokers: this.#options.brokers,
+        sessionTimeout: SESSION_TIMEOUT_MS,
+        heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+        rebalanceTimeout: REBALANCE_TIMEOUT_MS,
+        maxWaitTime: FETCH_MAX_WAIT_MS,
+        autocommit: false,
+        retries: 10,
+        retryDelay: 500,
+      });
+      consumer.on("consumer:group:join", (payload) => this.#onJoin(payload));
+      try {
+        const stream = await consumer.consume({
+          topics: [this.#options.topic],
+          mode: "committed",
+          fallbackMode: "earliest",
+          autocommit: false,
+        });
+        stream.on("data", (message) => this.#onMessage(message));
+        stream.on("error", (error) => void this.#reconnect(consumer, error));
+        this.#consumer = consumer;
+        this.#stream = stream;
+        return;
+      } catch (error) {
+        await consumer.close(true).catch(() => {});
+        const delay = backoff(attempt);
+        this.#log.warn({ err: error, retryInMs: delay }, "kafka: cannot join the consumer group; retrying");
+        await sleep(delay);
+      }
+    }
+  }
+
+  async #disconnect(): Promise<void> {
+    const consumer = this.#consumer;
+    const stream = this.#stream;
+    this.#consumer = undefined;
+    this.#stream = undefined;
+    await stream?.close().catch(() => {});
+    // close() leaves the group: the partitions are reassigned without waiting for the session timeout.
+    await consumer?.close().catch(() => consumer.close(true).catch(() => {}));
+  }
+
+  /** The stream died (e.g. the broker was away longer than the client's retries): start over from the commits. */
+  async #reconnect(consumer: Consumer, error: Error): Promise<void> {
+    if (consumer !== this.#consumer || !this.#running) return;
+    this.#log.warn({ err: error }, "kafka: consumer stream failed; reconnecting from the committed offsets");
+    this.#consumer = undefined;
+    this.#stream = undefined;
+    await consumer.close(true).catch(() => {});
+    this.#resetPartitions(new Set());
+    await this.#connect();
+  }
+
+  #onJoin(payload: ConsumerGroupJoinPayload): void {
+    const owned = new Set<number>();
+    for (const assignment of payload.assignments ?? []) {
+      if (assignment.topic === this.#options.topic) for (const p of assignment.partitions) owned.add(p);
+    }
+    this.#log.info({ partitions: [...owned].sort((a, b) => a - b) }, "kafka: partitions assigned");
+    this.#resetPartitions(owned);
+  }
+
+  /** Drops what is pending for partitions no longer owned; their new owner replays them from the commit. */
+  #resetPartitions(owned: Set<number>): void {
+    this.#assignmentVersion++;
+    for (const partition of [...this.#pending.keys()]) {
+      if (owned.has(partition)) continue;
+      this.#pendingCount -= this.#pending.get(partition)?.length ?? 0;
+      this.#pending.delete(partition);
+      this.#pendingSince.delete(partition);
+    }
+    for (const partition of [...this.#nextOffset.keys()]) if (!owned.has(partition)) this.#nextOffset.delete(partition);
+    this.#owned = owned;
+    this.#resumeIfDrained();
+  }
+
+  #onMessage(message: Message<Buffer, Buffer, Buffer, Buffer>): void {
+    const { partition, offset } = message;
+    if (!this.#owned.has(partition)) return;
+    const expected = this.#nextOffset.get(partition);
+    if (expected !== undefined && offset < expected) return;
+    this.#nextOffset.set(partition, offset + 1n);
+    let pending = this.#pending.get(partition);
+    if (!pending) {
+      pending = [];
+      this.#pending.set(partition, pending);
+      this.#pendingSince.set(partition, Date.now());
+    }
+    pending.push({
+      topic: message.topic,
+      partition,
+      offset,
+      leaderEpoch: message.leaderEpoch,
+      timestamp: message.timestamp,
+      key: message.key,
+      value: message.value,
+    });
+    this.#pendingCount++;
+    if (this.#pendingCount >= this.#options.maxBatchEvents) this.#wake.resolve();
+    // Bounded memory: stop fetching while two batches are waiting.
+    if (this.#pendingCount >= 2 * this.#options.maxBatchEvents && !this.#paused) {
+      this.#paused = true;
+      this.#stream?.pause();
+    }
+  }
+
+  #resumeIfDrained(): void {
+    if (this.#paused && this.#pendingCount < this.#options.maxBatchEvents) {
+      this.#paused = false;
+      this.#stream?.resume();
+    }
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      const batch = this.#takeBatch(Date.now());
+      if (batch.length === 0) {
+        this.#wake = Promise.withResolvers<void>();
+        await Promise.race([this.#wake.promise, sleep(this.#nextDueInMs(Date.now()))]);
+        continue;
+      }
+      await this.#process(batch);
+    }
+  }
+
+  #ready(partition: number, now: number): boolean {
+    return (this.#deferredUntil.get(partition) ?? 0) <= now;
+  }
+
+  #nextDueInMs(now: number): number {
+    let due = now + this.#options.maxWaitMs;
+    for (const [partition, since] of this.#pendingSince) {
+      due = Math.min(due, Math.max(since + this.#options.maxWaitMs, this.#deferredUntil.get(partition) ?? 0));
+    }
+    return Math.max(5, due - now);
+  }
+
+  /** Up to maxBatchEvents messages, oldest partitions first, once the batch is full or its oldest is due. */
+  #takeBatch(now: number): PartitionBatch[] {
+    const ready = [...this.#pendingSince].filter(([p]) => this.#ready(p, now)).sort((a, b) => a[1] - b[1]);
+    if (ready.length === 0) return [];
+    let readyCount = 0;
+    for (const [p] of ready) readyCount += this.#pending.get(p)?.length ?? 0;
+    const oldest = ready[0]?.[1] ?? now;
+    if (readyCount < this.#options.maxBatchEvents && now - oldest < this.#options.maxWaitMs && this.#running) return [];
+    const batch: PartitionBatch[] = [];
+    let room = this.#options.maxBatchEvents;
+    for (const [partition] of ready) {
+      if (room === 0) break;
+      const pending = this.#pending.get(partition) ?? [];
+      const messages = pending.splice(0, room);
+      room -= messages.length;
+      this.#pendingCount -= messages.length;
+      if (pending.length === 0) {
+        this.#pending.delete(partition);
+        this.#pendingSince.delete(partition);
+      }
+      batch.push({ topic: this.#options.topic, partition, messages });
+    }
+    this.#resumeIfDrained();
+    return batch;
+  }
+
+  async #process(taken: PartitionBatch[]): Promise<void> {
+    const version = this.#assignmentVersion;
+    const stopDeadline = () => Date.now() + (this.#options.stopTimeoutMs ?? 20_000);
+    let giveUpAt = this.#running ? Number.POSITIVE_INFINITY : stopDeadline();
+    let outcome: BatchOutcome | undefined;
+    let batch = taken;
+    for (let attempt = 0; outcome === undefined; attempt++) {
+      batch = batch.filter((b) => this.#owned.has(b.partition));
+      if (batch.length === 0) return;
+      try {
+        outcome = await this.#options.handle(batch);
+      } catch (error) {
+        if (!this.#running && giveUpAt === Number.POSITIVE_INFINITY) giveUpAt = stopDeadline();
+        if (Date.now() >= giveUpAt) {
+          this.#log.warn({ err: error }, "stopping without storing the batch in hand; it will be replayed");
+          return;
+        }
+        const delay = backoff(attempt);
+        this.#log.warn({ err: error, attempt, retryInMs: delay }, "batch not stored; retrying, nothing committed");
+        await sleep(delay);
+      }
+    }
+    const deferred = new Set(outcome.deferred);
+    const now = Date.now();
+    for (const b of batch) {
+      if (!deferred.has(b.partition)) continue;
+      this.#deferredUntil.set(b.partition, now + DEFER_MS);
+      // After a rebalance the stream replays from the commit: putting them back would only duplicate them.
+      if (version !== this.#assignmentVersion) continue;
+      const rest = this.#pending.get(b.partition) ?? [];
+      this.#pending.set(b.partition, [...b.messages, ...rest]);
+      this.#pendingSince.set(b.partition, now - this.#options.maxWaitMs);
+      this.#pendingCount += b.messages.length;
+    }
+    await this.#commit(batch.filter((b) => !deferred.has(b.partition)));
+  }
+
+  /** Commits the offset after each stored partition batch; a failure only means those messages are replayed. */
+  async #commit(stored: PartitionBatch[]): Promise<void> {
+    const consumer = this.#consumer;
+    const offsets = stored
+      .filter((b) => this.#owned.has(b.partition))
+      .flatMap((b) => {
+        const last = b.messages.at(-1);
+        return last
+          ? [{ topic: b.topic, partition: b.partition, offset: last.offset + 1n, leaderEpoch: last.leaderEpoch }]
+          : [];
+      });
+    if (!consumer || offsets.length === 0) return;
+    try {
+      await consumer.commit({ offsets });
+    } catch (error) {
+      this.#log.warn({ err: error }, "kafka: commit failed; the stored batch will be replayed and recognised");
+    }
+  }
+
+  async #reportLag(): Promise<void> {
+    const consumer = this.#consumer;
+    const partitions = [...this.#owned].sort((a, b) => a - b);
+    if (!consumer || partitions.length === 0) return;
+    const topic = this.#options.topic;
+    try {
+      const [ends, commits] = await Promise.all([
+        consumer.listOffsets({ topics: [topic] }),
+        consumer.listCommittedOffsets({ topics: [{ topic, partitions }] }),
+      ]);
+      const lag: Record<number, number> = {};
+      let total = 0;
+      for (const p of partitions) {
+        const end = ends.get(topic)?.[p] ?? 0n;
+        const committed = commits.get(topic)?.[p] ?? -1n;
+        const behind = Number(end - (committed >= 0n ? committed : 0n));
+        lag[p] = behind;
+        total += behind;
+      }
+      this.#lag = lag;
+      this.#log.info({ lag, totalLag: total, pending: this.#pendingCount }, "consumer lag");
+    } catch (error) {
+      this.#log.warn({ err: error }, "kafka: cannot measure lag");
+    }
+  }
+}

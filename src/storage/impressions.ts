@@ -1,0 +1,73 @@
+import { createHash } from "node:crypto";
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { Impression } from "../impression/schema.ts";
+
+/** Ids per existence query; at most 131 bytes each in the query text, hence the raised max_query_size. */
+const LOOKUP_CHUNK = 5_000;
+const LOOKUP_MAX_QUERY_BYTES = 1_000_000;
+
+/** DateTime64(3) text ClickHouse parses in any date_time_input_format: `YYYY-MM-DD hh:mm:ss.sss`. */
+function clickhouseTime(ts: number): string {
+  return new Date(ts).toISOString().slice(0, 23).replace("T", " ");
+}
+
+function stringLiteral(value: string): string {
+  return `'${value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
+}
+
+/** Same rows in the same order give the same token: a retried insert is dropped by ClickHouse. */
+export function deduplicationToken(events: readonly Impression[]): string {
+  const hash = createHash("sha256");
+  for (const event of events) hash.update(event.id).update("\n");
+  return hash.digest("hex");
+}
+
+/**
+ * One INSERT of the raw rows; the materialized view fills the per-minute rollup. The token makes a retry of
+ * the same rows a no-op in the raw table, and a block dropped there never reaches the view.
+ */
+export async function storeImpressions(
+  client: ClickHouseClient,
+  events: readonly Impression[],
+  options: { timeoutMs: number },
+): Promise<void> {
+  if (events.length === 0) return;
+  await client.insert({
+    table: "impressions",
+    values: events.map((e) => ({ id: e.id, ts: clickhouseTime(e.ts), ad_id: e.adId, user_id: e.userId })),
+    format: "JSONEachRow",
+    abort_signal: AbortSignal.timeout(options.timeoutMs),
+    clickhouse_settings: {
+      insert_deduplicate: 1,
+      insert_deduplication_token: deduplicationToken(events),
+      deduplicate_blocks_in_dependent_materialized_views: 1,
+    },
+  });
+}
+
+/** Which of these events are already in the raw table (the ts range lets ClickHouse skip partitions). */
+export async function findStoredIds(client: ClickHouseClient, events: readonly Impression[]): Promise<Set<string>> {
+  const stored = new Set<string>();
+  for (let start = 0; start < events.length; start += LOOKUP_CHUNK) {
+    const chunk = events.slice(start, start + LOOKUP_CHUNK);
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for (const e of chunk) {
+      if (e.ts < min) min = e.ts;
+      if (e.ts > max) max = e.ts;
+    }
+    // The ids go in the query text (the POST body), not in query parameters (the URL): thousands of ids
+    // would exceed HTTP servers' URL limits.
+    const ids = chunk.map((e) => stringLiteral(e.id)).join(",");
+    const result = await client.query({
+      query: `SELECT DISTINCT id FROM impressions
+        WHERE ts BETWEEN fromUnixTimestamp64Milli({min:Int64}, 'UTC') AND fromUnixTimestamp64Milli({max:Int64}, 'UTC')
+          AND id IN (${ids})`,
+      query_params: { min, max },
+      clickhouse_settings: { max_query_size: String(LOOKUP_MAX_QUERY_BYTES) },
+      format: "JSONCompactEachRow",
+    });
+    for (const [id] of await result.json<[string]>()) stored.add(id);
+  }
+  return stored;
+}

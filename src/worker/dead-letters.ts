@@ -1,0 +1,40 @@
+import type { Producer } from "@platformatic/kafka";
+import type { Position } from "../dedup/claims.ts";
+
+export interface PoisonMessage {
+  position: Position;
+  reason: string;
+  key: string | undefined;
+  value: string | undefined;
+}
+
+/**
+ * Sends messages that cannot be stored to the dead-letter topic, as a JSON envelope naming the reason and where
+ * the message came from, and the reason again as a header for tools that only read headers.
+ */
+export class DeadLetters {
+  readonly #producer: Producer<string, string, string, string>;
+  readonly #topic: string;
+
+  constructor(producer: Producer<string, string, string, string>, topic: string) {
+    this.#producer = producer;
+    this.#topic = topic;
+  }
+
+  async send(poison: readonly PoisonMessage[]): Promise<void> {
+    if (poison.length === 0) return;
+    await this.#producer.send({
+      messages: poison.map((p) => ({
+        topic: this.#topic,
+        key: p.key,
+        value: JSON.stringify({
+          reason: p.reason,
+          source: { topic: p.position.topic, partition: p.position.partition, offset: String(p.position.offset) },
+          key: p.key ?? null,
+          value: p.value ?? null,
+        }),
+        headers: { "x-dlq-reason": p.reason.slice(0, 1000) },
+      })),
+    });
+  }
+}

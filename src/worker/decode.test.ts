@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import type { ConsumedMessage } from "../kafka/consumer.ts";
+import { createDecoder } from "./decode.ts";
+
+const DAY = 86_400_000;
+const acceptedAt = Date.UTC(2026, 0, 15, 12);
+const decode = createDecoder({ maxFutureSkewMs: 60_000, retentionDays: 30 });
+const message = (value: string | undefined, timestamp = acceptedAt): ConsumedMessage => ({
+  topic: "t",
+  partition: 0,
+  offset: 0n,
+  leaderEpoch: 0,
+  timestamp: BigInt(timestamp),
+  key: undefined,
+  value: value === undefined ? undefined : Buffer.from(value),
+});
+const valid = { id: "i1", ts: acceptedAt - 1000, userId: "u1", adId: "a1" };
+
+describe("decoding a Kafka message", () => {
+  it("returns the impression of a valid value", () => {
+    expect(decode(message(JSON.stringify(valid)))).toEqual({ ok: true, event: valid });
+  });
+
+  it("judges time limits against when the API accepted the event, not when the worker reads it", () => {
+    const nearRetention = { ...valid, ts: acceptedAt - 30 * DAY + 1000 };
+    expect(decode(message(JSON.stringify(nearRetention))).ok).toBe(true);
+    expect(decode(message(JSON.stringify(valid), acceptedAt - 2 * 60_000))).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining("ts must not be more than 60000 ms in the future"),
+    });
+  });
+
+  it.each([
+    ["an empty value", undefined, "empty value"],
+    ["malformed JSON", "{not json", "malformed JSON"],
+    ["a missing field", JSON.stringify({ id: "i1", ts: acceptedAt, userId: "u1" }), "adId: adId is required"],
+    ["an unknown field", JSON.stringify({ ...valid, extra: 1 }), "invalid impression"],
+    ["a non-object", "42", "an event must be a JSON object"],
+  ])("gives a reason for %s", (_, value, reason) => {
+    expect(decode(message(value))).toEqual({ ok: false, reason: expect.stringContaining(reason) });
+  });
+});

@@ -1,0 +1,272 @@
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Consumer, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka";
+import { Valkey } from "iovalkey";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testConfig } from "../../test/support/config.ts";
+import type { Config } from "../config.ts";
+import { ClaimStore } from "../dedup/claims.ts";
+import { encodeImpression } from "../impression/codec.ts";
+import type { Impression } from "../impression/schema.ts";
+import type { ConsumedMessage } from "../kafka/consumer.ts";
+import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
+import { createTestDatabase } from "../stats/fixtures.ts";
+import { DeadLetters } from "./dead-letters.ts";
+import { createDecoder } from "./decode.ts";
+import { processBatch } from "./pipeline.ts";
+import { createWorker, type Worker } from "./worker.ts";
+
+const logger = pino({ level: "warn" });
+const PARTITIONS = 4;
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+const running: Worker[] = [];
+const closing: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase(testConfig());
+});
+afterAll(async () => {
+  await Promise.all(running.map((w) => w.stop()));
+  await Promise.all(closing.map((close) => close()));
+  await db.drop();
+});
+
+/** A config of its own per test: its own topics, group and Valkey keys, the file's database. */
+async function scenario(overrides: Record<string, string> = {}): Promise<Config> {
+  const name = `w-${randomBytes(4).toString("hex")}`;
+  const config = testConfig({
+    CLICKHOUSE_DATABASE: db.config.CLICKHOUSE_DATABASE,
+    KAFKA_TOPIC: name,
+    KAFKA_DLQ_TOPIC: `${name}.dlq`,
+    KAFKA_CONSUMER_GROUP: `${name}-group`,
+    KAFKA_PARTITIONS: String(PARTITIONS),
+    WORKER_BATCH_MAX_WAIT_MS: "100",
+    ...overrides,
+  });
+  await ensureTopics(config.KAFKA_BROKERS, "worker-test", impressionTopics(config));
+  return config;
+}
+
+async function startWorker(config: Config, timings?: { takeoverAfterMs: number; insertTimeoutMs: number }) {
+  const worker = createWorker(config, logger, timings);
+  running.push(worker);
+  await worker.start();
+  return worker;
+}
+
+async function produce(config: Config, records: { key: string; value: string }[]): Promise<void> {
+  const producer = new Producer({
+    clientId: "worker-test",
+    bootstrapBrokers: config.KAFKA_BROKERS,
+    serializers: stringSerializers,
+  });
+  await producer.send({ messages: records.map((r) => ({ topic: config.KAFKA_TOPIC, ...r })) });
+  await producer.close();
+}
+
+/** The ad is the id's prefix: each test reads its own rollup rows. */
+const impression = (id: string): Impression => ({
+  id,
+  ts: Date.now() - 1000,
+  userId: "u1",
+  adId: id.split("-")[0] ?? id,
+});
+const record = (id: string, key = id) => ({ key, value: encodeImpression(impression(id)) });
+
+async function stored(prefix: string): Promise<{ rows: number; distinct: number; rollup: number }> {
+  const result = await db.clickhouse.query({
+    query: `SELECT count() AS rows, uniqExact(id) AS distinct,
+        (SELECT sum(impressions) FROM impressions_per_minute WHERE ad_id = {ad:String}) AS rollup
+      FROM impressions WHERE startsWith(id, {prefix:String})`,
+    query_params: { prefix, ad: prefix.replace(/-$/, "") },
+    format: "JSONEachRow",
+  });
+  const [row] = await result.json<Record<string, string>>();
+  return { rows: Number(row?.rows), distinct: Number(row?.distinct), rollup: Number(row?.rollup) };
+}
+
+/** Until the group committed everything on the topic: every message was handled. */
+async function drained(config: Config, timeoutMs = 30_000): Promise<void> {
+  const probe = new Consumer({
+    clientId: "worker-test-probe",
+    groupId: config.KAFKA_CONSUMER_GROUP,
+    bootstrapBrokers: config.KAFKA_BROKERS,
+  });
+  const partitions = Array.from({ length: PARTITIONS }, (_, p) => p);
+  const topic = config.KAFKA_TOPIC;
+  try {
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(200)) {
+      const [ends, commits] = await Promise.all([
+        probe.listOffsets({ topics: [topic] }),
+        probe.listCommittedOffsets({ topics: [{ topic, partitions }] }),
+      ]);
+      const behind = partitions.filter((p) => {
+        const end = ends.get(topic)?.[p] ?? 0n;
+        return end > 0n && (commits.get(topic)?.[p] ?? -1n) < end;
+      });
+      if (behind.length === 0) return;
+    }
+    throw new Error(`the group did not commit everything within ${timeoutMs} ms`);
+  } finally {
+    await probe.close();
+  }
+}
+
+/** Reads the topic from the start without a group commit, as a worker that is about to crash would. */
+async function readAll(config: Config, count: number): Promise<ConsumedMessage[]> {
+  const reader = new Consumer({
+    clientId: "worker-test-reader",
+    groupId: `${config.KAFKA_CONSUMER_GROUP}-reader`,
+    bootstrapBrokers: config.KAFKA_BROKERS,
+    autocommit: false,
+    maxWaitTime: 200,
+  });
+  const stream = await reader.consume({ topics: [config.KAFKA_TOPIC], mode: "earliest", autocommit: false });
+  const messages: ConsumedMessage[] = [];
+  for await (const m of stream) {
+    messages.push({ ...m, key: m.key, value: m.value });
+    if (messages.length === count) break;
+  }
+  await stream.close();
+  await reader.close();
+  return messages;
+}
+
+function pipelineAs(config: Config, owner: string) {
+  const valkey = new Valkey(config.VALKEY_URL);
+  const dlq = new Producer({ clientId: "t", bootstrapBrokers: config.KAFKA_BROKERS, serializers: stringSerializers });
+  closing.push(
+    async () => valkey.disconnect(),
+    () => dlq.close(),
+  );
+  const claims = new ClaimStore(valkey, {
+    keyPrefix: `seen:${config.KAFKA_TOPIC}:`,
+    windowSeconds: config.DEDUP_WINDOW_SECONDS,
+    owner,
+    takeoverAfterMs: 1_000,
+  });
+  const deps = {
+    decode: createDecoder({ maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS, retentionDays: config.RETENTION_DAYS }),
+    claims,
+    clickhouse: db.clickhouse,
+    deadLetters: new DeadLetters(dlq, config.KAFKA_DLQ_TOPIC),
+    logger,
+    takeoverAfterMs: 1_000,
+    insertTimeoutMs: 500,
+  };
+  return { claims, deps };
+}
+
+describe("the worker counts each impression once", () => {
+  it("drops copies inside one batch and copies in later batches", async () => {
+    const config = await scenario();
+    const ids = Array.from({ length: 300 }, (_, i) => `dup1-${i}`);
+    await produce(config, [...ids.map((id) => record(id)), ...ids.slice(0, 50).map((id) => record(id))]);
+    await startWorker(config);
+    await drained(config);
+    await produce(
+      config,
+      ids.slice(100, 200).map((id) => record(id)),
+    );
+    await drained(config);
+    expect(await stored("dup1-")).toEqual({ rows: 300, distinct: 300, rollup: 300 });
+  });
+
+  it("two workers in one group: a copy that lands on another partition is still a duplicate", async () => {
+    const config = await scenario();
+    await Promise.all([startWorker(config), startWorker(config)]);
+    const ids = Array.from({ length: 200 }, (_, i) => `two-${i}`);
+    await produce(
+      config,
+      ids.map((id) => record(id)),
+    );
+    await drained(config);
+    // Keyed otherwise, each copy goes to some other partition, most likely the other worker's.
+    await produce(
+      config,
+      ids.map((id) => record(id, `other-${id}`)),
+    );
+    await drained(config);
+    expect(await stored("two-")).toEqual({ rows: 200, distinct: 200, rollup: 200 });
+  });
+
+  it("after the dedup window the same id counts again", async () => {
+    const config = await scenario({ DEDUP_WINDOW_SECONDS: "2" });
+    await startWorker(config);
+    await produce(config, [record("win-1"), record("win-2")]);
+    await drained(config);
+    await produce(config, [record("win-1")]);
+    await drained(config);
+    expect(await stored("win-")).toMatchObject({ rows: 2 });
+    await sleep(2_200);
+    await produce(config, [record("win-1")]);
+    await drained(config);
+    expect(await stored("win-")).toEqual({ rows: 3, distinct: 2, rollup: 3 });
+  });
+
+  it("sends poison messages to the DLQ with the reason and keeps going on the same partition", async () => {
+    const config = await scenario({ KAFKA_PARTITIONS: "1" });
+    await produce(config, [
+      record("poison-1"),
+      { key: "bad-json", value: "{not json" },
+      { key: "bad-schema", value: JSON.stringify({ id: "x", ts: "yesterday", userId: "u", adId: "a" }) },
+      record("poison-2"),
+    ]);
+    await startWorker(config);
+    await drained(config);
+    expect(await stored("poison-")).toMatchObject({ rows: 2 });
+
+    const reader = new Consumer({
+      clientId: "worker-test-dlq",
+      groupId: `${config.KAFKA_CONSUMER_GROUP}-dlq-reader`,
+      bootstrapBrokers: config.KAFKA_BROKERS,
+      deserializers: stringDeserializers,
+      maxWaitTime: 200,
+    });
+    const stream = await reader.consume({ topics: [config.KAFKA_DLQ_TOPIC], mode: "earliest" });
+    const letters: { reason: string; key: string; source: { offset: string } }[] = [];
+    for await (const m of stream) {
+      letters.push(JSON.parse(m.value));
+      if (letters.length === 2) break;
+    }
+    await stream.close();
+    await reader.close();
+    expect(letters.map((l) => [l.key, l.source.offset])).toEqual([
+      ["bad-json", "1"],
+      ["bad-schema", "2"],
+    ]);
+    expect(letters[0]?.reason).toContain("malformed JSON");
+    expect(letters[1]?.reason).toContain("ts must be a number");
+  });
+
+  it("a worker that died after claiming, before inserting: the next one takes the claims over and stores them", async () => {
+    const config = await scenario({ KAFKA_PARTITIONS: "1" });
+    await produce(
+      config,
+      Array.from({ length: 100 }, (_, i) => record(`crash1-${i}`)),
+    );
+    const messages = await readAll(config, 100);
+    const dead = pipelineAs(config, "dead-worker");
+    await dead.claims.claim(messages.map((m) => ({ id: JSON.parse(String(m.value)).id, position: m })));
+    await startWorker(config, { takeoverAfterMs: 1_000, insertTimeoutMs: 500 });
+    await drained(config);
+    expect(await stored("crash1-")).toEqual({ rows: 100, distinct: 100, rollup: 100 });
+  });
+
+  it("a worker that died after inserting, before committing: the replay is recognised and not stored again", async () => {
+    const config = await scenario({ KAFKA_PARTITIONS: "1" });
+    await produce(
+      config,
+      Array.from({ length: 100 }, (_, i) => record(`crash2-${i}`)),
+    );
+    const messages = await readAll(config, 100);
+    const dead = pipelineAs(config, "dead-worker");
+    // Half of the batch stored, as if the process died between two batches; nothing committed.
+    await processBatch([{ topic: config.KAFKA_TOPIC, partition: 0, messages: messages.slice(0, 60) }], dead.deps);
+    expect(await stored("crash2-")).toMatchObject({ rows: 60 });
+    await startWorker(config, { takeoverAfterMs: 1_000, insertTimeoutMs: 500 });
+    await drained(config);
+    expect(await stored("crash2-")).toEqual({ rows: 100, distinct: 100, rollup: 100 });
+  });
+});
