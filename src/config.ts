@@ -37,7 +37,7 @@ const schema = z.object({
   PRODUCE_TIMEOUT_MS: int(100, 60_000).default(2000),
   /** Bytes of produce requests allowed in flight before new ones are shed with 503. */
   PRODUCER_MAX_BUFFER_BYTES: int(1024).default(64 * 1024 * 1024),
-  PRODUCER_LINGER_MS: int(0, 1000).default(5),
+  PRODUCER_LINGER_MS: int(0, 1000).default(2),
 
   VALKEY_URL: z.url().default("redis://127.0.0.1:6379"),
   CLICKHOUSE_URL: z.url().default("http://127.0.0.1:8123"),

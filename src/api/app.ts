@@ -1,0 +1,69 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import underPressure from "@fastify/under-pressure";
+import Fastify, { type FastifyInstance, LogController } from "fastify";
+import { validatorCompiler } from "fastify-type-provider-zod";
+import type { Config } from "../config.ts";
+import { ingestRoutes } from "../ingest/routes.ts";
+import { ACK_SHARE_OF_PRODUCE_TIMEOUT, type ImpressionProducer } from "../kafka/producer.ts";
+import { statsRoutes } from "../stats/routes.ts";
+import { installErrorHandlers, sendUnavailable } from "./errors.ts";
+import { type EngineCheck, healthRoutes } from "./health.ts";
+
+export interface AppDependencies {
+  config: Config;
+  /** Required when the role serves ingest (all, ingest). */
+  producer?: ImpressionProducer;
+  /** Required when the role serves queries (all, query). */
+  clickhouse?: ClickHouseClient;
+  /** Engine probes for /readyz, by engine name. */
+  checks: Record<string, EngineCheck>;
+  logger?: boolean;
+}
+
+/** A 1 s event-loop stall means requests already wait longer than senders should: shed new ones. */
+const MAX_EVENT_LOOP_DELAY_MS = 1000;
+const READINESS_CHECK_TIMEOUT_MS = 1000;
+
+/** Builds the API from explicit dependencies: external plugins, then app plugins, then routes. */
+export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    logger: deps.logger === false ? false : { level: config.LOG_LEVEL },
+    // A log line per request would cost more than handling an event; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Lets a SIGTERM close idle keep-alive sockets at once instead of waiting for their timeout.
+    forceCloseConnections: "idle",
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  installErrorHandlers(app);
+
+  await app.register(healthRoutes, { checks: deps.checks, checkTimeoutMs: READINESS_CHECK_TIMEOUT_MS });
+
+  // Load shedding covers the serving routes only: liveness must keep answering under load.
+  await app.register(async (serving) => {
+    await serving.register(underPressure, {
+      maxEventLoopDelay: MAX_EVENT_LOOP_DELAY_MS,
+      pressureHandler: (_request, reply, type) => {
+        sendUnavailable(reply, "overloaded", `the server is overloaded (${type}); retry shortly`);
+      },
+    });
+
+    const role = config.API_ROLE;
+    if (role === "all" || role === "ingest") {
+      if (!deps.producer) throw new Error(`API_ROLE=${role} serves ingest and needs a Kafka producer`);
+      await serving.register(ingestRoutes, {
+        producer: deps.producer,
+        maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS,
+        retentionDays: config.RETENTION_DAYS,
+        batchMaxEvents: config.BATCH_MAX_EVENTS,
+        batchMaxBytes: config.BATCH_MAX_BYTES,
+        admissionWaitMs: Math.round(config.PRODUCE_TIMEOUT_MS * (1 - ACK_SHARE_OF_PRODUCE_TIMEOUT)),
+      });
+    }
+    if (role === "all" || role === "query") {
+      if (!deps.clickhouse) throw new Error(`API_ROLE=${role} serves queries and needs a ClickHouse client`);
+      await serving.register(statsRoutes, { clickhouse: deps.clickhouse, config });
+    }
+  });
+  return app;
+}

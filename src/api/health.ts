@@ -1,0 +1,47 @@
+import type { FastifyPluginAsync } from "fastify";
+import { type EngineStatus, responses } from "./schemas.ts";
+
+/** A probe of one engine: resolves when it answers, rejects with the reason otherwise. */
+export type EngineCheck = () => Promise<unknown>;
+
+export interface HealthOptions {
+  checks: Record<string, EngineCheck>;
+  /** A probe slower than this counts as down, so /readyz itself answers within a bound. */
+  checkTimeoutMs: number;
+}
+
+async function probe(check: EngineCheck, timeoutMs: number): Promise<EngineStatus> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([check(), timeout]);
+    return { status: "up" };
+  } catch (error) {
+    return { status: "down", error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** GET /healthz: the process serves HTTP. GET /readyz: every engine this process depends on answers. */
+export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { checks, checkTimeoutMs }) => {
+  app.get("/healthz", { schema: { response: { 200: responses.liveness } } }, async () => ({ status: "ok" }));
+
+  app.get(
+    "/readyz",
+    { schema: { response: { 200: responses.readiness, 503: responses.error } } },
+    async (_request, reply) => {
+      const names = Object.keys(checks);
+      const results = await Promise.all(names.map((name) => probe(checks[name] as EngineCheck, checkTimeoutMs)));
+      const engines = Object.fromEntries(names.map((name, i) => [name, results[i]]));
+      const down = names.filter((_, i) => results[i]?.status === "down");
+      if (down.length === 0) return { status: "ready", engines };
+      return reply
+        .code(503)
+        .header("retry-after", 5)
+        .send({ error: "not_ready", message: `not ready: ${down.join(", ")} down`, details: { engines } });
+    },
+  );
+};

@@ -1,0 +1,113 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Consumer, MessagesStreamModes, stringDeserializers } from "@platformatic/kafka";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../../stack/paths.ts";
+import { freePort } from "../../stack/process.ts";
+import { testConfig } from "../../test/support/config.ts";
+
+// The api process as pm2 runs it: `node src/api/main.ts`, stopped with SIGTERM while requests are in flight.
+const topic = `api-main-${randomUUID().slice(0, 8)}`;
+const config = testConfig({ KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: `${topic}.dlq` });
+let port: number;
+let api: ChildProcess;
+
+beforeAll(async () => {
+  port = await freePort();
+  api = spawn(process.execPath, ["src/api/main.ts"], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: config.KAFKA_BROKERS.join(","),
+      KAFKA_TOPIC: topic,
+      KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+      KAFKA_PARTITIONS: "2",
+      API_ROLE: "ingest",
+      PORT: String(port),
+      LOG_LEVEL: "warn",
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (
+      await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
+    await sleep(100);
+  }
+  throw new Error("api did not come up");
+});
+
+afterAll(() => {
+  if (api.exitCode === null) api.kill("SIGKILL");
+});
+
+async function countOnTopic(expected: number): Promise<number> {
+  const consumer = new Consumer({
+    groupId: `api-main-reader-${randomUUID()}`,
+    clientId: "api-main-test",
+    bootstrapBrokers: config.KAFKA_BROKERS,
+    deserializers: stringDeserializers,
+    maxWaitTime: 200,
+  });
+  const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST });
+  const ids = new Set<string>();
+  const timer = setTimeout(() => void stream.close(), 10_000);
+  try {
+    for await (const message of stream) {
+      ids.add(message.key);
+      if (ids.size >= expected) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    await stream.close();
+    await consumer.close(true);
+  }
+  return ids.size;
+}
+
+describe("api process", () => {
+  it("on SIGTERM answers the requests it received, every 2xx is on Kafka, then exits 0", async () => {
+    // One request first, so the producer is connected and the requests below are in flight at SIGTERM.
+    const warmUp = await fetch(`http://127.0.0.1:${port}/event`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id: "stop-warm-up", ts: Date.now(), userId: "u1", adId: "ad-1" }),
+    });
+    expect(warmUp.status).toBe(202);
+    const batches = Array.from({ length: 20 }, (_, b) =>
+      Array.from({ length: 200 }, (_, i) => ({ id: `stop-${b}-${i}`, ts: Date.now(), userId: "u1", adId: "ad-1" })),
+    );
+    const responses = batches.map((events) =>
+      fetch(`http://127.0.0.1:${port}/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(events),
+      }).then(
+        async (r) => ({ status: r.status, body: await r.json() }),
+        // A request still on its way when the server stopped listening never started: the sender retries it.
+        () => ({ status: 0, body: undefined }),
+      ),
+    );
+    await sleep(50);
+    const exited = once(api, "exit");
+    api.kill("SIGTERM");
+
+    const answers = await Promise.all(responses);
+    for (const answer of answers) expect([0, 202, 503]).toContain(answer.status);
+    const accepted = answers
+      .filter((a) => a.status === 202)
+      .reduce((sum, a) => sum + (a.body as { accepted: number }).accepted, 0);
+    expect(accepted).toBeGreaterThan(0);
+
+    const [code] = await exited;
+    expect(code).toBe(0);
+    expect(await countOnTopic(accepted + 1)).toBe(accepted + 1);
+  });
+});

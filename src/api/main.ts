@@ -1,0 +1,43 @@
+import { Valkey } from "iovalkey";
+import { loadConfig } from "../config.ts";
+import { createImpressionProducer } from "../kafka/producer.ts";
+import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
+import { createClickHouse } from "../storage/clickhouse.ts";
+import { buildApp } from "./app.ts";
+import { engineChecks } from "./checks.ts";
+
+/** Composition root of the `api` process (one pm2 cluster instance): config, adapters, app, listen, stop. */
+const config = loadConfig(process.env);
+const servesIngest = config.API_ROLE !== "query";
+
+if (servesIngest) await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+const producer = servesIngest ? createImpressionProducer(config) : undefined;
+const clickhouse = createClickHouse(config);
+// Readiness only: fail fast while Valkey is down rather than queueing probes.
+const valkey = new Valkey(config.VALKEY_URL, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+// Connection errors surface through the readiness probe; unhandled they would crash the process.
+valkey.on("error", () => {});
+
+const checks = engineChecks({ producer, valkey, clickhouse });
+
+const app = await buildApp({ config, producer, clickhouse, checks });
+await app.listen({ host: config.HOST, port: config.PORT });
+
+let stopping = false;
+async function stop(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  app.log.info({ signal }, "stopping: no new connections, finishing in-flight requests");
+  // Closing the server first lets in-flight requests get their acks; then what is left is flushed.
+  const closed = app.close();
+  // Keep-alive sockets busy when close began would hold it open once idle: close them as they go idle.
+  const sweeper = setInterval(() => app.server.closeIdleConnections(), 50);
+  await closed;
+  clearInterval(sweeper);
+  await producer?.close();
+  await Promise.allSettled([clickhouse.close(), valkey.quit()]);
+  app.log.info("stopped");
+  process.exit(0);
+}
+process.once("SIGTERM", stop);
+process.once("SIGINT", stop);

@@ -1,0 +1,60 @@
+import type { z } from "zod";
+import { encodeImpression } from "../impression/codec.ts";
+import type { Impression } from "../impression/schema.ts";
+import type { KeyedRecord } from "../kafka/producer.ts";
+
+/** An NDJSON line that is not JSON: rejected on its own, the other lines still count. */
+export class MalformedLine {
+  readonly message: string;
+  constructor(message: string) {
+    this.message = message;
+  }
+}
+
+/** The parsed body of an application/x-ndjson request: one item per line. */
+export class NdjsonBody {
+  readonly items: unknown[];
+  constructor(items: unknown[]) {
+    this.items = items;
+  }
+}
+
+/** Splits NDJSON into items; a final newline is optional, any other empty line is a rejected item. */
+export function parseNdjson(text: string): NdjsonBody {
+  const lines = text.split("\n");
+  if (lines.at(-1)?.trim() === "") lines.pop();
+  const items = lines.map((line): unknown => {
+    if (line.trim() === "") return new MalformedLine("empty line: send one JSON event per line");
+    try {
+      return JSON.parse(line);
+    } catch (error) {
+      return new MalformedLine(`malformed JSON: ${(error as Error).message}`);
+    }
+  });
+  return new NdjsonBody(items);
+}
+
+export interface ValidatedBatch {
+  records: KeyedRecord[];
+  rejected: { index: number; error: string }[];
+}
+
+/** Validates each item on its own: valid ones become Kafka records keyed by id, the others say why not. */
+export function validateBatch(items: readonly unknown[], schema: z.ZodType<Impression>): ValidatedBatch {
+  const records: KeyedRecord[] = [];
+  const rejected: ValidatedBatch["rejected"] = [];
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index];
+    if (item instanceof MalformedLine) {
+      rejected.push({ index, error: item.message });
+      continue;
+    }
+    const result = schema.safeParse(item);
+    if (result.success) {
+      records.push({ key: result.data.id, value: encodeImpression(result.data) });
+    } else {
+      rejected.push({ index, error: result.error.issues.map((issue) => issue.message).join("; ") });
+    }
+  }
+  return { records, rejected };
+}

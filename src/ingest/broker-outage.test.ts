@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type KafkaEngine, startKafka } from "../../stack/kafka.ts";
+import { freePort } from "../../stack/process.ts";
+import { testConfig } from "../../test/support/config.ts";
+import { buildApp } from "../api/app.ts";
+import type { Config } from "../config.ts";
+import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
+import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
+
+// This file stops its broker, so it runs its own Kafka, never the shared one.
+const dataDir = mkdtempSync(join(tmpdir(), "ingest-outage-"));
+let kafkaOptions: Parameters<typeof startKafka>[0];
+let kafka: KafkaEngine | undefined;
+let config: Config;
+let producer: ImpressionProducer;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  kafkaOptions = {
+    port: await freePort(),
+    controllerPort: await freePort(),
+    dataDir: join(dataDir, "kafka"),
+    logFile: join(dataDir, "kafka.log"),
+    heap: "256m",
+  };
+  kafka = await startKafka(kafkaOptions);
+  config = testConfig({ KAFKA_BROKERS: kafka.brokers.join(","), KAFKA_PARTITIONS: "2", API_ROLE: "ingest" });
+  await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+  producer = createImpressionProducer(config);
+  app = await buildApp({ config, producer, checks: { kafka: () => producer.ping() }, logger: false });
+});
+
+afterAll(async () => {
+  await app?.close();
+  await producer?.close().catch(() => {});
+  await kafka?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+let counter = 0;
+const postEvent = () =>
+  app.inject({
+    method: "POST",
+    url: "/event",
+    headers: { "content-type": "application/json" },
+    payload: { id: `outage-${++counter}`, ts: Date.now(), userId: "u1", adId: "ad-1" },
+  });
+
+describe("when the broker goes away", () => {
+  it("accepts while the broker is up", async () => {
+    expect((await postEvent()).statusCode).toBe(202);
+  });
+
+  it("answers 503 with Retry-After within PRODUCE_TIMEOUT_MS, and /readyz says kafka is down", async () => {
+    await kafka?.stop();
+    kafka = undefined;
+    const started = Date.now();
+    const response = await postEvent();
+    const elapsed = Date.now() - started;
+    expect(response.statusCode).toBe(503);
+    expect(response.headers["retry-after"]).toBe("1");
+    expect(response.json()).toMatchObject({ error: "kafka_unavailable" });
+    expect(elapsed).toBeLessThanOrEqual(config.PRODUCE_TIMEOUT_MS + 250);
+
+    const ready = await app.inject({ method: "GET", url: "/readyz" });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json().details.engines.kafka.status).toBe("down");
+  });
+
+  it("recovers by itself once the broker is back", async () => {
+    kafka = await startKafka(kafkaOptions);
+    const deadline = Date.now() + 30_000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await postEvent()).statusCode;
+      if (status === 202) break;
+      expect(status).toBe(503);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(status).toBe(202);
+    expect((await app.inject({ method: "GET", url: "/readyz" })).statusCode).toBe(200);
+  });
+});

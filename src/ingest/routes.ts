@@ -1,0 +1,117 @@
+import type { FastifyPluginAsync } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { HttpError } from "../api/errors.ts";
+import { responses } from "../api/schemas.ts";
+import { encodeImpression } from "../impression/codec.ts";
+import { impressionSchema } from "../impression/schema.ts";
+import type { ImpressionProducer } from "../kafka/producer.ts";
+import { Admission } from "./admission.ts";
+import { NdjsonBody, parseNdjson, validateBatch } from "./batch.ts";
+
+export interface IngestOptions {
+  producer: ImpressionProducer;
+  maxFutureSkewMs: number;
+  retentionDays: number;
+  batchMaxEvents: number;
+  batchMaxBytes: number;
+  /** Longest a batch request waits for its turn before a 503. */
+  admissionWaitMs: number;
+}
+
+/**
+ * Plain JSON.parse, without Fastify's prototype-poisoning scan (a measurable cost on 100 KB batches): a
+ * "__proto__" key becomes an own property, which the strict impression schema rejects as an unknown field.
+ */
+function parseJsonBody(body: string): unknown {
+  if (body.length === 0) throw new HttpError(400, "empty_body", "the request body is empty; send a JSON document");
+  try {
+    return JSON.parse(body);
+  } catch (error) {
+    throw new HttpError(400, "malformed_json", `the body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Batch requests read, validated and awaiting their ack at once: enough for full produce requests while
+ * one is in flight (16 x 1,000 events), few enough that a batch's memory is bounded (~1 MB each).
+ */
+const BATCHES_IN_PROGRESS = 16;
+/** One event is well under 1 KiB; anything far larger is not an event. */
+const EVENT_MAX_BYTES = 16 * 1024;
+
+/** POST /event (one impression) and POST /events (JSON array or NDJSON); 202 only after Kafka's ack. */
+export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, options) => {
+  const { producer } = options;
+  const schema = impressionSchema({ maxFutureSkewMs: options.maxFutureSkewMs, retentionDays: options.retentionDays });
+  // Only JSON (and NDJSON for /events): text/plain and others are answered 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+
+  app
+    .withTypeProvider<ZodTypeProvider>()
+    .post(
+      "/event",
+      { bodyLimit: EVENT_MAX_BYTES, schema: { body: schema, response: { 202: responses.accepted } } },
+      async (request, reply) => {
+        const event = request.body;
+        await producer.send([{ key: event.id, value: encodeImpression(event) }]);
+        return reply.code(202).send({ accepted: 1, rejected: [] });
+      },
+    );
+
+  await app.register(async (batchScope) => {
+    const admission = new Admission(BATCHES_IN_PROGRESS, options.admissionWaitMs);
+    const admitted = new WeakSet<object>();
+    // Admission comes before the body is read; the slot is freed however the request ends.
+    batchScope.addHook("onRequest", async (request) => {
+      await admission.acquire();
+      admitted.add(request);
+    });
+    const free = async (request: object) => {
+      if (admitted.delete(request)) admission.release();
+    };
+    batchScope.addHook("onResponse", free);
+    batchScope.addHook("onRequestAbort", free);
+    batchScope.addContentTypeParser("application/x-ndjson", { parseAs: "string" }, (_request, body, done) => {
+      done(null, parseNdjson(body as string));
+    });
+    batchScope.post(
+      "/events",
+      { bodyLimit: options.batchMaxBytes, schema: { response: { 202: responses.accepted } } },
+      async (request, reply) => {
+        const body = request.body;
+        const items = body instanceof NdjsonBody ? body.items : body;
+        if (!Array.isArray(items)) {
+          throw new HttpError(
+            400,
+            "invalid_batch",
+            "send a JSON array of events, or NDJSON (one event per line) with Content-Type: application/x-ndjson",
+          );
+        }
+        if (items.length === 0) throw new HttpError(400, "empty_batch", "the batch has no events");
+        if (items.length > options.batchMaxEvents) {
+          throw new HttpError(
+            413,
+            "too_many_events",
+            `a batch holds at most ${options.batchMaxEvents} events, this one has ${items.length}; split it`,
+          );
+        }
+        const { records, rejected } = validateBatch(items, schema);
+        if (records.length === 0) {
+          throw new HttpError(400, "all_events_rejected", "no event in the batch is valid; see details.rejected", {
+            accepted: 0,
+            rejected,
+          });
+        }
+        await producer.send(records);
+        return reply.code(202).send({ accepted: records.length, rejected });
+      },
+    );
+  });
+};

@@ -1,0 +1,55 @@
+import { Producer, stringSerializers } from "@platformatic/kafka";
+import { afterEach, describe, expect, it } from "vitest";
+import { freePort } from "../../stack/process.ts";
+import { ImpressionProducer } from "./producer.ts";
+
+// A broker address where nothing listens: the real client, failing the way it does when Kafka is down.
+async function producerToNowhere(maxBufferBytes: number, timeoutMs: number): Promise<ImpressionProducer> {
+  const producer = new Producer<string, string, string, string>({
+    clientId: "producer-test",
+    bootstrapBrokers: [`127.0.0.1:${await freePort()}`],
+    serializers: stringSerializers,
+    idempotent: true,
+    retries: 1000,
+    retryDelay: 100,
+  });
+  return new ImpressionProducer({
+    producer,
+    topic: "nowhere",
+    lingerMs: 1,
+    maxBatchBytes: 1024,
+    maxBufferBytes,
+    timeoutMs,
+  });
+}
+
+const record = { key: "id-1", value: '{"id":"id-1","ts":1,"userId":"u","adId":"a"}' };
+let current: ImpressionProducer | undefined;
+
+afterEach(async () => {
+  await current?.close().catch(() => {});
+});
+
+describe("ImpressionProducer without a reachable broker", () => {
+  it("rejects with KAFKA_TIMEOUT once timeoutMs passed, never waiting longer", async () => {
+    current = await producerToNowhere(1024 * 1024, 300);
+    const started = Date.now();
+    await expect(current.send([record])).rejects.toMatchObject({ code: "KAFKA_TIMEOUT" });
+    expect(Date.now() - started).toBeLessThan(800);
+  });
+
+  it("refuses at once with PRODUCER_BUFFER_FULL while unacknowledged records fill the buffer", async () => {
+    current = await producerToNowhere(200, 2000);
+    const pending = current.send([record, record]);
+    pending.catch(() => {});
+    const started = Date.now();
+    await expect(current.send([record, record])).rejects.toMatchObject({ code: "PRODUCER_BUFFER_FULL" });
+    expect(Date.now() - started).toBeLessThan(50);
+  });
+
+  it("refuses with PRODUCER_CLOSED after close()", async () => {
+    const producer = await producerToNowhere(1024, 200);
+    await producer.close();
+    await expect(producer.send([record])).rejects.toMatchObject({ code: "PRODUCER_CLOSED" });
+  });
+});

@@ -1,0 +1,187 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { type MessageToProduce, Producer, stringSerializers } from "@platformatic/kafka";
+import type { Config } from "../config.ts";
+
+export interface KeyedRecord {
+  key: string;
+  value: string;
+}
+
+export type ProducerErrorCode = "KAFKA_TIMEOUT" | "KAFKA_UNAVAILABLE" | "PRODUCER_BUFFER_FULL" | "PRODUCER_CLOSED";
+
+/** The write was not acknowledged by Kafka (it may still land later): the sender should retry. */
+export class ProducerUnavailableError extends Error {
+  override name = "ProducerUnavailableError";
+  readonly code: ProducerErrorCode;
+  constructor(code: ProducerErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+type StringMessage = MessageToProduce<string, string, string, string>;
+
+interface Batch {
+  messages: StringMessage[];
+  bytes: number;
+  acked: PromiseWithResolvers<void>;
+  deadline: NodeJS.Timeout;
+}
+
+export interface ImpressionProducerOptions {
+  producer: Producer<string, string, string, string>;
+  topic: string;
+  /** When no produce request is outstanding, how long the first record waits for others to join it. */
+  lingerMs: number;
+  /** A batch this large takes no more records: later ones start the next batch. */
+  maxBatchBytes: number;
+  /** Bytes of records not yet settled by Kafka (acked or failed) allowed before new ones are refused. */
+  maxBufferBytes: number;
+  /** Longest a caller waits for the broker's ack. */
+  timeoutMs: number;
+}
+
+/** Record framing in a Kafka batch (lengths, offsets, timestamps) counted on top of key and value. */
+const RECORD_OVERHEAD_BYTES = 24;
+/** Well under the broker's 1 MiB per-partition batch limit even if every key hashed to one partition. */
+const DEFAULT_MAX_BATCH_BYTES = 512 * 1024;
+
+/**
+ * Writes keyed records to one topic; send() resolves only once the broker acknowledged them (acks=all,
+ * idempotent producer). One produce request is outstanding at a time (the idempotent producer allows no
+ * more per connection); records arriving meanwhile gather into the next batch, so batches grow with load
+ * and throughput comes from batching, never from answering before the ack.
+ */
+export class ImpressionProducer {
+  readonly #options: ImpressionProducerOptions;
+  /** Batches waiting to be sent, oldest first; the last one takes new records. */
+  readonly #queue: Batch[] = [];
+  #lingerTimer: NodeJS.Timeout | undefined;
+  #sending: Promise<void> | undefined;
+  #bufferedBytes = 0;
+  #closed = false;
+
+  constructor(options: ImpressionProducerOptions) {
+    this.#options = options;
+  }
+
+  send(records: readonly KeyedRecord[]): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new ProducerUnavailableError("PRODUCER_CLOSED", "the server is shutting down"));
+    }
+    let bytes = 0;
+    for (const record of records) bytes += record.key.length + record.value.length + RECORD_OVERHEAD_BYTES;
+    if (this.#bufferedBytes + bytes > this.#options.maxBufferBytes) {
+      return Promise.reject(
+        new ProducerUnavailableError(
+          "PRODUCER_BUFFER_FULL",
+          "too many events are waiting for Kafka's acknowledgement; retry shortly",
+        ),
+      );
+    }
+    this.#bufferedBytes += bytes;
+    const batch = this.#batchWithRoom();
+    const topic = this.#options.topic;
+    for (const record of records) batch.messages.push({ topic, key: record.key, value: record.value });
+    batch.bytes += bytes;
+    if (!this.#sending && this.#lingerTimer === undefined) {
+      this.#lingerTimer = setTimeout(() => this.#sendNext(), this.#options.lingerMs);
+    }
+    return batch.acked.promise;
+  }
+
+  /** A metadata round trip to the brokers, for readiness; fails if the topic is missing. */
+  async ping(): Promise<void> {
+    await this.#options.producer.metadata({ topics: [this.#options.topic], forceUpdate: true, retries: 0 });
+  }
+
+  /**
+   * Refuses new records, sends every gathered batch and waits for their outcome, then disconnects. The wait
+   * is bounded by timeoutMs: past it, every caller already has its answer and retries would only delay exit.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (!this.#sending) this.#sendNext();
+    const drained = (async () => {
+      while (this.#sending) await this.#sending;
+    })();
+    await Promise.race([drained, sleep(this.#options.timeoutMs)]);
+    await this.#options.producer.close(true);
+  }
+
+  #batchWithRoom(): Batch {
+    const last = this.#queue.at(-1);
+    if (last && last.bytes < this.#options.maxBatchBytes) return last;
+    const acked = Promise.withResolvers<void>();
+    const deadline = setTimeout(() => {
+      acked.reject(
+        new ProducerUnavailableError(
+          "KAFKA_TIMEOUT",
+          `Kafka did not acknowledge the write within ${this.#options.timeoutMs} ms; retry shortly`,
+        ),
+      );
+    }, this.#options.timeoutMs);
+    const batch: Batch = { messages: [], bytes: 0, acked, deadline };
+    this.#queue.push(batch);
+    return batch;
+  }
+
+  #sendNext(): void {
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    const batch = this.#queue.shift();
+    if (!batch) {
+      this.#sending = undefined;
+      return;
+    }
+    this.#sending = new Promise<void>((resolve) => {
+      this.#options.producer.send({ messages: batch.messages }, (error) => {
+        clearTimeout(batch.deadline);
+        this.#bufferedBytes -= batch.bytes;
+        if (error) {
+          batch.acked.reject(
+            new ProducerUnavailableError("KAFKA_UNAVAILABLE", `Kafka did not accept the write: ${error.message}`, {
+              cause: error,
+            }),
+          );
+        } else {
+          batch.acked.resolve();
+        }
+        resolve();
+        this.#sendNext();
+      });
+    });
+  }
+}
+
+/**
+ * Share of PRODUCE_TIMEOUT_MS spent waiting for the broker's ack; the rest is the most a batch request
+ * waits for admission, so every answer, 503 included, comes within PRODUCE_TIMEOUT_MS.
+ */
+export const ACK_SHARE_OF_PRODUCE_TIMEOUT = 0.5;
+
+/** The producer the API runs with: idempotent, acks=all, retries bounded to about the produce timeout. */
+export function createImpressionProducer(config: Config): ImpressionProducer {
+  const producer = new Producer<string, string, string, string>({
+    clientId: `${config.KAFKA_CLIENT_ID}-api`,
+    bootstrapBrokers: config.KAFKA_BROKERS,
+    serializers: stringSerializers,
+    idempotent: true,
+    // Measured (docs/BENCHMARKS.md): lz4 costs the producer less CPU per message than no compression.
+    compression: "lz4",
+    timeout: config.PRODUCE_TIMEOUT_MS,
+    connectTimeout: config.PRODUCE_TIMEOUT_MS,
+    requestTimeout: config.PRODUCE_TIMEOUT_MS,
+    // Past the timeout the sender already has its 503: retrying longer would only hold memory.
+    retries: 3,
+    retryDelay: Math.max(50, Math.floor(config.PRODUCE_TIMEOUT_MS / 8)),
+  });
+  return new ImpressionProducer({
+    producer,
+    topic: config.KAFKA_TOPIC,
+    lingerMs: config.PRODUCER_LINGER_MS,
+    maxBatchBytes: DEFAULT_MAX_BATCH_BYTES,
+    maxBufferBytes: config.PRODUCER_MAX_BUFFER_BYTES,
+    timeoutMs: Math.round(config.PRODUCE_TIMEOUT_MS * ACK_SHARE_OF_PRODUCE_TIMEOUT),
+  });
+}
