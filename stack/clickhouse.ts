@@ -1,30 +1,15 @@
-import { execFile } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { assertPortFree, spawnLogged, waitUntilReady } from "./process.ts";
+import { assertPortFree, type Engine, type EngineOptions, onPath, spawnLogged, waitUntilReady } from "./process.ts";
 
-const run = promisify(execFile);
 const devServer = fileURLToPath(new URL("./clickhouse/dev-server.ts", import.meta.url));
-
-export interface ClickHouseOptions {
-  port: number;
-  dataDir: string;
-  logFile: string;
-}
-
-export interface ClickHouseEngine {
-  url: string;
-  stop(): Promise<void>;
-  kill(): Promise<void>;
-}
 
 /**
  * Starts a real `clickhouse server` when the binary is on PATH, otherwise the chdb-backed dev server,
  * which speaks the same HTTP interface. Either way it listens on 127.0.0.1:port only.
  */
-export async function startClickHouse(options: ClickHouseOptions): Promise<ClickHouseEngine> {
+export async function startClickHouse(options: EngineOptions): Promise<Engine> {
   await assertPortFree("clickhouse", options.port);
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true });
@@ -61,13 +46,4 @@ function writeServerConfig(dataDir: string, port: number): string {
 async function ping(url: string): Promise<boolean> {
   const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1_000) });
   return res.ok && (await res.text()) === "Ok.\n";
-}
-
-async function onPath(binary: string): Promise<boolean> {
-  try {
-    await run(binary, ["--version"]);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,8 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdirSync, openSync, readFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
 
 /** One line naming the engine, the cause and where to look. */
 export class EngineError extends Error {
@@ -10,6 +13,20 @@ export class EngineError extends Error {
   constructor(engine: string, cause: string, logFile?: string) {
     super(`${engine}: ${cause}${logFile ? ` (log: ${logFile})` : ""}`);
   }
+}
+
+/** Where a local engine listens, keeps its data and writes its log. */
+export interface EngineOptions {
+  port: number;
+  dataDir: string;
+  logFile: string;
+}
+
+/** A started local engine at `url`. */
+export interface Engine {
+  url: string;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
 }
 
 export interface EngineProcess {
@@ -140,4 +157,13 @@ export function freePort(): Promise<number> {
       );
     });
   });
+}
+
+export async function onPath(binary: string): Promise<boolean> {
+  try {
+    await run(binary, ["--version"]);
+    return true;
+  } catch {
+    return false;
+  }
 }

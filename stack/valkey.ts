@@ -2,28 +2,24 @@ import { execFile } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { createConnection } from "node:net";
 import { promisify } from "node:util";
-import { assertPortFree, EngineError, spawnLogged, waitUntilReady } from "./process.ts";
+import {
+  assertPortFree,
+  type Engine,
+  EngineError,
+  type EngineOptions,
+  onPath,
+  spawnLogged,
+  waitUntilReady,
+} from "./process.ts";
 
 const run = promisify(execFile);
-
-export interface ValkeyOptions {
-  port: number;
-  dataDir: string;
-  logFile: string;
-}
-
-export interface ValkeyEngine {
-  url: string;
-  stop(): Promise<void>;
-  kill(): Promise<void>;
-}
 
 /**
  * Starts valkey-server, or Debian's redis-server 7 (same protocol) where Valkey is not packaged.
  * appendfsync always: a dedup claim that Valkey acknowledged must survive a crash of Valkey itself,
  * or a later copy of that impression would be counted again. Pipelined claims share one fsync.
  */
-export async function startValkey(options: ValkeyOptions): Promise<ValkeyEngine> {
+export async function startValkey(options: EngineOptions): Promise<Engine> {
   await assertPortFree("valkey", options.port);
   const binary = await findServerBinary(options.logFile);
   mkdirSync(options.dataDir, { recursive: true });
@@ -75,15 +71,6 @@ async function findServerBinary(logFile: string): Promise<string> {
     "no valkey-server or redis-server on PATH: install one (apt-get install redis-server)",
     logFile,
   );
-}
-
-async function onPath(binary: string): Promise<boolean> {
-  try {
-    await run(binary, ["--version"]);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function ping(port: number): Promise<boolean> {
