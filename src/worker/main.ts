@@ -1,18 +1,13 @@
 import { pino } from "pino";
 import { loadConfig } from "../config.ts";
-import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
-import { createClickHouse } from "../storage/clickhouse.ts";
-import { migrate } from "../storage/migrations.ts";
+import { provision } from "../provision.ts";
 import { createWorker } from "./worker.ts";
 
 /** Composition root of the `worker` process: topics and tables first (idempotent), then the worker. */
 const config = loadConfig(process.env);
 const logger = pino({ name: "worker", level: config.LOG_LEVEL });
 
-await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
-const admin = createClickHouse(config);
-await migrate(admin, { retentionDays: config.RETENTION_DAYS });
-await admin.close();
+await provision(config);
 
 const worker = createWorker(config, logger);
 await worker.start();
