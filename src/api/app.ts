@@ -8,6 +8,7 @@ import { ACK_SHARE_OF_PRODUCE_TIMEOUT, type ImpressionProducer } from "../kafka/
 import { statsRoutes } from "../stats/routes.ts";
 import { installErrorHandlers, sendUnavailable } from "./errors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
+import { metricsRoutes } from "./metrics.ts";
 
 export interface AppDependencies {
   config: Config;
@@ -23,6 +24,7 @@ export interface AppDependencies {
 /** A 1 s event-loop stall means requests already wait longer than senders should: shed new ones. */
 const MAX_EVENT_LOOP_DELAY_MS = 1000;
 const READINESS_CHECK_TIMEOUT_MS = 1000;
+const METRICS_KAFKA_TIMEOUT_MS = 1500;
 
 /** Builds the API from explicit dependencies: external plugins, then app plugins, then routes. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
@@ -38,6 +40,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   installErrorHandlers(app);
 
   await app.register(healthRoutes, { checks: deps.checks, checkTimeoutMs: READINESS_CHECK_TIMEOUT_MS });
+  await app.register(metricsRoutes, {
+    brokers: config.KAFKA_BROKERS,
+    clientId: config.KAFKA_CLIENT_ID,
+    topic: config.KAFKA_TOPIC,
+    group: config.KAFKA_CONSUMER_GROUP,
+    timeoutMs: METRICS_KAFKA_TIMEOUT_MS,
+  });
 
   // Load shedding covers the serving routes only: liveness must keep answering under load.
   await app.register(async (serving) => {

@@ -90,7 +90,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({
       error: "not_found",
-      message: `no route ${request.method} ${request.url}; see POST /event, POST /events, GET /stats, GET /healthz, GET /readyz`,
+      message: `no route ${request.method} ${request.url}; see POST /event, POST /events, GET /stats, GET /healthz, GET /readyz, GET /metrics`,
     } satisfies ErrorBody);
   });
 }
