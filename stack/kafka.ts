@@ -132,7 +132,9 @@ function writeServerProperties(options: KafkaOptions): string {
 
 async function formatStorageOnce(options: KafkaOptions, properties: string): Promise<void> {
   if (existsSync(join(options.dataDir, "logs", "meta.properties"))) return;
-  const clusterId = randomBytes(16).toString("base64url");
+  // Like Kafka's own Uuid: an id starting with "-" would be read as a command-line option.
+  let clusterId = randomBytes(16).toString("base64url");
+  while (clusterId.startsWith("-")) clusterId = randomBytes(16).toString("base64url");
   try {
     await run("java", [
       ...jvmArgs({ ...options, heap: "256m" }),
