@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { Admin, Producer, stringSerializers } from "@platformatic/kafka";
+import { Admin } from "@platformatic/kafka";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../stack/process.ts";
 import { testConfig } from "../../test/support/config.ts";
-import { ensureTopics } from "../kafka/topics.ts";
+import { topicWithMessages } from "../../test/support/kafka.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
 import { buildApp } from "./app.ts";
 
@@ -18,18 +18,7 @@ const admin = new Admin({ clientId: "metrics-test", bootstrapBrokers: config.KAF
 let app: FastifyInstance;
 
 beforeAll(async () => {
-  await ensureTopics(config.KAFKA_BROKERS, "metrics-test", [{ name: topic, partitions: 2, replicationFactor: 1 }]);
-  const producer = new Producer({
-    clientId: "metrics-test",
-    bootstrapBrokers: config.KAFKA_BROKERS,
-    serializers: stringSerializers,
-    // A retried send to a just-created topic must not write the batch twice: the counts below are exact.
-    idempotent: true,
-  });
-  await producer.send({
-    messages: [0, 0, 0, 1].map((partition, i) => ({ topic, partition, key: `id-${i}`, value: `event-${i}` })),
-  });
-  await producer.close();
+  await topicWithMessages(config.KAFKA_BROKERS, topic, [0, 0, 0, 1]);
   await admin.alterConsumerGroupOffsets({
     groupId: group,
     topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 2n }] }],

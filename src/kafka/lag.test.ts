@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { Admin, Producer, stringSerializers } from "@platformatic/kafka";
+import { Admin } from "@platformatic/kafka";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
+import { topicWithMessages } from "../../test/support/kafka.ts";
 import { measureConsumerLag } from "./lag.ts";
-import { ensureTopics } from "./topics.ts";
 
 const suffix = randomUUID().slice(0, 8);
 const topic = `lag-${suffix}`;
@@ -12,19 +12,8 @@ const config = testConfig();
 const admin = new Admin({ clientId: "lag-test", bootstrapBrokers: config.KAFKA_BROKERS });
 
 beforeAll(async () => {
-  await ensureTopics(config.KAFKA_BROKERS, "lag-test", [{ name: topic, partitions: 2, replicationFactor: 1 }]);
-  const producer = new Producer({
-    clientId: "lag-test",
-    bootstrapBrokers: config.KAFKA_BROKERS,
-    serializers: stringSerializers,
-    // A retried send to a just-created topic must not write the batch twice: the counts below are exact.
-    idempotent: true,
-  });
   // Partition 0 gets offsets 0-2, partition 1 offsets 0-1.
-  await producer.send({
-    messages: [0, 0, 0, 1, 1].map((partition, i) => ({ topic, partition, key: `id-${i}`, value: `event-${i}` })),
-  });
-  await producer.close();
+  await topicWithMessages(config.KAFKA_BROKERS, topic, [0, 0, 0, 1, 1]);
 });
 
 afterAll(async () => {
