@@ -38,6 +38,9 @@ export async function storeImpressions(
     format: "JSONEachRow",
     abort_signal: AbortSignal.timeout(options.timeoutMs),
     clickhouse_settings: {
+      // The worker batches already; a synchronous insert keeps one batch = one block, which is what the
+      // token deduplicates (ClickHouse 26 turns async_insert on by default).
+      async_insert: 0,
       insert_deduplicate: 1,
       insert_deduplication_token: deduplicationToken(events),
       deduplicate_blocks_in_dependent_materialized_views: 1,
