@@ -1,12 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { startKafka } from "../stack/kafka.ts";
 import { repoRoot } from "../stack/paths.ts";
-import { freePort } from "../stack/process.ts";
+import { freePort, spawnLogged, waitUntilReady } from "../stack/process.ts";
 
 /**
  * npm run bench:ingest: POST /event and POST /events (1,000 per batch) through a real Kafka broker, against
@@ -63,37 +61,21 @@ function rssMb(pid: number): number {
   return match ? Number(match[1]) / 1024 : 0;
 }
 
-/** Resolves once the server answers anything over HTTP. */
-async function waitForHttp(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before listening`);
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`${url} not reachable after 60s`);
-}
-
 async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
   const port = await freePort();
   const logFile = join(benchDir, `${scenario.name.replace(/\W+/g, "-")}.log`);
-  const out = openSync(logFile, "w");
-  const child = spawn(process.execPath, scenario.server, {
+  const server = spawnLogged(process.execPath, scenario.server, {
     cwd: repoRoot,
     env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ["ignore", out, out],
+    logFile,
   });
   const base = `http://127.0.0.1:${port}`;
   try {
-    await waitForHttp(`${base}/healthz`, child);
+    const answers = () => fetch(`${base}/healthz`).then(() => true);
+    await waitUntilReady(scenario.name, server, answers, 60_000);
     let rssPeakMb = 0;
     const sampler = setInterval(() => {
-      rssPeakMb = Math.max(rssPeakMb, rssMb(child.pid as number));
+      rssPeakMb = Math.max(rssPeakMb, rssMb(server.child.pid as number));
     }, 250);
     const result = await autocannon({
       url: `${base}${scenario.path}`,
@@ -120,8 +102,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
       errors: result.errors + result.timeouts,
     };
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.once("exit", resolve));
+    await server.stop();
   }
 }
 

@@ -13,6 +13,7 @@ import { startKafka } from "../stack/kafka.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { type EngineProcess, freePort, spawnLogged } from "../stack/process.ts";
 import { startValkey } from "../stack/valkey.ts";
+import { percentile } from "./percentile.ts";
 
 /**
  * npm run bench:pipeline: events through the whole pipeline (API -> Kafka -> workers -> ClickHouse) on engines of
@@ -34,10 +35,6 @@ let sequence = 0;
 function event(): Impression {
   const n = sequence++;
   return { id: `${run}-${n.toString(36)}`, ts: Date.now(), userId: `user-${n % 10_000}`, adId: `ad-${n % 10}` };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 async function post(url: string, events: Impression[]): Promise<number> {
@@ -111,7 +108,7 @@ async function steady(url: string, clickhouse: ClickHouseClient) {
   sending = false;
   await watcher;
   visibleAfter.sort((a, b) => a - b);
-  return { p50: percentile(visibleAfter, 50), p99: percentile(visibleAfter, 99), samples: visibleAfter.length };
+  return { p50: percentile(visibleAfter, 0.5), p99: percentile(visibleAfter, 0.99), samples: visibleAfter.length };
 }
 
 async function fullSpeed(url: string, clickhouse: ClickHouseClient, before: number) {

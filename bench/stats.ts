@@ -19,6 +19,7 @@ import { createClickHouse } from "../src/storage/clickhouse.ts";
 import { migrate } from "../src/storage/migrations.ts";
 import { startClickHouse } from "../stack/clickhouse.ts";
 import { repoRoot } from "../stack/paths.ts";
+import { percentile } from "./percentile.ts";
 
 const ROWS = 10_000_000;
 const ADS = 1_000;
@@ -97,10 +98,6 @@ async function naiveCountPerAd(now: number, minutes: number): Promise<Record<str
     format: "JSONCompactEachRow",
   });
   return Object.fromEntries((await result.json<[string, string]>()).map(([ad, n]) => [ad, Number(n)]));
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? Number.NaN;
 }
 
 interface Latency {
