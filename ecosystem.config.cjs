@@ -11,7 +11,9 @@ module.exports = {
       instances: Number(process.env.API_INSTANCES ?? cores),
       // Time to finish in-flight requests and flush the producer after SIGTERM.
       kill_timeout: 10_000,
-      max_memory_restart: "400M",
+      // A guard against leaks, not a budget: under sustained /events load V8 grows the heap lazily to
+      // ~450 MB RSS (docs/BENCHMARKS.md), which a lower limit would answer with restarts.
+      max_memory_restart: "768M",
     },
     {
       name: "worker",

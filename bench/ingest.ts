@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { startKafka } from "../stack/kafka.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { freePort, spawnLogged, waitUntilReady } from "../stack/process.ts";
+import { sampleRss } from "./rss.ts";
 
 /**
  * npm run bench:ingest: POST /event and POST /events (1,000 per batch) through a real Kafka broker, against
@@ -56,11 +57,6 @@ interface Row {
   errors: number;
 }
 
-function rssMb(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return match ? Number(match[1]) / 1024 : 0;
-}
-
 async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
   const port = await freePort();
   const logFile = join(benchDir, `${scenario.name.replace(/\W+/g, "-")}.log`);
@@ -73,10 +69,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
   try {
     const answers = () => fetch(`${base}/healthz`).then(() => true);
     await waitUntilReady(scenario.name, server, answers, 60_000);
-    let rssPeakMb = 0;
-    const sampler = setInterval(() => {
-      rssPeakMb = Math.max(rssPeakMb, rssMb(server.child.pid as number));
-    }, 250);
+    const rss = sampleRss([server.child.pid as number]);
     const result = await autocannon({
       url: `${base}${scenario.path}`,
       connections,
@@ -89,7 +82,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
         },
       ],
     });
-    clearInterval(sampler);
+    const [rssPeakMb = 0] = rss.stop();
     const ok = result["2xx"];
     return {
       name: scenario.name,

@@ -14,6 +14,7 @@ import { repoRoot } from "../stack/paths.ts";
 import { type EngineProcess, freePort, spawnLogged } from "../stack/process.ts";
 import { startValkey } from "../stack/valkey.ts";
 import { percentile } from "./percentile.ts";
+import { sampleRss } from "./rss.ts";
 
 /**
  * npm run bench:pipeline: events through the whole pipeline (API -> Kafka -> workers -> ClickHouse) on engines of
@@ -179,11 +180,13 @@ const clickhouse = createClient({ url: ch.url });
 await post(url, [event()]);
 while ((await count(clickhouse)) < 1) await sleep(100);
 
+const rss = sampleRss(children.map((c) => c.child.pid as number));
 console.log(`[bench] steady: ${steadyRate} events/s for ${steadySeconds}s ...`);
 const fresh = await steady(url, clickhouse);
 console.log(`[bench] full speed: ${fullEvents} events ...`);
 const full = await fullSpeed(url, clickhouse, await count(clickhouse));
 
+const [apiRss = 0, ...workerRss] = rss.stop();
 await clickhouse.close();
 await Promise.all(children.map((c) => c.stop(30_000)));
 await Promise.all([kafka.stop(), valkey.stop(), ch.stop()]);
@@ -199,5 +202,6 @@ const figures = {
   fullSpeedEndToEndPerSecond: Math.round(full.endToEnd),
   fullSpeedAcceptedPerSecond: Math.round(full.accepted),
   drainAfterLastAcceptSeconds: Number(full.drainSeconds.toFixed(1)),
+  peakRssMb: { api: Math.round(apiRss), workers: workerRss.map(Math.round) },
 };
 console.log(JSON.stringify(figures, null, 2));
