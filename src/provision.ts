@@ -3,9 +3,18 @@ import { ensureTopics, impressionTopics } from "./kafka/topics.ts";
 import { createClickHouse } from "./storage/clickhouse.ts";
 import { migrate } from "./storage/migrations.ts";
 
-/** Creates what the engines must hold before events flow: the topics and the tables. Idempotent. */
+/** Creates what the engines must hold before events flow: the topics, the database and its tables. Idempotent. */
 export async function provision(config: Config): Promise<void> {
   await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+  const server = createClickHouse({ ...config, CLICKHOUSE_DATABASE: "default" });
+  try {
+    await server.command({
+      query: "CREATE DATABASE IF NOT EXISTS {database:Identifier}",
+      query_params: { database: config.CLICKHOUSE_DATABASE },
+    });
+  } finally {
+    await server.close();
+  }
   const clickhouse = createClickHouse(config);
   try {
     await migrate(clickhouse, { retentionDays: config.RETENTION_DAYS });

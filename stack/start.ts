@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigError, loadConfig } from "../src/config.ts";
 import { provision } from "../src/provision.ts";
@@ -41,12 +41,13 @@ async function main(): Promise<void> {
     return;
   }
 
-  const dataDir = join(repoRoot, ".data/dev");
+  // pm2's home and the app log; START_STATE_DIR moves them, so a test can run beside a real `npm start`.
+  const stateDir = resolve(repoRoot, process.env.START_STATE_DIR ?? ".data/dev");
   const pm2 = join(repoRoot, "node_modules/pm2/bin/pm2-runtime");
-  const logFile = join(dataDir, "logs", "app.log");
+  const logFile = join(stateDir, "logs", "app.log");
   app = spawnLogged(process.execPath, [pm2, "ecosystem.config.cjs"], {
     cwd: repoRoot,
-    env: { ...env, PM2_HOME: join(dataDir, "pm2") },
+    env: { ...env, PM2_HOME: join(stateDir, "pm2") },
     logFile,
   });
   void app.exited.then((code) => shutdown(`pm2-runtime exited (${code}); see ${logFile}`, 1));
