@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { type MessageToProduce, Producer, stringSerializers } from "@platformatic/kafka";
 import type { Config } from "../config.ts";
+import { keyPartitioner } from "./partitioner.ts";
 
 export interface KeyedRecord {
   key: string;
@@ -166,6 +167,7 @@ export function createImpressionProducer(config: Config): ImpressionProducer {
     clientId: `${config.KAFKA_CLIENT_ID}-api`,
     bootstrapBrokers: config.KAFKA_BROKERS,
     serializers: stringSerializers,
+    partitioner: keyPartitioner,
     idempotent: true,
     // Measured (docs/BENCHMARKS.md): lz4 costs the producer less CPU per message than no compression.
     compression: "lz4",
