@@ -75,8 +75,6 @@ export class BatchConsumer {
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   /** Partitions assigned to this member by the latest join. */
   #owned = new Set<number>();
-  /** Bumped on every join or reconnect: a batch that spans one must not put its messages back. */
-  #assignmentVersion = 0;
   readonly #pending = new Map<number, ConsumedMessage[]>();
   /** When each partition's oldest pending message arrived. */
   readonly #pendingSince = new Map<number, number>();
@@ -187,7 +185,6 @@ export class BatchConsumer {
 
   /** Drops what is pending for partitions no longer owned; their new owner replays them from the commit. */
   #resetPartitions(owned: Set<number>): void {
-    this.#assignmentVersion++;
     for (const partition of [...this.#pending.keys()]) {
       if (owned.has(partition)) continue;
       this.#pendingCount -= this.#pending.get(partition)?.length ?? 0;
@@ -287,7 +284,6 @@ export class BatchConsumer {
   }
 
   async #process(taken: PartitionBatch[]): Promise<void> {
-    const version = this.#assignmentVersion;
     const stopDeadline = () => Date.now() + (this.#options.stopTimeoutMs ?? 20_000);
     let giveUpAt = this.#running ? Number.POSITIVE_INFINITY : stopDeadline();
     let outcome: BatchOutcome | undefined;
@@ -313,12 +309,15 @@ export class BatchConsumer {
     for (const b of batch) {
       if (!deferred.has(b.partition)) continue;
       this.#deferredUntil.set(b.partition, now + DEFER_MS);
-      // After a rebalance the stream replays from the commit: putting them back would only duplicate them.
-      if (version !== this.#assignmentVersion) continue;
+      // Put back what the stream will not deliver again: #onMessage drops offsets below #nextOffset. After a
+      // rebalance that kept the partition that is all of them; after one that took it away, none.
+      const next = this.#nextOffset.get(b.partition);
+      const back = next === undefined ? [] : b.messages.filter((m) => m.offset < next);
+      if (back.length === 0) continue;
       const rest = this.#pending.get(b.partition) ?? [];
-      this.#pending.set(b.partition, [...b.messages, ...rest]);
+      this.#pending.set(b.partition, [...back, ...rest]);
       this.#pendingSince.set(b.partition, now - this.#options.maxWaitMs);
-      this.#pendingCount += b.messages.length;
+      this.#pendingCount += back.length;
     }
     await this.#commit(batch.filter((b) => !deferred.has(b.partition)));
   }

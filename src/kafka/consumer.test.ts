@@ -1,0 +1,79 @@
+import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Logger, pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { testConfig } from "../../test/support/config.ts";
+import { topicWithMessages } from "../../test/support/kafka.ts";
+import { BatchConsumer, type PartitionBatch } from "./consumer.ts";
+
+const { KAFKA_BROKERS: brokers } = testConfig();
+const closing: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(closing.splice(0).map((close) => close()));
+});
+
+/** A logger that counts the consumer's "partitions assigned" lines: one per group join. */
+function joinCounter() {
+  let joins = 0;
+  const sink = new Writable({
+    write(line: Buffer, _encoding, done) {
+      if (line.toString().includes("kafka: partitions assigned")) joins++;
+      done();
+    },
+  });
+  return { logger: pino({ level: "info" }, sink), joins: () => joins };
+}
+
+async function until(what: string, timeoutMs: number, done: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !done(); await sleep(50)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
+describe("BatchConsumer", () => {
+  it("hands a batch deferred across a rebalance over again for the partition it keeps", async () => {
+    const name = `consumer-${randomBytes(4).toString("hex")}`;
+    await topicWithMessages(
+      brokers,
+      name,
+      Array.from({ length: 20 }, (_, i) => i % 2),
+    );
+    const stored = new Set<string>();
+    const members: BatchConsumer[] = [];
+    const member = (logger: Logger) => {
+      const consumer = new BatchConsumer({
+        brokers,
+        clientId: name,
+        groupId: `${name}-group`,
+        topic: name,
+        maxBatchEvents: 100,
+        maxWaitMs: 100,
+        handle,
+        logger,
+      });
+      members.push(consumer);
+      closing.push(() => consumer.stop());
+      return consumer;
+    };
+    const first = joinCounter();
+    let calls = 0;
+    const handle = async (batch: PartitionBatch[]) => {
+      calls++;
+      if (calls === 1) {
+        // The claims of this batch are busy (another worker holds them); while it waits, a second member
+        // joins and the group rebalances: each member keeps or gets one of the two partitions.
+        const joined = first.joins();
+        await member(pino({ level: "warn" })).start();
+        await until("the first member's rejoin", 30_000, () => first.joins() > joined);
+        return { deferred: batch.map((b) => b.partition) };
+      }
+      for (const { partition, messages } of batch) for (const m of messages) stored.add(`${partition}:${m.offset}`);
+      return { deferred: [] };
+    };
+    await member(first.logger).start();
+
+    await until("all 20 messages stored", 30_000, () => stored.size === 20);
+    expect(members).toHaveLength(2);
+  }, 60_000);
+});
