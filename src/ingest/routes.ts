@@ -35,7 +35,7 @@ function parseJsonBody(body: string): unknown {
  * Batch requests read, validated and awaiting their ack at once: enough for full produce requests while
  * one is in flight (16 x 1,000 events), few enough that a batch's memory is bounded (~1 MB each).
  */
-const BATCHES_IN_PROGRESS = 16;
+export const BATCHES_IN_PROGRESS = 16;
 /** One event is well under 1 KiB; anything far larger is not an event. */
 const EVENT_MAX_BYTES = 16 * 1024;
 
@@ -71,6 +71,11 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
     // Admission comes before the body is read; the slot is freed however the request ends.
     batchScope.addHook("onRequest", async (request) => {
       await admission.acquire();
+      if (request.raw.destroyed) {
+        // The sender hung up while it waited: onRequestAbort found no turn to free, so give this one back.
+        admission.release();
+        throw new HttpError(400, "sender_gone", "the sender closed the connection before its turn");
+      }
       admitted.add(request);
     });
     const free = async (request: object) => {
