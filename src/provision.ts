@@ -2,6 +2,7 @@ import type { Config } from "./config.ts";
 import { ensureTopics, impressionTopics } from "./kafka/topics.ts";
 import { createClickHouse } from "./storage/clickhouse.ts";
 import { migrate } from "./storage/migrations.ts";
+import { applyRetention } from "./storage/retention.ts";
 
 /** Creates what the engines must hold before events flow: the topics, the database and its tables. Idempotent. */
 export async function provision(config: Config): Promise<void> {
@@ -18,6 +19,7 @@ export async function provision(config: Config): Promise<void> {
   const clickhouse = createClickHouse(config);
   try {
     await migrate(clickhouse, { retentionDays: config.RETENTION_DAYS });
+    await applyRetention(clickhouse, config.RETENTION_DAYS);
   } finally {
     await clickhouse.close();
   }

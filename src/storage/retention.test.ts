@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { testConfig } from "../../test/support/config.ts";
+import { createTestDatabase, insertImpressions } from "../stats/fixtures.ts";
+import { applyRetention } from "./retention.ts";
+
+const DAY_MS = 86_400_000;
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+
+beforeAll(async () => {
+  db = await createTestDatabase(testConfig({ RETENTION_DAYS: "30" }));
+});
+afterAll(() => db.drop());
+
+/** Rows left in each table once ClickHouse has applied the TTL to everything stored. */
+async function rowsAfterTtl(): Promise<{ raw: number; rollup: number }> {
+  for (const table of ["impressions", "impressions_per_minute"]) {
+    await db.clickhouse.command({ query: `OPTIMIZE TABLE ${table} FINAL` });
+  }
+  const result = await db.clickhouse.query({
+    query:
+      "SELECT (SELECT count() FROM impressions) AS raw, (SELECT sum(impressions) FROM impressions_per_minute) AS rollup",
+    format: "JSONEachRow",
+  });
+  const [row] = await result.json<{ raw: string; rollup: string }>();
+  return { raw: Number(row?.raw), rollup: Number(row?.rollup) };
+}
+
+it("a changed RETENTION_DAYS changes how long ClickHouse keeps rows, in both tables", async () => {
+  expect(await applyRetention(db.clickhouse, 30)).toEqual([]);
+  expect(await applyRetention(db.clickhouse, 60)).toEqual(["impressions", "impressions_per_minute"]);
+  expect(await applyRetention(db.clickhouse, 60)).toEqual([]);
+
+  // 40 days old: past the first retention, within the new one.
+  await insertImpressions(db.clickhouse, [{ id: "old-1", ts: Date.now() - 40 * DAY_MS, adId: "ad-1", userId: "u-1" }]);
+  expect(await rowsAfterTtl()).toEqual({ raw: 1, rollup: 1 });
+
+  expect(await applyRetention(db.clickhouse, 30)).toEqual(["impressions", "impressions_per_minute"]);
+  expect(await rowsAfterTtl()).toEqual({ raw: 0, rollup: 0 });
+});
