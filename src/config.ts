@@ -6,13 +6,13 @@ export class ConfigError extends Error {
 }
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
-const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
 const schema = z.object({
   HOST: z.string().min(1).default("127.0.0.1"),
   PORT: int(0, 65535).default(3000),
   /** Which routes this API process serves: ingest (/event, /events), query (/stats) or both. */
   API_ROLE: z.enum(["all", "ingest", "query"]).default("all"),
+  // Read by ecosystem.config.cjs (pm2); parsed here too so a bad value stops the processes with a clear error.
   API_INSTANCES: int(1, 256).optional(),
   WORKER_INSTANCES: int(1, 256).optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -56,9 +56,6 @@ const schema = z.object({
   /** Worker: how long to gather messages before one ClickHouse insert. */
   WORKER_BATCH_MAX_WAIT_MS: int(10, 60_000).default(500),
   WORKER_BATCH_MAX_EVENTS: int(1, 1_000_000).default(20_000),
-
-  DEV_STACK: bool.default(true),
-  DATA_DIR: z.string().min(1).default(".data"),
 });
 
 export type Config = z.infer<typeof schema>;

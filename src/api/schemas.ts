@@ -15,13 +15,11 @@ const rejectedItem = z.object({
   index: z.number().int().describe("0-based position in the JSON array, or line in the NDJSON body"),
   error: z.string(),
 });
-export type RejectedItem = z.infer<typeof rejectedItem>;
 
 const acceptedBody = z.object({
   accepted: z.number().int().describe("events acknowledged by Kafka"),
   rejected: z.array(rejectedItem),
 });
-export type AcceptedBody = z.infer<typeof acceptedBody>;
 
 const livenessBody = z.object({ status: z.literal("ok") });
 

@@ -135,7 +135,6 @@ describe("POST /event", () => {
     });
     expect(response.statusCode).toBe(400);
     expect(response.json().details).toEqual([{ path: "event", message: 'Unrecognized key: "__proto__"' }]);
-    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it("answers 400 empty_body when there is no body", async () => {

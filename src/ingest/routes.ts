@@ -32,8 +32,8 @@ function parseJsonBody(body: string): unknown {
 }
 
 /**
- * Batch requests read, validated and awaiting their ack at once: enough for full produce requests while
- * one is in flight (16 x 1,000 events), few enough that a batch's memory is bounded (~1 MB each).
+ * Batch requests read, validated and awaiting their ack at once: enough to fill the next produce request
+ * while one is in flight (16 x 1,000 events). Each holds its body (at most BATCH_MAX_BYTES) and its events.
  */
 export const BATCHES_IN_PROGRESS = 16;
 /** One event is well under 1 KiB; anything far larger is not an event. */

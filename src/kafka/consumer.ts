@@ -1,6 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { Consumer, type ConsumerGroupJoinPayload, type Message, type MessagesStream } from "@platformatic/kafka";
+import {
+  Consumer,
+  type ConsumerGroupJoinPayload,
+  ListOffsetTimestamps,
+  type Message,
+  type MessagesStream,
+} from "@platformatic/kafka";
 import type { Logger } from "pino";
+import { computeLag } from "./lag.ts";
 
 /** One message as the pipeline needs it: where it sits in Kafka and its raw bytes. */
 export interface ConsumedMessage {
@@ -87,16 +94,10 @@ export class BatchConsumer {
   #loop: Promise<void> | undefined;
   #wake = Promise.withResolvers<void>();
   #lagTimer: NodeJS.Timeout | undefined;
-  #lag: Record<number, number> = {};
 
   constructor(options: BatchConsumerOptions) {
     this.#options = options;
     this.#log = options.logger;
-  }
-
-  /** Latest lag per owned partition (messages not yet committed), as last measured. */
-  get lag(): Readonly<Record<number, number>> {
-    return this.#lag;
   }
 
   async start(): Promise<void> {
@@ -264,7 +265,7 @@ export class BatchConsumer {
     let readyCount = 0;
     for (const [p] of ready) readyCount += this.#pending.get(p)?.length ?? 0;
     const oldest = ready[0]?.[1] ?? now;
-    if (readyCount < this.#options.maxBatchEvents && now - oldest < this.#options.maxWaitMs && this.#running) return [];
+    if (readyCount < this.#options.maxBatchEvents && now - oldest < this.#options.maxWaitMs) return [];
     const batch: PartitionBatch[] = [];
     let room = this.#options.maxBatchEvents;
     for (const [partition] of ready) {
@@ -285,7 +286,7 @@ export class BatchConsumer {
 
   async #process(taken: PartitionBatch[]): Promise<void> {
     const stopDeadline = () => Date.now() + (this.#options.stopTimeoutMs ?? 20_000);
-    let giveUpAt = this.#running ? Number.POSITIVE_INFINITY : stopDeadline();
+    let giveUpAt = Number.POSITIVE_INFINITY;
     let outcome: BatchOutcome | undefined;
     let batch = taken;
     for (let attempt = 0; outcome === undefined; attempt++) {
@@ -347,21 +348,19 @@ export class BatchConsumer {
     if (!consumer || partitions.length === 0) return;
     const topic = this.#options.topic;
     try {
-      const [ends, commits] = await Promise.all([
+      const [starts, ends, commits] = await Promise.all([
+        consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.EARLIEST }),
         consumer.listOffsets({ topics: [topic] }),
         consumer.listCommittedOffsets({ topics: [{ topic, partitions }] }),
       ]);
-      const lag: Record<number, number> = {};
-      let total = 0;
-      for (const p of partitions) {
-        const end = ends.get(topic)?.[p] ?? 0n;
-        const committed = commits.get(topic)?.[p] ?? -1n;
-        const behind = Number(end - (committed >= 0n ? committed : 0n));
-        lag[p] = behind;
-        total += behind;
-      }
-      this.#lag = lag;
-      this.#log.info({ lag, totalLag: total, pending: this.#pendingCount }, "consumer lag");
+      const byPartition = (offsets: bigint[] | undefined) => new Map(partitions.map((p) => [p, offsets?.[p] ?? 0n]));
+      const measured = computeLag(topic, this.#options.groupId, {
+        logStart: byPartition(starts.get(topic)),
+        logEnd: byPartition(ends.get(topic)),
+        committed: new Map(partitions.map((p) => [p, commits.get(topic)?.[p] ?? -1n])),
+      });
+      const lag = Object.fromEntries(measured.partitions.map((p) => [p.partition, Number(p.lag)]));
+      this.#log.info({ lag, totalLag: Number(measured.total), pending: this.#pendingCount }, "consumer lag");
     } catch (error) {
       this.#log.warn({ err: error }, "kafka: cannot measure lag");
     }

@@ -28,7 +28,11 @@ export function murmur2(data: Buffer): number {
   return h ^ (h >>> 15);
 }
 
-/** The partition number before the modulo, as @platformatic/kafka's default partitioner gives it. */
+/**
+ * The partition number before the modulo, as @platformatic/kafka's default partitioner gives it. Java's
+ * default partitioner masks the sign bit instead (`& 0x7fffffff`), so a Java producer writing to this topic
+ * would place some keys on other partitions; copies across partitions are still caught by the Valkey claims.
+ */
 export function keyPartitioner(_message: unknown, key: Buffer | undefined): number {
   return key ? murmur2(key) >>> 0 : 0;
 }

@@ -1,7 +1,10 @@
-import { Producer, stringSerializers } from "@platformatic/kafka";
+import { randomBytes } from "node:crypto";
+import { Admin, ListOffsetTimestamps, Producer, stringSerializers } from "@platformatic/kafka";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../stack/process.ts";
-import { ImpressionProducer } from "./producer.ts";
+import { testConfig } from "../../test/support/config.ts";
+import { createImpressionProducer, ImpressionProducer } from "./producer.ts";
+import { ensureTopics } from "./topics.ts";
 
 // A broker address where nothing listens: the real client, failing the way it does when Kafka is down.
 async function producerToNowhere(maxBufferBytes: number, timeoutMs: number): Promise<ImpressionProducer> {
@@ -51,5 +54,30 @@ describe("ImpressionProducer without a reachable broker", () => {
     const producer = await producerToNowhere(1024, 200);
     await producer.close();
     await expect(producer.send([record])).rejects.toMatchObject({ code: "PRODUCER_CLOSED" });
+  });
+});
+
+describe("ImpressionProducer with a broker", () => {
+  it("splits a send larger than the broker's 1 MiB batch limit into several produce requests", async () => {
+    const topic = `producer-${randomBytes(4).toString("hex")}`;
+    const config = testConfig({ KAFKA_TOPIC: topic });
+    await ensureTopics(config.KAFKA_BROKERS, "producer-test", [{ name: topic, partitions: 1, replicationFactor: 1 }]);
+    current = createImpressionProducer(config);
+    // ~4 MB of incompressible values, all on the topic's one partition.
+    const records = Array.from({ length: 2_000 }, (_, i) => ({
+      key: `big-${i}`,
+      value: randomBytes(1_000).toString("hex"),
+    }));
+    await current.send(records);
+
+    const admin = new Admin({ clientId: "producer-test", bootstrapBrokers: config.KAFKA_BROKERS });
+    try {
+      const [offsets] = await admin.listOffsets({
+        topics: [{ name: topic, partitions: [{ partitionIndex: 0, timestamp: ListOffsetTimestamps.LATEST }] }],
+      });
+      expect(offsets?.partitions[0]?.offset).toBe(2_000n);
+    } finally {
+      await admin.close();
+    }
   });
 });

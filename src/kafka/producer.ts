@@ -34,7 +34,7 @@ export interface ImpressionProducerOptions {
   topic: string;
   /** When no produce request is outstanding, how long the first record waits for others to join it. */
   lingerMs: number;
-  /** A batch this large takes no more records: later ones start the next batch. */
+  /** Most record bytes in one produce request: a record that would go past it starts the next one. */
   maxBatchBytes: number;
   /** Bytes of records not yet settled by Kafka (acked or failed) allowed before new ones are refused. */
   maxBufferBytes: number;
@@ -44,7 +44,10 @@ export interface ImpressionProducerOptions {
 
 /** Record framing in a Kafka batch (lengths, offsets, timestamps) counted on top of key and value. */
 const RECORD_OVERHEAD_BYTES = 24;
-/** Well under the broker's 1 MiB per-partition batch limit even if every key hashed to one partition. */
+/**
+ * The most one produce request carries (a larger send() is split): under the broker's default 1 MiB limit
+ * on a partition's record batch even if every key hashed to one partition.
+ */
 const DEFAULT_MAX_BATCH_BYTES = 512 * 1024;
 
 /**
@@ -81,14 +84,20 @@ export class ImpressionProducer {
       );
     }
     this.#bufferedBytes += bytes;
-    const batch = this.#batchWithRoom();
     const topic = this.#options.topic;
-    for (const record of records) batch.messages.push({ topic, key: record.key, value: record.value });
-    batch.bytes += bytes;
+    const acks = new Set<Promise<void>>();
+    for (const record of records) {
+      const size = record.key.length + record.value.length + RECORD_OVERHEAD_BYTES;
+      const batch = this.#batchWithRoom(size);
+      batch.messages.push({ topic, key: record.key, value: record.value });
+      batch.bytes += size;
+      acks.add(batch.acked.promise);
+    }
     if (!this.#sending && this.#lingerTimer === undefined) {
       this.#lingerTimer = setTimeout(() => this.#sendNext(), this.#options.lingerMs);
     }
-    return batch.acked.promise;
+    // A large send spans several batches: it is acknowledged when all of them are.
+    return acks.size === 1 ? ([...acks][0] as Promise<void>) : Promise.all(acks).then(() => {});
   }
 
   /** A metadata round trip to the brokers, for readiness; fails if the topic is missing. */
@@ -110,9 +119,10 @@ export class ImpressionProducer {
     await this.#options.producer.close(true);
   }
 
-  #batchWithRoom(): Batch {
+  /** The last queued batch if `bytes` more still fit (an empty batch takes any record), else a new one. */
+  #batchWithRoom(bytes: number): Batch {
     const last = this.#queue.at(-1);
-    if (last && last.bytes < this.#options.maxBatchBytes) return last;
+    if (last && (last.bytes === 0 || last.bytes + bytes <= this.#options.maxBatchBytes)) return last;
     const acked = Promise.withResolvers<void>();
     const deadline = setTimeout(() => {
       acked.reject(
@@ -161,7 +171,10 @@ export class ImpressionProducer {
  */
 export const ACK_SHARE_OF_PRODUCE_TIMEOUT = 0.5;
 
-/** The producer the API runs with: idempotent, acks=all, retries bounded to about the produce timeout. */
+/**
+ * The producer the API runs with: idempotent, acks=all, a few retries. The caller's wait is bounded by
+ * `timeoutMs` whatever the client is still retrying.
+ */
 export function createImpressionProducer(config: Config): ImpressionProducer {
   const producer = new Producer<string, string, string, string>({
     clientId: `${config.KAFKA_CLIENT_ID}-api`,

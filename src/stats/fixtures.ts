@@ -1,16 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Config } from "../config.ts";
+import type { Impression } from "../impression/schema.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
 import { migrate } from "../storage/migrations.ts";
-
-/** Test data: what a worker would have stored, without going through Kafka. */
-export interface StoredImpression {
-  id: string;
-  ts: number;
-  adId: string;
-  userId: string;
-}
 
 /** A fresh, migrated database of its own, so test files can share one ClickHouse. */
 export async function createTestDatabase(
@@ -34,7 +27,7 @@ export async function createTestDatabase(
 }
 
 /** Inserts into the raw table; the materialized view fills the per-minute rollup as in production. */
-export async function insertImpressions(clickhouse: ClickHouseClient, rows: StoredImpression[]): Promise<void> {
+export async function insertImpressions(clickhouse: ClickHouseClient, rows: Impression[]): Promise<void> {
   await clickhouse.insert({
     table: "impressions",
     values: rows.map((r) => ({

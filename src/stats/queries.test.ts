@@ -1,7 +1,8 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
-import { createTestDatabase, insertImpressions, type StoredImpression } from "./fixtures.ts";
+import type { Impression } from "../impression/schema.ts";
+import { createTestDatabase, insertImpressions } from "./fixtures.ts";
 import { countPerAd, reachPerAd, timeSeries } from "./queries.ts";
 import { MINUTE_MS } from "./window.ts";
 
@@ -16,10 +17,9 @@ function seeded(seed: number): () => number {
   };
 }
 
-const inWindow = (now: number, minutes: number) => (e: StoredImpression) =>
-  e.ts > now - minutes * MINUTE_MS && e.ts <= now;
+const inWindow = (now: number, minutes: number) => (e: Impression) => e.ts > now - minutes * MINUTE_MS && e.ts <= now;
 
-function bruteCounts(events: StoredImpression[], now: number, minutes: number, adIds: string[] = []) {
+function bruteCounts(events: Impression[], now: number, minutes: number, adIds: string[] = []) {
   const counts: Record<string, number> = {};
   for (const e of events.filter(inWindow(now, minutes))) {
     if (adIds.length > 0 && !adIds.includes(e.adId)) continue;
@@ -30,7 +30,7 @@ function bruteCounts(events: StoredImpression[], now: number, minutes: number, a
 
 // Mid-minute, so both edges of every window cut a minute in two.
 const now = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - 30 * MINUTE_MS + 23_456;
-const events: StoredImpression[] = [];
+const events: Impression[] = [];
 let clickhouse: ClickHouseClient;
 let drop: () => Promise<void>;
 

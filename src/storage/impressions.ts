@@ -24,7 +24,8 @@ export function deduplicationToken(events: readonly Impression[]): string {
 
 /**
  * One INSERT of the raw rows; the materialized view fills the per-minute rollup. The token makes a retry of
- * the same rows a no-op in the raw table, and a block dropped there never reaches the view.
+ * the same rows a no-op in the raw table; the block still reaches the view, whose target's own dedup window
+ * drops it there (deduplicate_blocks_in_dependent_materialized_views).
  */
 export async function storeImpressions(
   client: ClickHouseClient,

@@ -21,7 +21,6 @@ export interface WorkerTimings {
 export const DEFAULT_TIMINGS: WorkerTimings = { takeoverAfterMs: 15_000, insertTimeoutMs: 5_000 };
 
 export interface Worker {
-  readonly consumer: BatchConsumer;
   start(): Promise<void>;
   /** Finishes the batch in hand, commits, leaves the group, closes the connections. */
   stop(): Promise<void>;
@@ -63,7 +62,6 @@ export function createWorker(config: Config, logger: Logger, timings: WorkerTimi
     logger,
   });
   return {
-    consumer,
     start: async () => {
       await consumer.start();
       logger.info({ owner, group: config.KAFKA_CONSUMER_GROUP, topic: config.KAFKA_TOPIC }, "worker started");
