@@ -39,7 +39,17 @@ const schema = z.object({
   PRODUCER_MAX_BUFFER_BYTES: int(1024).default(64 * 1024 * 1024),
   PRODUCER_LINGER_MS: int(0, 1000).default(2),
 
-  VALKEY_URL: z.url().default("redis://127.0.0.1:6379"),
+  /** One URL, or with VALKEY_CLUSTER=true the comma-separated URLs of some cluster nodes (seeds). */
+  VALKEY_URL: z
+    .string()
+    .default("redis://127.0.0.1:6379")
+    .refine((value) => value.split(",").every((url) => URL.canParse(url.trim())), {
+      error: "must be a URL (redis://host:port), or comma-separated URLs of cluster nodes",
+    }),
+  VALKEY_CLUSTER: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((value) => value === "true"),
   CLICKHOUSE_URL: z.url().default("http://127.0.0.1:8123"),
   CLICKHOUSE_DATABASE: z.string().regex(/^\w+$/).default("default"),
   CLICKHOUSE_USER: z.string().default("default"),

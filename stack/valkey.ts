@@ -1,6 +1,8 @@
 import { execFile } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { createConnection } from "node:net";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import {
   assertPortFree,
@@ -23,27 +25,61 @@ export async function startValkey(options: EngineOptions): Promise<Engine> {
   await assertPortFree("valkey", options.port);
   const binary = await findServerBinary(options.logFile);
   mkdirSync(options.dataDir, { recursive: true });
-  const args = [
-    "--port",
-    String(options.port),
-    "--bind",
-    "127.0.0.1",
-    "--dir",
-    options.dataDir,
-    "--appendonly",
-    "yes",
-    "--appendfsync",
-    "always",
-    "--save",
-    "",
-    "--daemonize",
-    "no",
-    "--logfile",
-    "",
-  ];
-  const proc = spawnLogged(binary, args, { logFile: options.logFile });
+  const proc = spawnLogged(binary, serverArgs(options.port, options.dataDir), { logFile: options.logFile });
   await waitUntilReady("valkey", proc, () => ping(options.port), 30_000);
   return { url: `redis://127.0.0.1:${options.port}`, stop: () => proc.stop(10_000), kill: () => proc.kill() };
+}
+
+function serverArgs(port: number, dataDir: string): string[] {
+  return [
+    ...["--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir],
+    ...["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no", "--logfile", ""],
+  ];
+}
+
+export interface ValkeyCluster {
+  /** One URL per node: what VALKEY_URL lists with VALKEY_CLUSTER=true. */
+  urls: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A Valkey Cluster of one primary per port on this host, for tests of cluster mode. Each node also listens
+ * on its port + 10000 (the cluster bus), so ports must stay below 55536.
+ */
+export async function startValkeyCluster(options: { ports: number[]; dataDir: string }): Promise<ValkeyCluster> {
+  const binary = await findServerBinary(join(options.dataDir, "cluster.log"));
+  const nodes: ReturnType<typeof spawnLogged>[] = [];
+  const stop = async () => {
+    await Promise.all(nodes.map((node) => node.stop(10_000)));
+  };
+  try {
+    for (const port of options.ports) {
+      await assertPortFree("valkey cluster", port);
+      await assertPortFree("valkey cluster bus", port + 10_000);
+      const dataDir = join(options.dataDir, String(port));
+      mkdirSync(dataDir, { recursive: true });
+      const args = [...serverArgs(port, dataDir), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"];
+      const node = spawnLogged(binary, args, { logFile: join(options.dataDir, `${port}.log`) });
+      nodes.push(node);
+      await waitUntilReady(`valkey cluster node ${port}`, node, () => ping(port), 30_000);
+    }
+    const cli = binary.replace(/-server$/, "-cli");
+    const addresses = options.ports.map((port) => `127.0.0.1:${port}`);
+    await run(cli, ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"]);
+    for (const port of options.ports) {
+      const deadline = Date.now() + 30_000;
+      while (!(await run(cli, ["-p", String(port), "cluster", "info"])).stdout.includes("cluster_state:ok")) {
+        if (Date.now() > deadline)
+          throw new EngineError("valkey cluster", `node ${port} did not reach cluster_state:ok`);
+        await sleep(100);
+      }
+    }
+  } catch (error) {
+    await stop();
+    throw error instanceof EngineError ? error : new EngineError("valkey cluster", (error as Error).message);
+  }
+  return { urls: options.ports.map((port) => `redis://127.0.0.1:${port}`), stop };
 }
 
 async function findServerBinary(logFile: string): Promise<string> {

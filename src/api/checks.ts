@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from "@clickhouse/client";
-import type { Valkey } from "iovalkey";
+import type { ValkeyClient } from "../dedup/valkey.ts";
 import type { ImpressionProducer } from "../kafka/producer.ts";
 import type { EngineCheck } from "./health.ts";
 
@@ -7,7 +7,7 @@ export interface Engines {
   /** Absent when the role serves no ingest: Kafka is then not this process's concern. */
   producer?: ImpressionProducer;
   /** Created with lazyConnect and enableOfflineQueue false, so a probe fails fast while Valkey is down. */
-  valkey: Valkey;
+  valkey: ValkeyClient;
   clickhouse: ClickHouseClient;
 }
 

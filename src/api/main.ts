@@ -1,5 +1,5 @@
-import { Valkey } from "iovalkey";
 import { loadConfig } from "../config.ts";
+import { createValkey } from "../dedup/valkey.ts";
 import { createImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
@@ -14,7 +14,7 @@ if (servesIngest) await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_I
 const producer = servesIngest ? createImpressionProducer(config) : undefined;
 const clickhouse = createClickHouse(config);
 // Readiness only: fail fast while Valkey is down rather than queueing probes.
-const valkey = new Valkey(config.VALKEY_URL, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+const valkey = createValkey(config, { lazyConnect: true });
 // Connection errors surface through the readiness probe; unhandled they would crash the process.
 valkey.on("error", () => {});
 

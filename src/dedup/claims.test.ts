@@ -1,20 +1,56 @@
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Redis } from "iovalkey";
-import { afterAll, describe, expect, it } from "vitest";
+import type { Cluster } from "iovalkey";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../../stack/paths.ts";
+import { startValkeyCluster, type ValkeyCluster } from "../../stack/valkey.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { ClaimStore, type Position } from "./claims.ts";
+import { createValkey, type ValkeyClient } from "./valkey.ts";
 
 const config = testConfig();
-const redis = new Redis(config.VALKEY_URL);
 const prefix = `claims-test:${randomBytes(4).toString("hex")}:`;
 const at = (offset: number, partition = 0): Position => ({ topic: "t", partition, offset: BigInt(offset) });
-const store = (owner: string, takeoverAfterMs = 60_000, windowSeconds = 60) =>
-  new ClaimStore(redis, { keyPrefix: prefix, windowSeconds, owner, takeoverAfterMs });
+// Fixed ports: a cluster node also listens on its port + 10000, which must stay a valid port.
+const CLUSTER_PORTS = [27001, 27002, 27003];
+let cluster: ValkeyCluster | undefined;
+const clients: ValkeyClient[] = [];
 
-afterAll(() => redis.disconnect());
+afterAll(async () => {
+  for (const client of clients) client.disconnect();
+  await cluster?.stop();
+});
 
-describe("claims in Valkey", () => {
+async function connected(client: ValkeyClient): Promise<ValkeyClient> {
+  clients.push(client);
+  if (client.status !== "ready") await once(client, "ready");
+  return client;
+}
+
+const modes: [string, () => Promise<ValkeyClient>][] = [
+  ["one Valkey server", () => connected(createValkey(config))],
+  [
+    "a Valkey cluster of 3 primaries",
+    async () => {
+      cluster = await startValkeyCluster({
+        ports: CLUSTER_PORTS,
+        dataDir: join(repoRoot, ".data/test/valkey-cluster"),
+      });
+      return connected(createValkey({ ...config, VALKEY_URL: cluster.urls.join(","), VALKEY_CLUSTER: true }));
+    },
+  ],
+];
+
+describe.each(modes)("claims in %s", (_, connect) => {
+  let valkey: ValkeyClient;
+  beforeAll(async () => {
+    valkey = await connect();
+  }, 60_000);
+  const store = (owner: string, takeoverAfterMs = 60_000, windowSeconds = 60) =>
+    new ClaimStore(valkey, { keyPrefix: prefix, windowSeconds, owner, takeoverAfterMs });
+
   it("an unseen id is new, a copy at another position is a duplicate", async () => {
     const a = store("w1");
     expect(await a.claim([{ id: "x1", position: at(1) }])).toEqual(["new"]);
@@ -48,5 +84,28 @@ describe("claims in Valkey", () => {
     expect(await store("w2", 0, 1).claim([{ id: "e1", position: at(1) }])).toEqual(["replay"]);
     await sleep(800);
     expect(await store("w2", 0, 1).claim([{ id: "e1", position: at(2) }])).toEqual(["new"]);
+  });
+});
+
+describe("claims in a Valkey cluster", () => {
+  it("spread over every node", async () => {
+    if (!cluster) throw new Error("the cluster tests above did not start the cluster");
+    const valkey = await connected(
+      createValkey({ ...config, VALKEY_URL: cluster.urls.join(","), VALKEY_CLUSTER: true }),
+    );
+    const owner = new ClaimStore(valkey, {
+      keyPrefix: `${prefix}spread:`,
+      windowSeconds: 60,
+      owner: "w1",
+      takeoverAfterMs: 60_000,
+    });
+    const outcomes = await owner.claim(Array.from({ length: 1_000 }, (_, i) => ({ id: `s${i}`, position: at(i) })));
+    expect(outcomes.every((o) => o === "new")).toBe(true);
+    const keysPerNode = await Promise.all(
+      (valkey as Cluster).nodes("master").map((node) => node.keys(`${prefix}spread:*`).then((keys) => keys.length)),
+    );
+    expect(keysPerNode).toHaveLength(3);
+    expect(keysPerNode.every((n) => n > 0)).toBe(true);
+    expect(keysPerNode.reduce((a, b) => a + b, 0)).toBe(1_000);
   });
 });

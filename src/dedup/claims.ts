@@ -1,4 +1,4 @@
-import type { Redis } from "iovalkey";
+import type { ValkeyClient } from "./valkey.ts";
 
 /** Where an event sits in Kafka: a replay of the same message has the same position. */
 export interface Position {
@@ -32,6 +32,18 @@ export interface ClaimOptions {
 
 /** Claims per script call: keeps each call's argument list and Valkey's pause short. */
 const CHUNK = 5_000;
+/**
+ * In a cluster, a script may only touch keys of one hash slot, so each id's key carries a hash tag, one of
+ * this many: a batch's claims become at most this many script calls, spread over the cluster's nodes.
+ */
+const CLUSTER_KEY_GROUPS = 256;
+
+/** FNV-1a of the id, to pick its key group. */
+function keyGroup(id: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % CLUSTER_KEY_GROUPS;
+}
 
 /**
  * One atomic step per id, with Valkey's clock (workers' clocks may differ). A claim's value is
@@ -66,49 +78,86 @@ end
 return out
 `;
 
-type ClaimingRedis = Redis & {
+type ClaimingValkey = ValkeyClient & {
   claimImpressions(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 };
+
+interface Claim {
+  id: string;
+  position: Position;
+}
 
 export function formatPosition(position: Position): string {
   return `${position.topic}:${position.partition}:${position.offset}`;
 }
 
-/** Claims ids in Valkey in one round trip (a pipeline of script calls), returning one outcome per id. */
+/**
+ * Claims ids in Valkey, returning one outcome per id. On one server: a pipeline of script calls, one round
+ * trip. In a cluster: one script call per key group, all sent at once, each to the node that holds its group.
+ */
 export class ClaimStore {
-  readonly #redis: ClaimingRedis;
+  readonly #valkey: ClaimingValkey;
   readonly #options: ClaimOptions;
 
-  constructor(redis: Redis, options: ClaimOptions) {
-    redis.defineCommand("claimImpressions", { lua: CLAIM_SCRIPT });
-    this.#redis = redis as ClaimingRedis;
+  constructor(valkey: ValkeyClient, options: ClaimOptions) {
+    valkey.defineCommand("claimImpressions", { lua: CLAIM_SCRIPT });
+    this.#valkey = valkey as ClaimingValkey;
     this.#options = options;
   }
 
-  async claim(items: readonly { id: string; position: Position }[]): Promise<ClaimOutcome[]> {
+  async claim(items: readonly Claim[]): Promise<ClaimOutcome[]> {
     if (items.length === 0) return [];
-    const { keyPrefix, windowSeconds, owner, takeoverAfterMs } = this.#options;
-    const pipeline = this.#redis.pipeline() as unknown as {
+    return this.#valkey.isCluster ? this.#claimInCluster(items) : this.#claimOnOneServer(items);
+  }
+
+  async #claimOnOneServer(items: readonly Claim[]): Promise<ClaimOutcome[]> {
+    const pipeline = this.#valkey.pipeline() as unknown as {
       claimImpressions(numKeys: number, ...keysAndArgs: (string | number)[]): void;
       exec(): Promise<[Error | null, unknown][] | null>;
     };
     for (let start = 0; start < items.length; start += CHUNK) {
       const chunk = items.slice(start, start + CHUNK);
-      const keys = chunk.map((item) => keyPrefix + item.id);
-      const positions = chunk.map((item) => formatPosition(item.position));
-      pipeline.claimImpressions(chunk.length, ...keys, windowSeconds, owner, takeoverAfterMs, ...positions);
+      pipeline.claimImpressions(chunk.length, ...this.#arguments(chunk, (item) => this.#options.keyPrefix + item.id));
     }
     const replies = await pipeline.exec();
     if (!replies) throw new Error("valkey: the claim pipeline was discarded");
     const outcomes: ClaimOutcome[] = [];
     for (const [error, reply] of replies) {
       if (error) throw error;
-      for (const code of reply as number[]) {
-        const outcome = OUTCOMES[code];
-        if (!outcome) throw new Error(`valkey: unexpected claim reply ${code}`);
-        outcomes.push(outcome);
-      }
+      for (const code of reply as number[]) outcomes.push(toOutcome(code));
     }
     return outcomes;
   }
+
+  async #claimInCluster(items: readonly Claim[]): Promise<ClaimOutcome[]> {
+    const groups = new Map<number, number[]>();
+    for (const [index, item] of items.entries()) {
+      const group = keyGroup(item.id);
+      const members = groups.get(group);
+      if (members) members.push(index);
+      else groups.set(group, [index]);
+    }
+    const outcomes = new Array<ClaimOutcome>(items.length);
+    await Promise.all(
+      [...groups].map(async ([group, indexes]) => {
+        const members = indexes.map((i) => items[i] as Claim);
+        const args = this.#arguments(members, (item) => `${this.#options.keyPrefix}{${group}}${item.id}`);
+        const reply = await this.#valkey.claimImpressions(members.length, ...args);
+        for (const [k, i] of indexes.entries()) outcomes[i] = toOutcome(reply[k]);
+      }),
+    );
+    return outcomes;
+  }
+
+  /** The script's keys, then its arguments: window, owner, takeover time, one position per key. */
+  #arguments(items: readonly Claim[], key: (item: Claim) => string): (string | number)[] {
+    const { windowSeconds, owner, takeoverAfterMs } = this.#options;
+    return [...items.map(key), windowSeconds, owner, takeoverAfterMs, ...items.map((i) => formatPosition(i.position))];
+  }
+}
+
+function toOutcome(code: number | undefined): ClaimOutcome {
+  const outcome = code === undefined ? undefined : OUTCOMES[code];
+  if (!outcome) throw new Error(`valkey: unexpected claim reply ${code}`);
+  return outcome;
 }

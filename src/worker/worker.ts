@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Producer, stringSerializers } from "@platformatic/kafka";
-import { Valkey } from "iovalkey";
 import type { Logger } from "pino";
 import type { Config } from "../config.ts";
 import { ClaimStore } from "../dedup/claims.ts";
+import { createValkey } from "../dedup/valkey.ts";
 import { BatchConsumer } from "../kafka/consumer.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
 import { DeadLetters } from "./dead-letters.ts";
@@ -31,7 +31,7 @@ export function createWorker(config: Config, logger: Logger, timings: WorkerTimi
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
   const clickhouse = createClickHouse(config);
   // Fail fast while Valkey is away: the consumer retries the whole batch with backoff.
-  const valkey = new Valkey(config.VALKEY_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+  const valkey = createValkey(config);
   valkey.on("error", (error) => logger.debug({ err: error }, "valkey connection error"));
   const dlqProducer = new Producer({
     clientId: `${config.KAFKA_CLIENT_ID}-worker-dlq`,
