@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "./config.ts";
+
+describe("loadConfig", () => {
+  it("works on a fresh machine: every setting has a default", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      PORT: 3000,
+      KAFKA_BROKERS: ["127.0.0.1:9092"],
+      VALKEY_URL: "redis://127.0.0.1:6379",
+      VALKEY_CLUSTER: false,
+      RETENTION_DAYS: 30,
+    });
+  });
+
+  it("parses lists and flags", () => {
+    const config = loadConfig({
+      KAFKA_BROKERS: "k1:9092, k2:9092",
+      VALKEY_URL: "redis://v1:6379,redis://v2:6379",
+      VALKEY_CLUSTER: "true",
+    });
+    expect(config.KAFKA_BROKERS).toEqual(["k1:9092", "k2:9092"]);
+    expect(config.VALKEY_CLUSTER).toBe(true);
+  });
+
+  it("names every wrong variable, its value and what is expected", () => {
+    const load = () =>
+      loadConfig({ PORT: "http", KAFKA_BROKERS: "kafka", VALKEY_URL: "valkey", CLICKHOUSE_DATABASE: "a-b" });
+    expect(load).toThrow(ConfigError);
+    const message = (() => {
+      try {
+        load();
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    expect(message).toContain('PORT="http"');
+    expect(message).toContain('KAFKA_BROKERS.0="kafka": each broker must be host:port');
+    expect(message).toContain('VALKEY_URL="valkey": must be a URL');
+    expect(message).toContain('CLICKHOUSE_DATABASE="a-b"');
+    expect(message).not.toContain("RETENTION_DAYS");
+  });
+});
