@@ -1,9 +1,12 @@
 import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Consumer, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka";
 import { Valkey } from "iovalkey";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../../stack/paths.ts";
+import { startValkeyCluster } from "../../stack/valkey.ts";
 import { testConfig } from "../../test/support/config.ts";
 import type { Config } from "../config.ts";
 import { ClaimStore } from "../dedup/claims.ts";
@@ -189,6 +192,29 @@ describe("the worker counts each impression once", () => {
     );
     await drained(config);
     expect(await stored("two-")).toEqual({ rows: 200, distinct: 200, rollup: 200 });
+  });
+
+  it("two workers claiming in a Valkey cluster: copies in the same and in later batches count once", async () => {
+    // Ports of its own (the claims tests use 27001-27003); a node's bus port is its port + 10000.
+    const cluster = await startValkeyCluster({
+      ports: [27011, 27012, 27013],
+      dataDir: join(repoRoot, ".data/test/worker-valkey-cluster"),
+    });
+    closing.push(() => cluster.stop());
+    const config = await scenario({ VALKEY_URL: cluster.urls.join(","), VALKEY_CLUSTER: "true" });
+    await Promise.all([startWorker(config), startWorker(config)]);
+    const ids = Array.from({ length: 500 }, (_, i) => `vc-${i}`);
+    await produce(config, [
+      ...ids.map((id) => record(id)),
+      ...ids.slice(0, 100).map((id) => record(id, `other-${id}`)),
+    ]);
+    await drained(config);
+    await produce(
+      config,
+      ids.slice(200, 300).map((id) => record(id, `late-${id}`)),
+    );
+    await drained(config);
+    expect(await stored("vc-")).toEqual({ rows: 500, distinct: 500, rollup: 500 });
   });
 
   it("after the dedup window the same id counts again", async () => {
