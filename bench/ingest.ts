@@ -5,6 +5,7 @@ import autocannon from "autocannon";
 import { startKafka } from "../stack/kafka.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { freePort, spawnLogged, waitUntilReady } from "../stack/process.ts";
+import { apiNodeArgs } from "./pm2-apps.ts";
 import { sampleRss } from "./rss.ts";
 
 /**
@@ -137,7 +138,8 @@ async function main(): Promise<void> {
     LOG_LEVEL: "warn",
     BATCH_MAX_EVENTS: String(BATCH_SIZE),
   };
-  const api = ["src/api/main.ts"];
+  // The API as pm2 runs it, with the ecosystem file's node arguments.
+  const api = [...apiNodeArgs(), "src/api/main.ts"];
   const scenarios: Scenario[] = [
     {
       name: "bare node:http, JSON.parse, 204 (ceiling)",

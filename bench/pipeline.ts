@@ -14,6 +14,7 @@ import { repoRoot } from "../stack/paths.ts";
 import { type EngineProcess, freePort, spawnLogged } from "../stack/process.ts";
 import { startValkey } from "../stack/valkey.ts";
 import { percentile } from "./percentile.ts";
+import { apiNodeArgs } from "./pm2-apps.ts";
 import { sampleRss } from "./rss.ts";
 
 /**
@@ -165,7 +166,7 @@ console.log("[bench] baseline: straight ClickHouse inserts ...");
 const ceiling = await baseline(ch.url, 200_000, config.WORKER_BATCH_MAX_EVENTS);
 
 const children: EngineProcess[] = [
-  spawnLogged(process.execPath, [join(repoRoot, "src/api/main.ts")], { env, logFile: log("api") }),
+  spawnLogged(process.execPath, [...apiNodeArgs(), join(repoRoot, "src/api/main.ts")], { env, logFile: log("api") }),
   ...Array.from({ length: workerCount }, (_, i) =>
     spawnLogged(process.execPath, [join(repoRoot, "src/worker/main.ts")], { env, logFile: log(`worker-${i}`) }),
   ),
