@@ -8,7 +8,7 @@ module.exports = {
       name: "api",
       script: "src/api/main.ts",
       // A 32 MB young generation instead of V8's 64 MB here: in an alternated /events benchmark it used
-      // 60 MB less memory for 5-12% more events/s (docs/BENCHMARKS.md). The benchmarks read this line.
+      // 50-65 MB less memory for 5-12% more events/s (docs/BENCHMARKS.md). The benchmarks read this line.
       node_args: ["--max-semi-space-size=32"],
       exec_mode: "cluster",
       instances: Number(process.env.API_INSTANCES ?? cores),

@@ -40,4 +40,10 @@ describe("loadConfig", () => {
     expect(message).toContain('CLICKHOUSE_DATABASE="a-b"');
     expect(message).not.toContain("RETENTION_DAYS");
   });
+
+  it("takes several Valkey URLs only for a cluster", () => {
+    expect(() => loadConfig({ VALKEY_URL: "redis://v1:6379,redis://v2:6379" })).toThrow(
+      /VALKEY_URL=.*set VALKEY_CLUSTER=true/,
+    );
+  });
 });

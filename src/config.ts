@@ -70,8 +70,18 @@ const schema = z.object({
 
 export type Config = z.infer<typeof schema>;
 
+const checked = schema.superRefine((config, ctx) => {
+  if (!config.VALKEY_CLUSTER && config.VALKEY_URL.includes(",")) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["VALKEY_URL"],
+      message: "lists several URLs: set VALKEY_CLUSTER=true for a Valkey Cluster, or give one URL",
+    });
+  }
+});
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(env);
+  const parsed = checked.safeParse(env);
   if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map(
     (i) => `  ${i.path.join(".")}=${JSON.stringify(env[String(i.path[0])])}: ${i.message}`,

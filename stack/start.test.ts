@@ -113,6 +113,14 @@ it("starts the API and workers, counts an event end to end, and stops cleanly on
     expect(processes.filter(alive)).toEqual([]);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   } finally {
+    // On a failure, leave nothing running: pm2-runtime and the apps too, not only start.ts.
+    for (const pid of await descendants(start.pid as number)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
     if (start.exitCode === null) start.kill("SIGKILL");
   }
 }, 180_000);

@@ -13,14 +13,18 @@ import { createValkey, type ValkeyClient } from "./valkey.ts";
 const config = testConfig();
 const prefix = `claims-test:${randomBytes(4).toString("hex")}:`;
 const at = (offset: number, partition = 0): Position => ({ topic: "t", partition, offset: BigInt(offset) });
-// Fixed ports: a cluster node also listens on its port + 10000, which must stay a valid port.
-const CLUSTER_PORTS = [27001, 27002, 27003];
-let cluster: ValkeyCluster | undefined;
+// Fixed ports: a cluster node also listens on its port + 10000; both stay below the ephemeral port range.
+const CLUSTER_PORTS = [17001, 17002, 17003];
+let cluster: ValkeyCluster;
 const clients: ValkeyClient[] = [];
+
+beforeAll(async () => {
+  cluster = await startValkeyCluster({ ports: CLUSTER_PORTS, dataDir: join(repoRoot, ".data/test/valkey-cluster") });
+}, 60_000);
 
 afterAll(async () => {
   for (const client of clients) client.disconnect();
-  await cluster?.stop();
+  await cluster.stop();
 });
 
 async function connected(client: ValkeyClient): Promise<ValkeyClient> {
@@ -33,13 +37,7 @@ const modes: [string, () => Promise<ValkeyClient>][] = [
   ["one Valkey server", () => connected(createValkey(config))],
   [
     "a Valkey cluster of 3 primaries",
-    async () => {
-      cluster = await startValkeyCluster({
-        ports: CLUSTER_PORTS,
-        dataDir: join(repoRoot, ".data/test/valkey-cluster"),
-      });
-      return connected(createValkey({ ...config, VALKEY_URL: cluster.urls.join(","), VALKEY_CLUSTER: true }));
-    },
+    () => connected(createValkey({ ...config, VALKEY_URL: cluster.urls.join(","), VALKEY_CLUSTER: true })),
   ],
 ];
 
@@ -89,7 +87,6 @@ describe.each(modes)("claims in %s", (_, connect) => {
 
 describe("claims in a Valkey cluster", () => {
   it("spread over every node", async () => {
-    if (!cluster) throw new Error("the cluster tests above did not start the cluster");
     const valkey = await connected(
       createValkey({ ...config, VALKEY_URL: cluster.urls.join(","), VALKEY_CLUSTER: true }),
     );

@@ -16,12 +16,13 @@ export function createValkey(config: Config, options: { lazyConnect?: boolean } 
     const { hostname, port } = new URL(url);
     return { host: hostname, port: Number(port || 6379) };
   });
-  const { username, password } = new URL(urls[0] ?? "");
+  const { username, password, protocol } = new URL(urls[0] ?? "");
   return new Cluster(nodes, {
     ...options,
     enableOfflineQueue: false,
     redisOptions: {
       maxRetriesPerRequest: 0,
+      ...(protocol === "rediss:" ? { tls: {} } : {}),
       ...(username ? { username: decodeURIComponent(username) } : {}),
       ...(password ? { password: decodeURIComponent(password) } : {}),
     },

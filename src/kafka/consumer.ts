@@ -88,6 +88,8 @@ export class BatchConsumer {
   /** Next offset expected per partition: lower ones are re-deliveries already pending or stored. */
   readonly #nextOffset = new Map<number, bigint>();
   readonly #deferredUntil = new Map<number, number>();
+  /** Bumped each time a partition is taken away: a batch taken before must neither commit nor put back. */
+  readonly #losses = new Map<number, number>();
   #pendingCount = 0;
   #paused = false;
   #running = false;
@@ -193,6 +195,9 @@ export class BatchConsumer {
       this.#pendingSince.delete(partition);
     }
     for (const partition of [...this.#nextOffset.keys()]) if (!owned.has(partition)) this.#nextOffset.delete(partition);
+    for (const partition of this.#owned) {
+      if (!owned.has(partition)) this.#losses.set(partition, (this.#losses.get(partition) ?? 0) + 1);
+    }
     this.#owned = owned;
     this.#resumeIfDrained();
   }
@@ -285,6 +290,10 @@ export class BatchConsumer {
   }
 
   async #process(taken: PartitionBatch[]): Promise<void> {
+    const lossesAtTake = new Map(taken.map((b) => [b.partition, this.#losses.get(b.partition) ?? 0]));
+    // Still ours since the batch was taken: otherwise its new owner (maybe us again) replays from the commit.
+    const keptThroughout = (b: PartitionBatch) =>
+      this.#owned.has(b.partition) && (this.#losses.get(b.partition) ?? 0) === lossesAtTake.get(b.partition);
     const stopDeadline = () => Date.now() + (this.#options.stopTimeoutMs ?? 20_000);
     let giveUpAt = Number.POSITIVE_INFINITY;
     let outcome: BatchOutcome | undefined;
@@ -308,10 +317,10 @@ export class BatchConsumer {
     const deferred = new Set(outcome.deferred);
     const now = Date.now();
     for (const b of batch) {
-      if (!deferred.has(b.partition)) continue;
+      if (!deferred.has(b.partition) || !keptThroughout(b)) continue;
       this.#deferredUntil.set(b.partition, now + DEFER_MS);
-      // Put back what the stream will not deliver again: #onMessage drops offsets below #nextOffset. After a
-      // rebalance that kept the partition that is all of them; after one that took it away, none.
+      // Put back what the stream will not deliver again: #onMessage drops offsets below #nextOffset (after a
+      // rebalance that kept the partition, the stream may replay them from the commit).
       const next = this.#nextOffset.get(b.partition);
       const back = next === undefined ? [] : b.messages.filter((m) => m.offset < next);
       if (back.length === 0) continue;
@@ -320,20 +329,18 @@ export class BatchConsumer {
       this.#pendingSince.set(b.partition, now - this.#options.maxWaitMs);
       this.#pendingCount += back.length;
     }
-    await this.#commit(batch.filter((b) => !deferred.has(b.partition)));
+    await this.#commit(batch.filter((b) => !deferred.has(b.partition) && keptThroughout(b)));
   }
 
   /** Commits the offset after each stored partition batch; a failure only means those messages are replayed. */
   async #commit(stored: PartitionBatch[]): Promise<void> {
     const consumer = this.#consumer;
-    const offsets = stored
-      .filter((b) => this.#owned.has(b.partition))
-      .flatMap((b) => {
-        const last = b.messages.at(-1);
-        return last
-          ? [{ topic: b.topic, partition: b.partition, offset: last.offset + 1n, leaderEpoch: last.leaderEpoch }]
-          : [];
-      });
+    const offsets = stored.flatMap((b) => {
+      const last = b.messages.at(-1);
+      return last
+        ? [{ topic: b.topic, partition: b.partition, offset: last.offset + 1n, leaderEpoch: last.leaderEpoch }]
+        : [];
+    });
     if (!consumer || offsets.length === 0) return;
     try {
       await consumer.commit({ offsets });

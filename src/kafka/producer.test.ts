@@ -60,7 +60,8 @@ describe("ImpressionProducer without a reachable broker", () => {
 describe("ImpressionProducer with a broker", () => {
   it("splits a send larger than the broker's 1 MiB batch limit into several produce requests", async () => {
     const topic = `producer-${randomBytes(4).toString("hex")}`;
-    const config = testConfig({ KAFKA_TOPIC: topic });
+    // Several produce requests in a row, the first to a just-created topic: room for a slow machine.
+    const config = testConfig({ KAFKA_TOPIC: topic, PRODUCE_TIMEOUT_MS: "20000" });
     await ensureTopics(config.KAFKA_BROKERS, "producer-test", [{ name: topic, partitions: 1, replicationFactor: 1 }]);
     current = createImpressionProducer(config);
     // ~4 MB of incompressible values, all on the topic's one partition.

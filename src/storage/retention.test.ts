@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
 import { createTestDatabase, insertImpressions } from "../stats/fixtures.ts";
@@ -13,6 +14,16 @@ afterAll(() => db.drop());
 
 /** Rows left in each table once ClickHouse has applied the TTL to everything stored. */
 async function rowsAfterTtl(): Promise<{ raw: number; rollup: number }> {
+  // A TTL change starts a background mutation that re-applies it to stored parts: let it finish first.
+  for (const deadline = Date.now() + 20_000; ; await sleep(100)) {
+    const running = await db.clickhouse.query({
+      query: "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND NOT is_done",
+      format: "JSONCompactEachRow",
+    });
+    const [[count] = ["0"]] = await running.json<[string]>();
+    if (Number(count) === 0) break;
+    if (Date.now() > deadline) throw new Error("a TTL mutation did not finish within 20 s");
+  }
   for (const table of ["impressions", "impressions_per_minute"]) {
     await db.clickhouse.command({ query: `OPTIMIZE TABLE ${table} FINAL` });
   }

@@ -195,9 +195,10 @@ describe("the worker counts each impression once", () => {
   });
 
   it("two workers claiming in a Valkey cluster: copies in the same and in later batches count once", async () => {
-    // Ports of its own (the claims tests use 27001-27003); a node's bus port is its port + 10000.
+    // Ports of its own (the claims tests use 17001-17003), below the ephemeral range with their bus ports
+    // (port + 10000).
     const cluster = await startValkeyCluster({
-      ports: [27011, 27012, 27013],
+      ports: [17011, 17012, 17013],
       dataDir: join(repoRoot, ".data/test/worker-valkey-cluster"),
     });
     closing.push(() => cluster.stop());
