@@ -39,3 +39,14 @@ export async function insertImpressions(clickhouse: ClickHouseClient, rows: Impr
     format: "JSONEachRow",
   });
 }
+
+/** Rows in the raw table and impressions in the rollup: both must agree after any insert. */
+export async function storedCounts(clickhouse: ClickHouseClient): Promise<{ raw: number; rollup: number }> {
+  const result = await clickhouse.query({
+    query:
+      "SELECT (SELECT count() FROM impressions) AS raw, (SELECT sum(impressions) FROM impressions_per_minute) AS rollup",
+    format: "JSONEachRow",
+  });
+  const [row] = await result.json<{ raw: string; rollup: string }>();
+  return { raw: Number(row?.raw), rollup: Number(row?.rollup) };
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
 import type { Impression } from "../impression/schema.ts";
-import { createTestDatabase } from "../stats/fixtures.ts";
+import { createTestDatabase, storedCounts } from "../stats/fixtures.ts";
 import { deduplicationToken, findStoredIds, storeImpressions } from "./impressions.ts";
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -13,15 +13,7 @@ afterAll(() => db.drop());
 const now = Date.now();
 const event = (id: string, ts = now, adId = "ad1"): Impression => ({ id, ts, userId: "u1", adId });
 
-async function counts(): Promise<{ raw: number; rollup: number }> {
-  const result = await db.clickhouse.query({
-    query:
-      "SELECT (SELECT count() FROM impressions) AS raw, (SELECT sum(impressions) FROM impressions_per_minute) AS rollup",
-    format: "JSONEachRow",
-  });
-  const [row] = await result.json<{ raw: string; rollup: string }>();
-  return { raw: Number(row?.raw), rollup: Number(row?.rollup) };
-}
+const counts = () => storedCounts(db.clickhouse);
 
 describe("storing impressions", () => {
   it("a retried insert of the same rows counts once, in the raw table and in the rollup", async () => {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
-import { createTestDatabase, insertImpressions } from "../stats/fixtures.ts";
+import { createTestDatabase, insertImpressions, storedCounts } from "../stats/fixtures.ts";
 import { applyRetention } from "./retention.ts";
 
 const DAY_MS = 86_400_000;
@@ -27,13 +27,7 @@ async function rowsAfterTtl(): Promise<{ raw: number; rollup: number }> {
   for (const table of ["impressions", "impressions_per_minute"]) {
     await db.clickhouse.command({ query: `OPTIMIZE TABLE ${table} FINAL` });
   }
-  const result = await db.clickhouse.query({
-    query:
-      "SELECT (SELECT count() FROM impressions) AS raw, (SELECT sum(impressions) FROM impressions_per_minute) AS rollup",
-    format: "JSONEachRow",
-  });
-  const [row] = await result.json<{ raw: string; rollup: string }>();
-  return { raw: Number(row?.raw), rollup: Number(row?.rollup) };
+  return storedCounts(db.clickhouse);
 }
 
 it("a changed RETENTION_DAYS changes how long ClickHouse keeps rows, in both tables", async () => {
