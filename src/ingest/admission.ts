@@ -1,49 +1,77 @@
 import { HttpError } from "../api/errors.ts";
 
 interface Waiter {
+  bytes: number;
   admit: () => void;
   timer: NodeJS.Timeout;
 }
 
 /**
- * Lets at most `limit` batch requests be read and processed at once. The others wait before their body is
- * read, so it stays in the socket (TCP backpressure) instead of the heap; past `maxWaitMs` they get a 503.
- * This bounds the API's memory under any number of concurrent senders.
+ * Lets at most `maxRequests` batch requests, holding at most `maxBytes` of bodies together, be read and
+ * processed at once. The others wait, in arrival order, before their body is read, so it stays in the socket
+ * (TCP backpressure) instead of the heap; past `maxWaitMs` they get a 503. A request larger than `maxBytes`
+ * is let in alone. This bounds the API's memory under any number of concurrent senders and any body size.
  */
 export class Admission {
-  readonly #limit: number;
+  readonly #maxRequests: number;
+  readonly #maxBytes: number;
   readonly #maxWaitMs: number;
   readonly #waiting: Waiter[] = [];
   #active = 0;
+  #activeBytes = 0;
 
-  constructor(limit: number, maxWaitMs: number) {
-    this.#limit = limit;
-    this.#maxWaitMs = maxWaitMs;
+  constructor(limits: { maxRequests: number; maxBytes: number; maxWaitMs: number }) {
+    this.#maxRequests = limits.maxRequests;
+    this.#maxBytes = limits.maxBytes;
+    this.#maxWaitMs = limits.maxWaitMs;
   }
 
-  acquire(): Promise<void> {
-    if (this.#active < this.#limit) {
-      this.#active++;
+  /** Waits for a turn for a body of `bytes` (its Content-Length, or the route's limit when unknown). */
+  acquire(bytes: number): Promise<void> {
+    if (this.#waiting.length === 0 && this.#fits(bytes)) {
+      this.#take(bytes);
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
+        bytes,
         admit: () => {
           clearTimeout(waiter.timer);
-          this.#active++;
+          this.#take(bytes);
           resolve();
         },
         timer: setTimeout(() => {
           this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
           reject(new HttpError(503, "overloaded", "too many batches in progress; retry shortly"));
+          this.#admitWaiting();
         }, this.#maxWaitMs),
       };
       this.#waiting.push(waiter);
     });
   }
 
-  release(): void {
+  /** Gives back the turn taken for `bytes`. */
+  release(bytes: number): void {
     this.#active--;
-    this.#waiting.shift()?.admit();
+    this.#activeBytes -= bytes;
+    this.#admitWaiting();
+  }
+
+  #fits(bytes: number): boolean {
+    if (this.#active === 0) return true;
+    return this.#active < this.#maxRequests && this.#activeBytes + bytes <= this.#maxBytes;
+  }
+
+  #take(bytes: number): void {
+    this.#active++;
+    this.#activeBytes += bytes;
+  }
+
+  /** First come, first served: a large body at the head is not overtaken by smaller ones behind it. */
+  #admitWaiting(): void {
+    for (let head = this.#waiting[0]; head && this.#fits(head.bytes); head = this.#waiting[0]) {
+      this.#waiting.shift();
+      head.admit();
+    }
   }
 }

@@ -33,9 +33,11 @@ function parseJsonBody(body: string): unknown {
 
 /**
  * Batch requests read, validated and awaiting their ack at once: enough to fill the next produce request
- * while one is in flight (16 x 1,000 events). Each holds its body (at most BATCH_MAX_BYTES) and its events.
+ * while one is in flight (16 x 1,000 events) ...
  */
 export const BATCHES_IN_PROGRESS = 16;
+/** ... and the bodies they may hold together: each costs a few times its size once parsed and encoded. */
+export const BATCH_BYTES_IN_PROGRESS = 16 * 1024 * 1024;
 /** One event is well under 1 KiB; anything far larger is not an event. */
 const EVENT_MAX_BYTES = 16 * 1024;
 
@@ -66,20 +68,31 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
     );
 
   await app.register(async (batchScope) => {
-    const admission = new Admission(BATCHES_IN_PROGRESS, options.admissionWaitMs);
-    const admitted = new WeakSet<object>();
-    // Admission comes before the body is read; the slot is freed however the request ends.
+    const admission = new Admission({
+      maxRequests: BATCHES_IN_PROGRESS,
+      maxBytes: BATCH_BYTES_IN_PROGRESS,
+      maxWaitMs: options.admissionWaitMs,
+    });
+    /** Admitted requests and the body bytes their turn was taken for. */
+    const admitted = new WeakMap<object, number>();
+    // Admission comes before the body is read; the turn is freed however the request ends.
     batchScope.addHook("onRequest", async (request) => {
-      await admission.acquire();
+      // A declared length over the limit is refused by the body parser (413); chunked bodies count as the limit.
+      const declared = Number(request.headers["content-length"]);
+      const bytes = Number.isFinite(declared) ? Math.min(declared, options.batchMaxBytes) : options.batchMaxBytes;
+      await admission.acquire(bytes);
       if (request.raw.destroyed) {
         // The sender hung up while it waited: onRequestAbort found no turn to free, so give this one back.
-        admission.release();
+        admission.release(bytes);
         throw new HttpError(400, "sender_gone", "the sender closed the connection before its turn");
       }
-      admitted.add(request);
+      admitted.set(request, bytes);
     });
     const free = async (request: object) => {
-      if (admitted.delete(request)) admission.release();
+      const bytes = admitted.get(request);
+      if (bytes === undefined) return;
+      admitted.delete(request);
+      admission.release(bytes);
     };
     batchScope.addHook("onResponse", free);
     batchScope.addHook("onRequestAbort", free);
