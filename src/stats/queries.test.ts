@@ -1,8 +1,8 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, insertImpressions } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import type { Impression } from "../impression/schema.ts";
-import { createTestDatabase, insertImpressions } from "./fixtures.ts";
 import { countPerAd, reachPerAd, timeSeries } from "./queries.ts";
 import { MINUTE_MS } from "./window.ts";
 

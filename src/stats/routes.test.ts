@@ -1,11 +1,11 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, insertImpressions } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { buildApp } from "../api/app.ts";
 import type { Config } from "../config.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
-import { createTestDatabase, insertImpressions } from "./fixtures.ts";
 
 // Two days of retention: the largest window is 2 * 1440 = 2880 minutes.
 const RANGE = "from 1 to 2880";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, storedCounts } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import type { Impression } from "../impression/schema.ts";
-import { createTestDatabase, storedCounts } from "../stats/fixtures.ts";
 import { deduplicationToken, findStoredIds, storeImpressions } from "./impressions.ts";
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { createTestDatabase, insertImpressions, storedCounts } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
-import { createTestDatabase, insertImpressions, storedCounts } from "../stats/fixtures.ts";
 import { applyRetention } from "./retention.ts";
 
 const DAY_MS = 86_400_000;
