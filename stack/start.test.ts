@@ -3,9 +3,9 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, expect, inject, it } from "vitest";
+import { waitFor } from "../test/support/wait.ts";
 import { repoRoot } from "./paths.ts";
 import { freePort } from "./process.ts";
 
@@ -46,16 +46,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(250);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 it("starts the API and workers, counts an event end to end, and stops cleanly on SIGTERM", async () => {
   const port = await freePort();
   const start = spawn(process.execPath, ["stack/start.ts"], {
@@ -85,10 +75,15 @@ it("starts the API and workers, counts an event end to end, and stops cleanly on
   });
   const exited = new Promise<number | null>((resolve) => start.once("exit", (code) => resolve(code)));
   try {
-    await until("[start] ready", 90_000, async () => {
-      if (start.exitCode !== null) throw new Error(`npm start exited (${start.exitCode}):\n${output}`);
-      return output.includes("[start] ready") ? true : undefined;
-    });
+    await waitFor(
+      "[start] ready",
+      90_000,
+      async () => {
+        if (start.exitCode !== null) throw new Error(`npm start exited (${start.exitCode}):\n${output}`);
+        return output.includes("[start] ready") ? true : undefined;
+      },
+      250,
+    );
     const url = `http://127.0.0.1:${port}`;
     const adId = `ad-start-${id}`;
     const sent = await fetch(`${url}/event`, {
@@ -98,10 +93,15 @@ it("starts the API and workers, counts an event end to end, and stops cleanly on
     });
     expect(sent.status).toBe(202);
 
-    const counts = await until("the event in /stats", 60_000, async () => {
-      const body = (await (await fetch(`${url}/stats?timeWindowMinutes=5`)).json()) as Record<string, number>;
-      return adId in body ? body : undefined;
-    });
+    const counts = await waitFor(
+      "the event in /stats",
+      60_000,
+      async () => {
+        const body = (await (await fetch(`${url}/stats?timeWindowMinutes=5`)).json()) as Record<string, number>;
+        return adId in body ? body : undefined;
+      },
+      250,
+    );
     expect(counts).toEqual({ [adId]: 1 });
 
     const processes = await descendants(start.pid as number);

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import { type Logger, pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
 import { topicWithMessages } from "../../test/support/kafka.ts";
+import { waitFor } from "../../test/support/wait.ts";
 import { BatchConsumer, type PartitionBatch } from "./consumer.ts";
 
 const { KAFKA_BROKERS: brokers } = testConfig();
@@ -23,12 +23,6 @@ function joinCounter() {
     },
   });
   return { logger: pino({ level: "info" }, sink), joins: () => joins };
-}
-
-async function until(what: string, timeoutMs: number, done: () => boolean): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !done(); await sleep(50)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-  }
 }
 
 describe("BatchConsumer", () => {
@@ -65,7 +59,7 @@ describe("BatchConsumer", () => {
         // joins and the group rebalances: each member keeps or gets one of the two partitions.
         const joined = first.joins();
         await member(pino({ level: "warn" })).start();
-        await until("the first member's rejoin", 30_000, () => first.joins() > joined);
+        await waitFor("the first member's rejoin", 30_000, () => (first.joins() > joined ? true : undefined));
         return { deferred: batch.map((b) => b.partition) };
       }
       for (const { partition, messages } of batch) for (const m of messages) stored.add(`${partition}:${m.offset}`);
@@ -73,7 +67,7 @@ describe("BatchConsumer", () => {
     };
     await member(first.logger).start();
 
-    await until("all 20 messages stored", 30_000, () => stored.size === 20);
+    await waitFor("all 20 messages stored", 30_000, () => (stored.size === 20 ? true : undefined));
     expect(members).toHaveLength(2);
   }, 60_000);
 });

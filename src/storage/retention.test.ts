@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDatabase, insertImpressions, storedCounts } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
+import { waitFor } from "../../test/support/wait.ts";
 import { applyRetention } from "./retention.ts";
 
 const DAY_MS = 86_400_000;
@@ -15,15 +15,19 @@ afterAll(() => db.drop());
 /** Rows left in each table once ClickHouse has applied the TTL to everything stored. */
 async function rowsAfterTtl(): Promise<{ raw: number; rollup: number }> {
   // A TTL change starts a background mutation that re-applies it to stored parts: let it finish first.
-  for (const deadline = Date.now() + 20_000; ; await sleep(100)) {
-    const running = await db.clickhouse.query({
-      query: "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND NOT is_done",
-      format: "JSONCompactEachRow",
-    });
-    const [[count] = ["0"]] = await running.json<[string]>();
-    if (Number(count) === 0) break;
-    if (Date.now() > deadline) throw new Error("a TTL mutation did not finish within 20 s");
-  }
+  await waitFor(
+    "the TTL mutations to finish",
+    20_000,
+    async () => {
+      const running = await db.clickhouse.query({
+        query: "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND NOT is_done",
+        format: "JSONCompactEachRow",
+      });
+      const [[count] = ["0"]] = await running.json<[string]>();
+      return Number(count) === 0 ? true : undefined;
+    },
+    100,
+  );
   for (const table of ["impressions", "impressions_per_minute"]) {
     await db.clickhouse.command({ query: `OPTIMIZE TABLE ${table} FINAL` });
   }
