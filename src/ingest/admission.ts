@@ -6,6 +6,9 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/** Gives a turn back: call once, however the request ended. */
+export type Release = () => void;
+
 /**
  * Lets at most `maxRequests` batch requests, holding at most `maxBytes` of bodies together, be read and
  * processed at once. The others wait, in arrival order, before their body is read, so it stays in the socket
@@ -27,18 +30,14 @@ export class Admission {
   }
 
   /** Waits for a turn for a body of `bytes` (its Content-Length, or the route's limit when unknown). */
-  acquire(bytes: number): Promise<void> {
-    if (this.#waiting.length === 0 && this.#fits(bytes)) {
-      this.#take(bytes);
-      return Promise.resolve();
-    }
+  acquire(bytes: number): Promise<Release> {
+    if (this.#waiting.length === 0 && this.#fits(bytes)) return Promise.resolve(this.#take(bytes));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         bytes,
         admit: () => {
           clearTimeout(waiter.timer);
-          this.#take(bytes);
-          resolve();
+          resolve(this.#take(bytes));
         },
         timer: setTimeout(() => {
           this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
@@ -50,21 +49,19 @@ export class Admission {
     });
   }
 
-  /** Gives back the turn taken for `bytes`. */
-  release(bytes: number): void {
-    this.#active--;
-    this.#activeBytes -= bytes;
-    this.#admitWaiting();
-  }
-
   #fits(bytes: number): boolean {
     if (this.#active === 0) return true;
     return this.#active < this.#maxRequests && this.#activeBytes + bytes <= this.#maxBytes;
   }
 
-  #take(bytes: number): void {
+  #take(bytes: number): Release {
     this.#active++;
     this.#activeBytes += bytes;
+    return () => {
+      this.#active--;
+      this.#activeBytes -= bytes;
+      this.#admitWaiting();
+    };
   }
 
   /** First come, first served: a large body at the head is not overtaken by smaller ones behind it. */

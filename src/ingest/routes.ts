@@ -5,7 +5,7 @@ import { responses } from "../api/schemas.ts";
 import { encodeImpression } from "../impression/codec.ts";
 import { impressionSchema } from "../impression/schema.ts";
 import type { ImpressionProducer } from "../kafka/producer.ts";
-import { Admission } from "./admission.ts";
+import { Admission, type Release } from "./admission.ts";
 import { NdjsonBody, parseNdjson, validateBatch } from "./batch.ts";
 
 export interface IngestOptions {
@@ -73,26 +73,24 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
       maxBytes: BATCH_BYTES_IN_PROGRESS,
       maxWaitMs: options.admissionWaitMs,
     });
-    /** Admitted requests and the body bytes their turn was taken for. */
-    const admitted = new WeakMap<object, number>();
+    /** Admitted requests and how to give their turn back. */
+    const admitted = new WeakMap<object, Release>();
     // Admission comes before the body is read; the turn is freed however the request ends.
     batchScope.addHook("onRequest", async (request) => {
       // A declared length over the limit is refused by the body parser (413); chunked bodies count as the limit.
       const declared = Number(request.headers["content-length"]);
       const bytes = Number.isFinite(declared) ? Math.min(declared, options.batchMaxBytes) : options.batchMaxBytes;
-      await admission.acquire(bytes);
+      const release = await admission.acquire(bytes);
       if (request.raw.destroyed) {
         // The sender hung up while it waited: onRequestAbort found no turn to free, so give this one back.
-        admission.release(bytes);
+        release();
         throw new HttpError(400, "sender_gone", "the sender closed the connection before its turn");
       }
-      admitted.set(request, bytes);
+      admitted.set(request, release);
     });
     const free = async (request: object) => {
-      const bytes = admitted.get(request);
-      if (bytes === undefined) return;
+      admitted.get(request)?.();
       admitted.delete(request);
-      admission.release(bytes);
     };
     batchScope.addHook("onResponse", free);
     batchScope.addHook("onRequestAbort", free);
