@@ -7,6 +7,11 @@ import { applyRetention } from "./storage/retention.ts";
 /** Creates what the engines must hold before events flow: the topics, the database and its tables. Idempotent. */
 export async function provision(config: Config): Promise<void> {
   await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+  await provisionStorage(config);
+}
+
+/** The ClickHouse part of `provision`: the database, its tables, and their TTL matching RETENTION_DAYS. */
+export async function provisionStorage(config: Config): Promise<void> {
   const server = createClickHouse({ ...config, CLICKHOUSE_DATABASE: "default" });
   try {
     await server.command({

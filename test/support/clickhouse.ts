@@ -2,19 +2,18 @@ import { randomBytes } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Config } from "../../src/config.ts";
 import type { Impression } from "../../src/impression/schema.ts";
+import { provisionStorage } from "../../src/provision.ts";
 import { createClickHouse } from "../../src/storage/clickhouse.ts";
-import { migrate } from "../../src/storage/migrations.ts";
 
-/** A fresh, migrated database of its own, so test files can share one ClickHouse. */
+/** A fresh database of its own, provisioned as in production, so test files can share one ClickHouse. */
 export async function createTestDatabase(
   config: Config,
 ): Promise<{ clickhouse: ClickHouseClient; config: Config; drop(): Promise<void> }> {
   const database = `t_${randomBytes(6).toString("hex")}`;
-  const admin = createClickHouse(config);
-  await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
   const own = { ...config, CLICKHOUSE_DATABASE: database };
+  await provisionStorage(own);
+  const admin = createClickHouse(config);
   const clickhouse = createClickHouse(own);
-  await migrate(clickhouse, { retentionDays: own.RETENTION_DAYS });
   return {
     clickhouse,
     config: own,
