@@ -133,10 +133,9 @@ async function engineTimes(...statements: ((now: number) => Statement)[]): Promi
 }
 
 /** The least an answer from ClickHouse costs: any exact count includes at least one such range read. */
-const PROBES: Record<string, (now: number) => Statement> = {
-  "range-read": (now) => naiveQuery(now, 0.5),
-  "select-1": () => ({ query: "SELECT 1" }),
-};
+const rangeRead = (now: number) => naiveQuery(now, 0.5);
+const selectOne = (): Statement => ({ query: "SELECT 1" });
+const PROBES: Record<string, (now: number) => Statement> = { "range-read": rangeRead, "select-1": selectOne };
 
 interface Latency {
   p50: number;
@@ -232,8 +231,8 @@ try {
   const inside = await engineTimes(
     (now) => countPerAdQuery({ now, minutes: 1440, adIds: [] }),
     (now) => naiveQuery(now, 1440),
-    PROBES["range-read"] as (now: number) => Statement,
-    PROBES["select-1"] as (now: number) => Statement,
+    rangeRead,
+    selectOne,
   );
 
   console.log(
