@@ -2,11 +2,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Consumer, MessagesStreamModes, stringDeserializers } from "@platformatic/kafka";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../../stack/paths.ts";
 import { freePort } from "../../stack/process.ts";
 import { testConfig } from "../../test/support/config.ts";
+import { readTopic } from "../../test/support/kafka.ts";
 
 // The api process as pm2 runs it: `node src/api/main.ts`, stopped with SIGTERM while requests are in flight.
 const topic = `api-main-${randomUUID().slice(0, 8)}`;
@@ -48,28 +48,10 @@ afterAll(() => {
   if (api.exitCode === null) api.kill("SIGKILL");
 });
 
+/** Distinct ids on the topic, read until `expected` of them arrived (or 10 s passed). */
 async function countOnTopic(expected: number): Promise<number> {
-  const consumer = new Consumer({
-    groupId: `api-main-reader-${randomUUID()}`,
-    clientId: "api-main-test",
-    bootstrapBrokers: config.KAFKA_BROKERS,
-    deserializers: stringDeserializers,
-    maxWaitTime: 200,
-  });
-  const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST });
-  const ids = new Set<string>();
-  const timer = setTimeout(() => void stream.close(), 10_000);
-  try {
-    for await (const message of stream) {
-      ids.add(message.key);
-      if (ids.size >= expected) break;
-    }
-  } finally {
-    clearTimeout(timer);
-    await stream.close();
-    await consumer.close(true);
-  }
-  return ids.size;
+  const distinct = (seen: { key: string }[]) => new Set(seen.map((m) => m.key)).size;
+  return distinct(await readTopic(config.KAFKA_BROKERS, topic, (seen) => distinct(seen) >= expected));
 }
 
 describe("api process", () => {

@@ -2,10 +2,10 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Consumer, MessagesStreamModes, stringDeserializers } from "@platformatic/kafka";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
+import { readTopic } from "../../test/support/kafka.ts";
 import { buildApp } from "../api/app.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
@@ -56,29 +56,6 @@ const postEvent = (body: unknown) =>
 const postEvents = (payload: string, contentType = "application/json") =>
   app.inject({ method: "POST", url: "/events", headers: { "content-type": contentType }, payload });
 
-/** Reads the topic from the start until `count` messages arrived: what a worker would see. */
-async function readTopic(count: number): Promise<{ key: string; value: string }[]> {
-  const consumer = new Consumer({
-    groupId: `ingest-routes-reader-${randomUUID()}`,
-    clientId: "ingest-routes-test",
-    bootstrapBrokers: config.KAFKA_BROKERS,
-    deserializers: stringDeserializers,
-    maxWaitTime: 200,
-  });
-  const stream = await consumer.consume({ topics: [config.KAFKA_TOPIC], mode: MessagesStreamModes.EARLIEST });
-  const seen: { key: string; value: string }[] = [];
-  try {
-    for await (const message of stream) {
-      seen.push({ key: message.key, value: message.value });
-      if (seen.length >= count) break;
-    }
-  } finally {
-    await stream.close();
-    await consumer.close(true);
-  }
-  return seen;
-}
-
 describe("POST /event", () => {
   it("answers 202 and the event is on the topic, keyed by its id, as compact JSON", async () => {
     const event = impression();
@@ -86,7 +63,7 @@ describe("POST /event", () => {
     expect(response.statusCode).toBe(202);
     expect(response.json()).toEqual({ accepted: 1, rejected: [] });
 
-    const messages = await readTopic(1);
+    const messages = await readTopic(config.KAFKA_BROKERS, config.KAFKA_TOPIC, (seen) => seen.length >= 1);
     expect(messages).toEqual([{ key: event.id, value: JSON.stringify(event) }]);
   });
 
@@ -182,7 +159,7 @@ describe("POST /events", () => {
         { index: 3, error: "ts is required; userId is required; adId is required" },
       ],
     });
-    const messages = await readTopic(3);
+    const messages = await readTopic(config.KAFKA_BROKERS, config.KAFKA_TOPIC, (seen) => seen.length >= 3);
     expect(messages.map((m) => m.key)).toEqual(expect.arrayContaining(good.map((e) => e.id)));
   });
 
