@@ -3,10 +3,11 @@ import underPressure from "@fastify/under-pressure";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import { validatorCompiler } from "fastify-type-provider-zod";
 import type { Config } from "../config.ts";
+import { AppError } from "../errors.ts";
 import { ingestRoutes } from "../ingest/routes.ts";
 import { ACK_SHARE_OF_PRODUCE_TIMEOUT, type ImpressionProducer } from "../kafka/producer.ts";
 import { statsRoutes } from "../stats/routes.ts";
-import { installErrorHandlers, sendUnavailable } from "./errors.ts";
+import { installErrorHandlers, sendError } from "./errors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
 import { metricsRoutes } from "./metrics.ts";
 
@@ -53,7 +54,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     await serving.register(underPressure, {
       maxEventLoopDelay: MAX_EVENT_LOOP_DELAY_MS,
       pressureHandler: (_request, reply, type) => {
-        sendUnavailable(reply, "overloaded", `the server is overloaded (${type}); retry shortly`);
+        sendError(reply, new AppError("overloaded", `the server is overloaded (${type}); retry shortly`));
       },
     });
 

@@ -1,4 +1,6 @@
 import type { FastifyPluginAsync } from "fastify";
+import { AppError } from "../errors.ts";
+import { sendError } from "./errors.ts";
 import { type EngineStatus, responses } from "./schemas.ts";
 
 /** A probe of one engine: resolves when it answers, rejects with the reason otherwise. */
@@ -38,10 +40,10 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { che
       const engines = Object.fromEntries(names.map((name, i) => [name, results[i]]));
       const down = names.filter((_, i) => results[i]?.status === "down");
       if (down.length === 0) return { status: "ready", engines };
-      return reply
-        .code(503)
-        .header("retry-after", 5)
-        .send({ error: "not_ready", message: `not ready: ${down.join(", ")} down`, details: { engines } });
+      return sendError(
+        reply,
+        new AppError("not_ready", `not ready: ${down.join(", ")} down`, { details: { engines } }),
+      );
     },
   );
 };

@@ -1,7 +1,8 @@
 import { Admin } from "@platformatic/kafka";
 import type { FastifyPluginAsync } from "fastify";
+import { AppError } from "../errors.ts";
 import { type ConsumerLag, measureConsumerLag } from "../kafka/lag.ts";
-import { sendUnavailable } from "./errors.ts";
+import { sendError } from "./errors.ts";
 import { responses } from "./schemas.ts";
 
 export interface MetricsOptions {
@@ -76,7 +77,7 @@ export const metricsRoutes: FastifyPluginAsync<MetricsOptions> = async (app, opt
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       request.log.warn({ err: error }, "cannot measure consumer lag");
-      return sendUnavailable(reply, "kafka_unavailable", `cannot measure consumer lag: ${reason}`);
+      return sendError(reply, new AppError("kafka_unavailable", `cannot measure consumer lag: ${reason}`));
     }
   });
 };

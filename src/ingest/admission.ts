@@ -1,4 +1,4 @@
-import { HttpError } from "../api/errors.ts";
+import { AppError } from "../errors.ts";
 
 interface Waiter {
   bytes: number;
@@ -41,7 +41,7 @@ export class Admission {
         },
         timer: setTimeout(() => {
           this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
-          reject(new HttpError(503, "overloaded", "too many batches in progress; retry shortly"));
+          reject(new AppError("overloaded", "too many batches in progress; retry shortly"));
           this.#admitWaiting();
         }, this.#maxWaitMs),
       };

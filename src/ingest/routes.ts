@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { HttpError } from "../api/errors.ts";
 import { responses } from "../api/schemas.ts";
+import { AppError } from "../errors.ts";
 import { encodeImpression } from "../impression/codec.ts";
 import { impressionSchema } from "../impression/schema.ts";
 import type { ImpressionProducer } from "../kafka/producer.ts";
@@ -23,11 +23,11 @@ export interface IngestOptions {
  * "__proto__" key becomes an own property, which the strict impression schema rejects as an unknown field.
  */
 function parseJsonBody(body: string): unknown {
-  if (body.length === 0) throw new HttpError(400, "empty_body", "the request body is empty; send a JSON document");
+  if (body.length === 0) throw new AppError("empty_body", "the request body is empty; send a JSON document");
   try {
     return JSON.parse(body);
   } catch (error) {
-    throw new HttpError(400, "malformed_json", `the body is not valid JSON: ${(error as Error).message}`);
+    throw new AppError("malformed_json", `the body is not valid JSON: ${(error as Error).message}`);
   }
 }
 
@@ -84,7 +84,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
       if (request.raw.destroyed) {
         // The sender hung up while it waited: onRequestAbort found no turn to free, so give this one back.
         release();
-        throw new HttpError(400, "sender_gone", "the sender closed the connection before its turn");
+        throw new AppError("sender_gone", "the sender closed the connection before its turn");
       }
       admitted.set(request, release);
     });
@@ -104,25 +104,22 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
         const body = request.body;
         const items = body instanceof NdjsonBody ? body.items : body;
         if (!Array.isArray(items)) {
-          throw new HttpError(
-            400,
+          throw new AppError(
             "invalid_batch",
             "send a JSON array of events, or NDJSON (one event per line) with Content-Type: application/x-ndjson",
           );
         }
-        if (items.length === 0) throw new HttpError(400, "empty_batch", "the batch has no events");
+        if (items.length === 0) throw new AppError("empty_batch", "the batch has no events");
         if (items.length > options.batchMaxEvents) {
-          throw new HttpError(
-            413,
+          throw new AppError(
             "too_many_events",
             `a batch holds at most ${options.batchMaxEvents} events, this one has ${items.length}; split it`,
           );
         }
         const { records, rejected } = validateBatch(items, schema);
         if (records.length === 0) {
-          throw new HttpError(400, "all_events_rejected", "no event in the batch is valid; see details.rejected", {
-            accepted: 0,
-            rejected,
+          throw new AppError("all_events_rejected", "no event in the batch is valid; see details.rejected", {
+            details: { accepted: 0, rejected },
           });
         }
         await producer.send(records);

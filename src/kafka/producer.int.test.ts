@@ -37,7 +37,7 @@ describe("ImpressionProducer without a reachable broker", () => {
   it("rejects with KAFKA_TIMEOUT once timeoutMs passed, never waiting longer", async () => {
     current = await producerToNowhere(1024 * 1024, 300);
     const started = Date.now();
-    await expect(current.send([record])).rejects.toMatchObject({ code: "KAFKA_TIMEOUT" });
+    await expect(current.send([record])).rejects.toMatchObject({ failure: "KAFKA_TIMEOUT", code: "kafka_unavailable" });
     expect(Date.now() - started).toBeLessThan(800);
   });
 
@@ -46,14 +46,17 @@ describe("ImpressionProducer without a reachable broker", () => {
     const pending = current.send([record, record]);
     pending.catch(() => {});
     const started = Date.now();
-    await expect(current.send([record, record])).rejects.toMatchObject({ code: "PRODUCER_BUFFER_FULL" });
+    await expect(current.send([record, record])).rejects.toMatchObject({
+      failure: "PRODUCER_BUFFER_FULL",
+      code: "kafka_unavailable",
+    });
     expect(Date.now() - started).toBeLessThan(50);
   });
 
   it("refuses with PRODUCER_CLOSED after close()", async () => {
     const producer = await producerToNowhere(1024, 200);
     await producer.close();
-    await expect(producer.send([record])).rejects.toMatchObject({ code: "PRODUCER_CLOSED" });
+    await expect(producer.send([record])).rejects.toMatchObject({ failure: "PRODUCER_CLOSED", code: "shutting_down" });
   });
 });
 

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { type MessageToProduce, Producer, stringSerializers } from "@platformatic/kafka";
 import type { Config } from "../config.ts";
+import { AppError } from "../errors.ts";
 import { keyPartitioner } from "./partitioner.ts";
 
 export interface KeyedRecord {
@@ -8,15 +9,16 @@ export interface KeyedRecord {
   value: string;
 }
 
-export type ProducerErrorCode = "KAFKA_TIMEOUT" | "KAFKA_UNAVAILABLE" | "PRODUCER_BUFFER_FULL" | "PRODUCER_CLOSED";
+export type ProducerFailure = "KAFKA_TIMEOUT" | "KAFKA_UNAVAILABLE" | "PRODUCER_BUFFER_FULL" | "PRODUCER_CLOSED";
 
 /** The write was not acknowledged by Kafka (it may still land later): the sender should retry. */
-export class ProducerUnavailableError extends Error {
+export class ProducerUnavailableError extends AppError {
   override name = "ProducerUnavailableError";
-  readonly code: ProducerErrorCode;
-  constructor(code: ProducerErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
+  /** What exactly went wrong, for logs and tests; the code is what the sender sees. */
+  readonly failure: ProducerFailure;
+  constructor(failure: ProducerFailure, message: string, options?: ErrorOptions) {
+    super(failure === "PRODUCER_CLOSED" ? "shutting_down" : "kafka_unavailable", message, options);
+    this.failure = failure;
   }
 }
 

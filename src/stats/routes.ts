@@ -1,8 +1,8 @@
 import { type ClickHouseClient, ClickHouseError } from "@clickhouse/client";
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { HttpError } from "../api/errors.ts";
 import type { Config } from "../config.ts";
+import { AppError } from "../errors.ts";
 import { countPerAd, reachPerAd, timeSeries } from "./queries.ts";
 import { responses, statsQuerySchema, timeSeriesQuerySchema } from "./schemas.ts";
 
@@ -20,7 +20,9 @@ async function fromClickHouse<T>(query: Promise<T>): Promise<T> {
     return await query;
   } catch (error) {
     if (error instanceof ClickHouseError) throw error;
-    throw new HttpError(503, "clickhouse_unavailable", `ClickHouse did not answer: ${(error as Error).message}`);
+    throw new AppError("clickhouse_unavailable", `ClickHouse did not answer: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 

@@ -1,0 +1,67 @@
+interface ErrorSpec {
+  /** The HTTP status the API answers with. */
+  status: number;
+  /** Whether sending the same request again later can succeed. */
+  retryable: boolean;
+  /** Seconds a client should wait before that retry (the Retry-After header), for retryable codes. */
+  retryAfterSeconds?: number;
+}
+
+/**
+ * Every error code the API answers with, in one place: its status and whether a retry helps. Domain code
+ * throws `AppError` with a code from here and knows nothing of HTTP; the API's error handler maps it.
+ */
+export const ERROR_CATALOGUE = {
+  // The request itself is wrong: fix it, do not retry.
+  invalid_event: { status: 400, retryable: false },
+  invalid_query: { status: 400, retryable: false },
+  invalid_batch: { status: 400, retryable: false },
+  empty_batch: { status: 400, retryable: false },
+  all_events_rejected: { status: 400, retryable: false },
+  malformed_json: { status: 400, retryable: false },
+  empty_body: { status: 400, retryable: false },
+  invalid_content_length: { status: 400, retryable: false },
+  sender_gone: { status: 400, retryable: false },
+  bad_request: { status: 400, retryable: false },
+  not_found: { status: 404, retryable: false },
+  payload_too_large: { status: 413, retryable: false },
+  too_many_events: { status: 413, retryable: false },
+  unsupported_media_type: { status: 415, retryable: false },
+  // The server cannot take it now: the same request may succeed later.
+  overloaded: { status: 503, retryable: true, retryAfterSeconds: 1 },
+  kafka_unavailable: { status: 503, retryable: true, retryAfterSeconds: 1 },
+  clickhouse_unavailable: { status: 503, retryable: true, retryAfterSeconds: 1 },
+  shutting_down: { status: 503, retryable: true, retryAfterSeconds: 1 },
+  not_ready: { status: 503, retryable: true, retryAfterSeconds: 5 },
+  internal_error: { status: 500, retryable: false },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export function errorSpec(code: ErrorCode): ErrorSpec {
+  return ERROR_CATALOGUE[code];
+}
+
+/** An error the client caused or must react to: a catalogue code, a message saying what to do, details. */
+export class AppError extends Error {
+  override name = "AppError";
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  /** Overrides the catalogue's wait when this error knows better (say, when a rate limit refills). */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: ErrorOptions & { details?: unknown; retryAfterSeconds?: number } = {},
+  ) {
+    super(message, options);
+    this.code = code;
+    this.details = options.details;
+    this.retryAfterSeconds = options.retryAfterSeconds ?? errorSpec(code).retryAfterSeconds;
+  }
+
+  get retryable(): boolean {
+    return errorSpec(this.code).retryable;
+  }
+}
