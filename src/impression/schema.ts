@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { IMPRESSION_FIELDS, type Impression } from "./fields.ts";
+
+export type { Impression } from "./fields.ts";
 
 /**
  * Ids are 1-128 characters of A-Z a-z 0-9 . _ : - : this covers UUIDs, ULIDs and most vendor ids,
@@ -21,36 +24,81 @@ function identifier(field: string) {
     .regex(IDENTIFIER_PATTERN, `${field} must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
 }
 
-/** One impression as the API accepts it and as it travels on Kafka. Unknown fields are rejected. */
-export function impressionSchema(limits: ImpressionLimits) {
+function epochMillis(field: string, limits: ImpressionLimits) {
   const now = limits.now ?? Date.now;
   const retentionMs = limits.retentionDays * DAY_MS;
-  const ts = z
-    .number({ error: (issue) => (issue.input === undefined ? "ts is required" : "ts must be a number") })
-    .int("ts must be an integer (epoch milliseconds)")
+  return z
+    .number({ error: (issue) => (issue.input === undefined ? `${field} is required` : `${field} must be a number`) })
+    .int(`${field} must be an integer (epoch milliseconds)`)
     .check((ctx) => {
       const at = now();
       if (ctx.value > at + limits.maxFutureSkewMs) {
         ctx.issues.push({
           code: "custom",
           input: ctx.value,
-          message: `ts must not be more than ${limits.maxFutureSkewMs} ms in the future (epoch milliseconds)`,
+          message: `${field} must not be more than ${limits.maxFutureSkewMs} ms in the future (epoch milliseconds)`,
         });
       } else if (ctx.value < at - retentionMs) {
         ctx.issues.push({
           code: "custom",
           input: ctx.value,
-          message: `ts must not be older than ${limits.retentionDays} days (epoch milliseconds)`,
+          message: `${field} must not be older than ${limits.retentionDays} days (epoch milliseconds)`,
         });
       }
     });
-  return z.strictObject(
-    { id: identifier("id"), ts, userId: identifier("userId"), adId: identifier("adId") },
-    { error: (issue) => (issue.code === "invalid_type" ? "an event must be a JSON object" : undefined) },
+}
+
+/** A query-string value holds digits only; it is checked as the number it spells. */
+function epochMillisParam(field: string, limits: ImpressionLimits) {
+  return z
+    .string()
+    .regex(/^\d{1,16}$/, `${field} must be an integer (epoch milliseconds)`)
+    .transform(Number)
+    .pipe(epochMillis(field, limits));
+}
+
+function validators(limits: ImpressionLimits, from: "json" | "query"): Record<string, z.ZodType> {
+  return Object.fromEntries(
+    IMPRESSION_FIELDS.map((f) => {
+      if (f.kind === "identifier") return [f.name, identifier(f.name)];
+      return [f.name, from === "json" ? epochMillis(f.name, limits) : epochMillisParam(f.name, limits)];
+    }),
   );
 }
 
-export type Impression = z.infer<ReturnType<typeof impressionSchema>>;
+const notAnObject = {
+  error: (issue: z.core.$ZodRawIssue) => (issue.code === "invalid_type" ? "an event must be a JSON object" : undefined),
+};
+
+/** One impression as the HTTP API accepts it: unknown fields are rejected, so a sender's typo is not lost. */
+export function impressionSchema(limits: ImpressionLimits): z.ZodType<Impression> {
+  return z.strictObject(validators(limits, "json"), notAnObject) as unknown as z.ZodType<Impression>;
+}
+
+/**
+ * One impression as a worker reads it from Kafka: the same fields and checks, but unknown fields are ignored
+ * (and not stored), so an API that knows a newer field never makes an older worker dead-letter an
+ * acknowledged event during a rolling deploy. See "The wire format" in docs/DESIGN.md.
+ */
+export function wireImpressionSchema(limits: ImpressionLimits): z.ZodType<Impression> {
+  return z.object(validators(limits, "json"), notAnObject) as unknown as z.ZodType<Impression>;
+}
+
+/**
+ * The impression fields of a query string (GET /pixel.gif), the event time optional, plus `extra` parameters
+ * the route takes (say, its key); any other parameter is rejected.
+ */
+export function impressionQuerySchema<Extra extends z.core.$ZodLooseShape>(limits: ImpressionLimits, extra: Extra) {
+  const fields = validators(limits, "query");
+  const ts = fields.ts as z.ZodType;
+  return z.strictObject(
+    { ...fields, ts: ts.optional(), ...extra },
+    {
+      error: (issue) =>
+        issue.code === "unrecognized_keys" ? `unknown query parameter: ${issue.keys.join(", ")}` : undefined,
+    },
+  );
+}
 
 export interface IssueDetail {
   path: string;

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
+import { makeImpression } from "../../test/support/impressions.ts";
 import { readTopic } from "../../test/support/kafka.ts";
 import { buildApp } from "../api/app.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
@@ -34,17 +35,7 @@ afterAll(async () => {
   await producer?.close();
 });
 
-let counter = 0;
-function impression(overrides: Record<string, unknown> = {}) {
-  counter++;
-  return {
-    id: `imp-${suffix}-${counter}`,
-    ts: Date.now() - 1000,
-    userId: `user-${counter}`,
-    adId: "ad-1",
-    ...overrides,
-  };
-}
+const impression = (overrides: Record<string, unknown> = {}) => makeImpression(suffix, overrides);
 
 const postEvent = (body: unknown) =>
   app.inject({

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
-import type { Impression } from "../impression/schema.ts";
+import { IMPRESSION_FIELDS, type Impression, type ImpressionRow } from "../impression/fields.ts";
 
 /** Ids per existence query; at most 131 bytes each in the query text, hence the raised max_query_size. */
 const LOOKUP_CHUNK = 5_000;
@@ -9,6 +9,16 @@ const LOOKUP_MAX_QUERY_BYTES = 1_000_000;
 /** DateTime64(3) text ClickHouse parses in any date_time_input_format: `YYYY-MM-DD hh:mm:ss.sss`. */
 function clickhouseTime(ts: number): string {
   return new Date(ts).toISOString().slice(0, 23).replace("T", " ");
+}
+
+/** The raw table's row of an impression: each field under its column, as the field list says. */
+export function impressionRow(event: Impression): ImpressionRow {
+  const row: Record<string, string> = {};
+  for (const f of IMPRESSION_FIELDS) {
+    const value = event[f.name];
+    row[f.column] = f.kind === "epochMillis" ? clickhouseTime(value as number) : (value as string);
+  }
+  return row as ImpressionRow;
 }
 
 function stringLiteral(value: string): string {
@@ -35,7 +45,7 @@ export async function storeImpressions(
   if (events.length === 0) return;
   await client.insert({
     table: "impressions",
-    values: events.map((e) => ({ id: e.id, ts: clickhouseTime(e.ts), ad_id: e.adId, user_id: e.userId })),
+    values: events.map(impressionRow),
     format: "JSONEachRow",
     abort_signal: AbortSignal.timeout(options.timeoutMs),
     clickhouse_settings: {

@@ -1,16 +1,16 @@
-import { type Impression, type ImpressionLimits, impressionSchema, issueDetails } from "../impression/schema.ts";
+import { type Impression, type ImpressionLimits, issueDetails, wireImpressionSchema } from "../impression/schema.ts";
 import type { ConsumedMessage } from "../kafka/consumer.ts";
 
 export type Decoded = { ok: true; event: Impression } | { ok: false; reason: string };
 
 /**
- * Parses and validates a message value with the API's own schema. Time limits are checked against the
+ * Parses and validates a message value with the wire schema: the API's checks, unknown fields ignored. Time limits are checked against the
  * message's Kafka timestamp (when the API accepted it), not the worker's clock: an event the API accepted
  * must not turn invalid because the worker read it late.
  */
 export function createDecoder(limits: Omit<ImpressionLimits, "now">): (message: ConsumedMessage) => Decoded {
   let acceptedAt = 0;
-  const schema = impressionSchema({ ...limits, now: () => acceptedAt });
+  const schema = wireImpressionSchema({ ...limits, now: () => acceptedAt });
   return (message) => {
     if (!message.value || message.value.length === 0) return { ok: false, reason: "empty value" };
     let json: unknown;

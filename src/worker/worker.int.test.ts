@@ -176,6 +176,15 @@ describe("the worker counts each impression once", () => {
     expect(await stored("dup1-")).toEqual({ rows: 300, distinct: 300, rollup: 300 });
   });
 
+  it("counts a message with a field it does not know (from a newer API), and stores the known fields", async () => {
+    const config = await scenario();
+    const newer = (id: string) => ({ key: id, value: JSON.stringify({ ...impression(id), placement: "top" }) });
+    await produce(config, [newer("newer-1"), newer("newer-2"), record("newer-3")]);
+    await startWorker(config);
+    await drained(config);
+    expect(await stored("newer-")).toEqual({ rows: 3, distinct: 3, rollup: 3 });
+  });
+
   it("two workers in one group: a copy that lands on another partition is still a duplicate", async () => {
     const config = await scenario();
     await Promise.all([startWorker(config), startWorker(config)]);

@@ -4,6 +4,7 @@ import type { Config } from "../../src/config.ts";
 import type { Impression } from "../../src/impression/schema.ts";
 import { provisionStorage } from "../../src/provision.ts";
 import { createClickHouse } from "../../src/storage/clickhouse.ts";
+import { impressionRow } from "../../src/storage/impressions.ts";
 
 /** A fresh database of its own, provisioned as in production, so test files can share one ClickHouse. */
 export async function createTestDatabase(
@@ -29,12 +30,7 @@ export async function createTestDatabase(
 export async function insertImpressions(clickhouse: ClickHouseClient, rows: Impression[]): Promise<void> {
   await clickhouse.insert({
     table: "impressions",
-    values: rows.map((r) => ({
-      id: r.id,
-      ts: new Date(r.ts).toISOString().replace("T", " ").replace("Z", ""),
-      ad_id: r.adId,
-      user_id: r.userId,
-    })),
+    values: rows.map(impressionRow),
     format: "JSONEachRow",
   });
 }
