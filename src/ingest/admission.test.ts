@@ -53,7 +53,7 @@ describe("Admission", () => {
     const admission = new Admission({ maxRequests: 1, maxBytes: 1_000, maxWaitMs: 30 });
     const held = await admission.acquire(1);
     const started = Date.now();
-    await expect(admission.acquire(1)).rejects.toMatchObject({ statusCode: 503, code: "overloaded" });
+    await expect(admission.acquire(1)).rejects.toMatchObject({ code: "overloaded", retryable: true });
     expect(Date.now() - started).toBeLessThan(500);
     held();
     await expect(admission.acquire(1)).resolves.toBeTypeOf("function");
