@@ -7,6 +7,23 @@ export class ConfigError extends Error {
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
+/** A comma-separated list of origins (`https://a.example`) or `*`; parsed as given, normalised by URL. */
+const originList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z.string().refine((o) => o === "*" || (URL.canParse(o) && new URL(o).origin === o), {
+        error: "each origin must be * or scheme://host[:port] with no path, like https://a.example",
+      }),
+    ),
+  );
+
 const schema = z.object({
   HOST: z.string().min(1).default("127.0.0.1"),
   PORT: int(0, 65535).default(3000),
@@ -63,6 +80,21 @@ const schema = z.object({
   MAX_FUTURE_SKEW_MS: int(0).default(5 * 60_000),
   BATCH_MAX_EVENTS: int(1, 1_000_000).default(10_000),
   BATCH_MAX_BYTES: int(1024).default(10 * 1024 * 1024),
+
+  /**
+   * auto: keys are required once the keys file holds a key (revoked ones count: revoking the last key
+   * locks the API rather than opening it), open while it holds none; required: refuse to start without
+   * an active key; off: no keys at all.
+   */
+  AUTH: z.enum(["auto", "required", "off"]).default("auto"),
+  API_KEYS_FILE: z.string().min(1).default(".data/dev/keys.json"),
+  /** Origins a browser may send impressions from: `*` (ads render on many publishers' sites) or a list. */
+  CORS_INGEST_ORIGINS: originList.default(["*"]),
+  /** Origins whose pages may read stats and metrics (a dashboard on another origin); none by default. */
+  CORS_QUERY_ORIGINS: originList.default([]),
+  /** Events per second one client IP may send to the ingest routes; unset: no per-IP limit. */
+  INGEST_RATE_PER_IP: int(1).optional(),
+
   /** Worker: how long to gather messages before one ClickHouse insert. */
   WORKER_BATCH_MAX_WAIT_MS: int(10, 60_000).default(500),
   WORKER_BATCH_MAX_EVENTS: int(1, 1_000_000).default(20_000),

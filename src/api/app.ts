@@ -4,9 +4,12 @@ import Fastify, { type FastifyInstance, LogController } from "fastify";
 import { validatorCompiler } from "fastify-type-provider-zod";
 import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
+import { pixelRoute } from "../ingest/pixel.ts";
 import { ingestRoutes } from "../ingest/routes.ts";
+import { sdkRoute } from "../ingest/sdk/route.ts";
 import { ACK_SHARE_OF_PRODUCE_TIMEOUT, type ImpressionProducer } from "../kafka/producer.ts";
 import { statsRoutes } from "../stats/routes.ts";
+import { registerCors } from "./cors.ts";
 import { installErrorHandlers, sendError } from "./errors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
 import { metricsRoutes } from "./metrics.ts";
@@ -27,9 +30,16 @@ const MAX_EVENT_LOOP_DELAY_MS = 1000;
 const READINESS_CHECK_TIMEOUT_MS = 1000;
 const METRICS_KAFKA_TIMEOUT_MS = 1500;
 
+const INGEST_PATHS = ["/event", "/events", "/pixel.gif"];
+const QUERY_PATHS = ["/stats", "/stats/timeseries", "/stats/reach"];
+const METRICS_PATH = "/metrics";
+
 /** Builds the API from explicit dependencies: external plugins, then app plugins, then routes. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
+  const role = config.API_ROLE;
+  const servesIngest = role === "all" || role === "ingest";
+  const servesQueries = role === "all" || role === "query";
   const app = Fastify({
     logger: deps.logger === false ? false : { level: config.LOG_LEVEL },
     // A log line per request would cost more than handling an event; errors are still logged.
@@ -39,8 +49,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   app.setValidatorCompiler(validatorCompiler);
   installErrorHandlers(app);
+  await registerCors(app, {
+    ingestPaths: servesIngest ? INGEST_PATHS : [],
+    queryPaths: [...(servesQueries ? QUERY_PATHS : []), METRICS_PATH],
+    ingestOrigins: config.CORS_INGEST_ORIGINS,
+    queryOrigins: config.CORS_QUERY_ORIGINS,
+  });
 
   await app.register(healthRoutes, { checks: deps.checks, checkTimeoutMs: READINESS_CHECK_TIMEOUT_MS });
+  if (servesIngest) await app.register(sdkRoute);
   await app.register(metricsRoutes, {
     brokers: config.KAFKA_BROKERS,
     clientId: config.KAFKA_CLIENT_ID,
@@ -58,19 +75,19 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       },
     });
 
-    const role = config.API_ROLE;
-    if (role === "all" || role === "ingest") {
+    if (servesIngest) {
       if (!deps.producer) throw new Error(`API_ROLE=${role} serves ingest and needs a Kafka producer`);
+      const limits = { maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS, retentionDays: config.RETENTION_DAYS };
       await serving.register(ingestRoutes, {
         producer: deps.producer,
-        maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS,
-        retentionDays: config.RETENTION_DAYS,
+        ...limits,
         batchMaxEvents: config.BATCH_MAX_EVENTS,
         batchMaxBytes: config.BATCH_MAX_BYTES,
         admissionWaitMs: Math.round(config.PRODUCE_TIMEOUT_MS * (1 - ACK_SHARE_OF_PRODUCE_TIMEOUT)),
       });
+      await serving.register(pixelRoute, { producer: deps.producer, limits });
     }
-    if (role === "all" || role === "query") {
+    if (servesQueries) {
       if (!deps.clickhouse) throw new Error(`API_ROLE=${role} serves queries and needs a ClickHouse client`);
       await serving.register(statsRoutes, { clickhouse: deps.clickhouse, config });
     }

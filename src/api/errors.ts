@@ -17,7 +17,7 @@ function fromFastify(error: FastifyError, bodyLimit: number): AppError | undefin
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return new AppError(
         "unsupported_media_type",
-        "send Content-Type: application/json (or application/x-ndjson for POST /events)",
+        "send Content-Type: application/json or text/plain holding JSON (or application/x-ndjson for POST /events)",
       );
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new AppError(

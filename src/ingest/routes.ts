@@ -45,9 +45,10 @@ const EVENT_MAX_BYTES = 16 * 1024;
 export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, options) => {
   const { producer } = options;
   const schema = impressionSchema({ maxFutureSkewMs: options.maxFutureSkewMs, retentionDays: options.retentionDays });
-  // Only JSON (and NDJSON for /events): text/plain and others are answered 415.
+  // JSON, and the same JSON as text/plain (what navigator.sendBeacon sends for a string, in any charset: the
+  // fields are ASCII), NDJSON for /events; forms, multipart and others are answered 415.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+  app.addContentTypeParser(["application/json", "text/plain"], { parseAs: "string" }, (_request, body, done) => {
     try {
       done(null, parseJsonBody(body as string));
     } catch (error) {

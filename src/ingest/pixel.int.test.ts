@@ -1,0 +1,80 @@
+import { randomUUID } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testConfig } from "../../test/support/config.ts";
+import { makeImpression } from "../../test/support/impressions.ts";
+import { readTopic } from "../../test/support/kafka.ts";
+import { buildApp } from "../api/app.ts";
+import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
+import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
+import { PIXEL_GIF } from "./pixel.ts";
+
+const suffix = randomUUID().slice(0, 8);
+const config = testConfig({
+  KAFKA_TOPIC: `pixel-${suffix}`,
+  KAFKA_DLQ_TOPIC: `pixel-${suffix}.dlq`,
+  KAFKA_PARTITIONS: "2",
+  API_ROLE: "ingest",
+});
+let producer: ImpressionProducer;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+  producer = createImpressionProducer(config);
+  app = await buildApp({ config, producer, checks: {}, logger: false });
+});
+afterAll(async () => {
+  await app?.close();
+  await producer?.close();
+});
+
+const pixel = (params: Record<string, string | number>) =>
+  app.inject({ method: "GET", url: `/pixel.gif?${new URLSearchParams(params as Record<string, string>)}` });
+const onTopic = async (id: string) => {
+  const messages = await readTopic(config.KAFKA_BROKERS, config.KAFKA_TOPIC, (seen) => seen.some((m) => m.key === id));
+  const found = messages.find((m) => m.key === id);
+  return found && JSON.parse(found.value);
+};
+
+describe("GET /pixel.gif", () => {
+  it("answers a 1x1 transparent GIF that no cache keeps, once the event is on Kafka, timed when it arrived", async () => {
+    const { id, adId, userId } = makeImpression(suffix);
+    const before = Date.now();
+    const response = await pixel({ id, adId, userId });
+    const after = Date.now();
+    expect(response.statusCode).toBe(200);
+    expect(response.headers["content-type"]).toBe("image/gif");
+    expect(response.rawPayload.equals(PIXEL_GIF)).toBe(true);
+    expect(response.rawPayload.subarray(0, 6).toString()).toBe("GIF89a");
+    expect(response.headers).toMatchObject({
+      "cache-control": "no-store, no-cache, must-revalidate, max-age=0",
+      pragma: "no-cache",
+      expires: "0",
+    });
+    const event = await onTopic(id);
+    expect(event).toMatchObject({ id, adId, userId });
+    expect(event.ts).toBeGreaterThanOrEqual(before);
+    expect(event.ts).toBeLessThanOrEqual(after);
+  });
+
+  it("keeps the ts it is given", async () => {
+    const event = makeImpression(suffix, { ts: Date.now() - 60_000 });
+    expect((await pixel({ ...event })).statusCode).toBe(200);
+    expect(await onTopic(event.id)).toEqual(event);
+  });
+
+  it.each([
+    ["a missing adId", { id: "p1", userId: "u" }, "adId is required"],
+    ["a bad id", { id: "a b", adId: "a", userId: "u" }, "id must be 1-128 characters"],
+    ["a ts that is not a number", { id: "p2", adId: "a", userId: "u", ts: "soon" }, "ts must be an integer"],
+    ["a ts too far ahead", { id: "p3", adId: "a", userId: "u", ts: String(Date.now() + 3_600_000) }, "future"],
+    ["an unknown parameter", { id: "p4", adId: "a", userId: "u", campaign: "x" }, "unknown query parameter: campaign"],
+  ])("answers 400 with the usual JSON error for %s", async (_, params, message) => {
+    const response = await pixel(params);
+    expect(response.statusCode).toBe(400);
+    expect(response.headers["content-type"]).toContain("application/json");
+    expect(response.json().error).toBe("invalid_query");
+    expect(response.json().message).toContain(message);
+  });
+});
