@@ -1,6 +1,7 @@
 // pm2 apps of the pipeline. `npm start` runs this with pm2-runtime after the engines are up;
 // in production, point KAFKA_BROKERS, VALKEY_URL and CLICKHOUSE_URL at your clusters and run it the same way.
 const cores = require("node:os").availableParallelism();
+const apiInstances = Number(process.env.API_INSTANCES ?? cores);
 
 module.exports = {
   apps: [
@@ -11,7 +12,9 @@ module.exports = {
       // 50-65 MB less memory for 5-12% more events/s (docs/BENCHMARKS.md). The benchmarks read this line.
       node_args: ["--max-semi-space-size=32"],
       exec_mode: "cluster",
-      instances: Number(process.env.API_INSTANCES ?? cores),
+      instances: apiInstances,
+      // Each process enforces its share of every rate limit (docs/API.md, "Rate limits").
+      env: { API_INSTANCES: String(apiInstances) },
       // Time to finish in-flight requests and flush the producer after SIGTERM.
       kill_timeout: 10_000,
       // A guard against leaks, not a budget: under sustained /events load V8 grows the heap lazily to

@@ -62,6 +62,7 @@ it("starts the API and workers, counts an event end to end, and stops cleanly on
       KAFKA_CONSUMER_GROUP: `start-${id}`,
       CLICKHOUSE_DATABASE: `start_${id}`,
       START_STATE_DIR: stateDir,
+      API_KEYS_FILE: join(stateDir, "keys.json"),
       LOG_LEVEL: "warn",
     },
     stdio: ["ignore", "pipe", "pipe"],

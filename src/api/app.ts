@@ -9,6 +9,7 @@ import { ingestRoutes } from "../ingest/routes.ts";
 import { sdkRoute } from "../ingest/sdk/route.ts";
 import { ACK_SHARE_OF_PRODUCE_TIMEOUT, type ImpressionProducer } from "../kafka/producer.ts";
 import { statsRoutes } from "../stats/routes.ts";
+import { createGate, type Gate, rateCharger, requireAccess } from "./auth.ts";
 import { registerCors } from "./cors.ts";
 import { installErrorHandlers, sendError } from "./errors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
@@ -22,6 +23,8 @@ export interface AppDependencies {
   clickhouse?: ClickHouseClient;
   /** Engine probes for /readyz, by engine name. */
   checks: Record<string, EngineCheck>;
+  /** Keys, scopes and rate limits (createGate); the API refuses to build without one unless AUTH=off. */
+  gate?: Gate;
   logger?: boolean;
 }
 
@@ -37,6 +40,8 @@ const METRICS_PATH = "/metrics";
 /** Builds the API from explicit dependencies: external plugins, then app plugins, then routes. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
+  const gate = deps.gate ?? createGate(config, undefined);
+  const chargeEvents = rateCharger(gate);
   const role = config.API_ROLE;
   const servesIngest = role === "all" || role === "ingest";
   const servesQueries = role === "all" || role === "query";
@@ -58,12 +63,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   await app.register(healthRoutes, { checks: deps.checks, checkTimeoutMs: READINESS_CHECK_TIMEOUT_MS });
   if (servesIngest) await app.register(sdkRoute);
-  await app.register(metricsRoutes, {
-    brokers: config.KAFKA_BROKERS,
-    clientId: config.KAFKA_CLIENT_ID,
-    topic: config.KAFKA_TOPIC,
-    group: config.KAFKA_CONSUMER_GROUP,
-    timeoutMs: METRICS_KAFKA_TIMEOUT_MS,
+  await app.register(async (metrics) => {
+    metrics.addHook("onRequest", requireAccess(gate, "query"));
+    await metrics.register(metricsRoutes, {
+      brokers: config.KAFKA_BROKERS,
+      clientId: config.KAFKA_CLIENT_ID,
+      topic: config.KAFKA_TOPIC,
+      group: config.KAFKA_CONSUMER_GROUP,
+      timeoutMs: METRICS_KAFKA_TIMEOUT_MS,
+    });
   });
 
   // Load shedding covers the serving routes only: liveness must keep answering under load.
@@ -78,18 +86,30 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     if (servesIngest) {
       if (!deps.producer) throw new Error(`API_ROLE=${role} serves ingest and needs a Kafka producer`);
       const limits = { maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS, retentionDays: config.RETENTION_DAYS };
-      await serving.register(ingestRoutes, {
-        producer: deps.producer,
-        ...limits,
-        batchMaxEvents: config.BATCH_MAX_EVENTS,
-        batchMaxBytes: config.BATCH_MAX_BYTES,
-        admissionWaitMs: Math.round(config.PRODUCE_TIMEOUT_MS * (1 - ACK_SHARE_OF_PRODUCE_TIMEOUT)),
+      const producer = deps.producer;
+      await serving.register(async (ingest) => {
+        ingest.addHook("onRequest", requireAccess(gate, "ingest"));
+        await ingest.register(ingestRoutes, {
+          producer,
+          ...limits,
+          batchMaxEvents: config.BATCH_MAX_EVENTS,
+          batchMaxBytes: config.BATCH_MAX_BYTES,
+          admissionWaitMs: Math.round(config.PRODUCE_TIMEOUT_MS * (1 - ACK_SHARE_OF_PRODUCE_TIMEOUT)),
+          chargeEvents,
+        });
       });
-      await serving.register(pixelRoute, { producer: deps.producer, limits });
+      await serving.register(async (pixel) => {
+        pixel.addHook("onRequest", requireAccess(gate, "pixel"));
+        await pixel.register(pixelRoute, { producer, limits, chargeEvents });
+      });
     }
     if (servesQueries) {
       if (!deps.clickhouse) throw new Error(`API_ROLE=${role} serves queries and needs a ClickHouse client`);
-      await serving.register(statsRoutes, { clickhouse: deps.clickhouse, config });
+      const clickhouse = deps.clickhouse;
+      await serving.register(async (query) => {
+        query.addHook("onRequest", requireAccess(gate, "query"));
+        await query.register(statsRoutes, { clickhouse, config });
+      });
     }
   });
   return app;

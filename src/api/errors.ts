@@ -8,7 +8,12 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
   const body: ErrorBody = { error: error.code, message: error.message };
   if (error.details !== undefined) body.details = error.details;
   if (error.retryable && error.retryAfterSeconds !== undefined) reply.header("retry-after", error.retryAfterSeconds);
-  return reply.code(errorSpec(error.code).status).send(body);
+  const { status } = errorSpec(error.code);
+  if (status === 401) {
+    const challenge = error.code === "invalid_api_key" ? ', error="invalid_token"' : "";
+    reply.header("www-authenticate", `Bearer realm="impressions"${challenge}`);
+  }
+  return reply.code(status).send(body);
 }
 
 /** Fastify's own errors for bad input, mapped to stable codes and messages that say what to fix. */

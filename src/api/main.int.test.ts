@@ -27,6 +27,7 @@ beforeAll(async () => {
       API_ROLE: "ingest",
       PORT: String(port),
       LOG_LEVEL: "warn",
+      API_KEYS_FILE: "/nonexistent/keys.json",
     },
     stdio: ["ignore", "inherit", "inherit"],
   });

@@ -1,9 +1,11 @@
+import { watchKeys } from "../auth/keys-watcher.ts";
 import { loadConfig } from "../config.ts";
 import { createValkey } from "../dedup/valkey.ts";
 import { createImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
 import { buildApp } from "./app.ts";
+import { createGate } from "./auth.ts";
 import { engineChecks } from "./checks.ts";
 
 /** Composition root of the `api` process (one pm2 cluster instance): config, adapters, app, listen, stop. */
@@ -20,7 +22,32 @@ valkey.on("error", () => {});
 
 const checks = engineChecks({ producer, valkey, clickhouse });
 
-const app = await buildApp({ config, producer, clickhouse, checks });
+// An invalid or unreadable keys file throws here and stops the process with a message naming it.
+const keys =
+  config.AUTH === "off"
+    ? undefined
+    : watchKeys(config.API_KEYS_FILE, {
+        onReload: (keyring) =>
+          app.log.info({ file: config.API_KEYS_FILE, active: keyring.activeCount }, "keys reloaded"),
+        onError: (error) =>
+          app.log.error({ file: config.API_KEYS_FILE }, `${error.message}; keeping the last good keys`),
+      });
+const keyring = keys?.current();
+if (config.AUTH === "required" && !keyring?.activeCount) {
+  throw new Error(
+    `AUTH=required, but ${config.API_KEYS_FILE} holds no active key: create one with npm run keys -- create --scope ingest --name NAME`,
+  );
+}
+
+const app = await buildApp({ config, producer, clickhouse, checks, gate: createGate(config, keys) });
+if (config.AUTH === "off") {
+  app.log.warn("AUTH=off: every route is open to anyone who reaches this API");
+} else if (!keyring?.holdsKeys) {
+  app.log.warn(
+    `NO API KEYS: ${config.API_KEYS_FILE} holds no key, so every route is OPEN to anyone who reaches this API. ` +
+      "Create one (npm run keys -- create --scope ingest --name NAME) and keys are required within seconds.",
+  );
+}
 await app.listen({ host: config.HOST, port: config.PORT });
 
 let stopping = false;
@@ -34,6 +61,7 @@ async function stop(signal: NodeJS.Signals): Promise<void> {
   const sweeper = setInterval(() => app.server.closeIdleConnections(), 50);
   await closed;
   clearInterval(sweeper);
+  keys?.close();
   await producer?.close();
   await Promise.allSettled([clickhouse.close(), valkey.quit()]);
   app.log.info("stopped");

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
+import type { ChargeEvents } from "../api/auth.ts";
 import { encodeImpression } from "../impression/codec.ts";
 import { type Impression, type ImpressionLimits, impressionQuerySchema } from "../impression/schema.ts";
 import type { ImpressionProducer } from "../kafka/producer.ts";
@@ -25,13 +26,14 @@ export const pixelAuthParams = {
 export interface PixelOptions {
   producer: ImpressionProducer;
   limits: ImpressionLimits;
+  chargeEvents: ChargeEvents;
 }
 
 /**
  * GET /pixel.gif?id=…&adId=…&userId=…[&ts=…]: the impression an `<img>` tag fires. Answers the GIF only
  * after Kafka's ack, like POST /event; without `ts` the event time is when the request arrived.
  */
-export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, { producer, limits }) => {
+export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, { producer, limits, chargeEvents }) => {
   const querystring = impressionQuerySchema(limits, pixelAuthParams);
   app.withTypeProvider<ZodTypeProvider>().get("/pixel.gif", { schema: { querystring } }, async (request, reply) => {
     const receivedAt = Date.now();
@@ -42,6 +44,7 @@ export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, { produc
       ...fields
     } = request.query as Partial<Impression> & Record<keyof typeof pixelAuthParams, string | undefined>;
     const event = { ...fields, ts: fields.ts ?? receivedAt } as Impression;
+    chargeEvents(request, reply, 1);
     await producer.send([{ key: event.id, value: encodeImpression(event) }]);
     return reply.code(200).headers(NO_CACHE).type("image/gif").send(PIXEL_GIF);
   });

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { ChargeEvents } from "../api/auth.ts";
 import { responses } from "../api/schemas.ts";
 import { AppError } from "../errors.ts";
 import { encodeImpression } from "../impression/codec.ts";
@@ -16,6 +17,8 @@ export interface IngestOptions {
   batchMaxBytes: number;
   /** Longest a batch request waits for its turn before a 503. */
   admissionWaitMs: number;
+  /** Rate limits: throws a 429 when the key or the client IP is out of events. */
+  chargeEvents: ChargeEvents;
 }
 
 /**
@@ -63,6 +66,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
       { bodyLimit: EVENT_MAX_BYTES, schema: { body: schema, response: { 202: responses.accepted } } },
       async (request, reply) => {
         const event = request.body;
+        options.chargeEvents(request, reply, 1);
         await producer.send([{ key: event.id, value: encodeImpression(event) }]);
         return reply.code(202).send({ accepted: 1, rejected: [] });
       },
@@ -117,6 +121,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
             `a batch holds at most ${options.batchMaxEvents} events, this one has ${items.length}; split it`,
           );
         }
+        options.chargeEvents(request, reply, items.length);
         const { records, rejected } = validateBatch(items, schema);
         if (records.length === 0) {
           throw new AppError("all_events_rejected", "no event in the batch is valid; see details.rejected", {

@@ -90,6 +90,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     CLICKHOUSE_URL: clickhouse.url,
     PORT: String(apiPort),
     LOG_LEVEL: "warn",
+    // Durability and throughput of the pipeline, not keys: no keys file, whatever the developer has.
+    AUTH: "off",
     KAFKA_PARTITIONS: "8",
   };
   const config = loadConfig(env);

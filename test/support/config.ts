@@ -1,7 +1,17 @@
 import { inject } from "vitest";
 import { type Config, loadConfig } from "../../src/config.ts";
 
-/** The config a process would load, pointed at the test stack's engines. */
+/**
+ * The config a process would load, pointed at the test stack's engines; without keys (AUTH=off) unless the
+ * test turns them on, and never the developer's own keys file.
+ */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ ...process.env, ...inject("stackEnv"), LOG_LEVEL: "warn", ...overrides });
+  return loadConfig({
+    ...process.env,
+    ...inject("stackEnv"),
+    LOG_LEVEL: "warn",
+    AUTH: "off",
+    API_KEYS_FILE: "/nonexistent/keys.json",
+    ...overrides,
+  });
 }

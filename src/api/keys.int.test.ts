@@ -1,0 +1,131 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { repoRoot } from "../../stack/paths.ts";
+import { freePort } from "../../stack/process.ts";
+import { testConfig } from "../../test/support/config.ts";
+import { makeImpression } from "../../test/support/impressions.ts";
+import { waitFor } from "../../test/support/wait.ts";
+
+// The api process as pm2 runs it, with a keys file of its own: start-up checks, hot reload, broken files.
+const dir = mkdtempSync(join(tmpdir(), "api-keys-"));
+const config = testConfig();
+const running: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of running.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function startApi(keysFile: string, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ["src/api/main.ts"], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: config.KAFKA_BROKERS.join(","),
+      KAFKA_TOPIC: "api-keys-test",
+      KAFKA_DLQ_TOPIC: "api-keys-test.dlq",
+      KAFKA_PARTITIONS: "1",
+      API_ROLE: "ingest",
+      LOG_LEVEL: "info",
+      API_KEYS_FILE: keysFile,
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  running.push(child);
+  let output = "";
+  child.stdout?.on("data", (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    output += chunk;
+  });
+  return { child, output: () => output };
+}
+
+async function startServing(keysFile: string) {
+  const port = await freePort();
+  const api = startApi(keysFile, { PORT: String(port) });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor("the api to answer /healthz", 30_000, () =>
+    fetch(`${base}/healthz`).then(
+      (r) => (r.ok ? true : undefined),
+      () => undefined,
+    ),
+  );
+  const send = (key?: string) =>
+    fetch(`${base}/event`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify(makeImpression("keys")),
+    }).then((r) => r.status);
+  return { ...api, send };
+}
+
+/** `npm run keys -- …` on this test's file; returns the new secret (the last line) of a create. */
+function keysCli(file: string, ...args: string[]): string {
+  const run = spawnSync(process.execPath, ["src/auth/cli.ts", ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, API_KEYS_FILE: file },
+    encoding: "utf8",
+  });
+  if (run.status !== 0) throw new Error(`keys ${args.join(" ")} failed: ${run.stderr}`);
+  return run.stdout.trimEnd().split("\n").at(-1) ?? "";
+}
+
+async function exitOf(api: ReturnType<typeof startApi>) {
+  const [code] = await once(api.child, "exit");
+  return { code, output: api.output() };
+}
+
+describe("api process and its keys file", () => {
+  it("stops at start with a message naming an invalid keys file", async () => {
+    const file = join(dir, "broken.json");
+    writeFileSync(file, '{"version":1,"keys":[{"name":"x"}]}');
+    const { code, output } = await exitOf(startApi(file));
+    expect(code).not.toBe(0);
+    expect(output).toContain(`keys file ${file}`);
+    expect(output).toContain("keys.0.scope");
+  });
+
+  it("with AUTH=required refuses to start without an active key, naming the file", async () => {
+    const file = join(dir, "none.json");
+    const { code, output } = await exitOf(startApi(file, { AUTH: "required" }));
+    expect(code).not.toBe(0);
+    expect(output).toContain(`AUTH=required, but ${file} holds no active key`);
+  });
+
+  it("runs open and says so while the file holds no key; picks up new keys, broken edits and revocations within 5 s", async () => {
+    const file = join(dir, "live.json");
+    const api = await startServing(file);
+    expect(api.output()).toContain("NO API KEYS");
+    expect(await api.send()).toBe(202);
+
+    const secret = keysCli(file, "create", "--scope", "ingest", "--name", "site");
+    const started = Date.now();
+    await waitFor("keys to be required", 5_000, async () => ((await api.send()) === 401 ? true : undefined), 200);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await api.send(secret)).toBe(202);
+
+    writeFileSync(file, "{ not json");
+    await waitFor("the broken file to be reported", 5_000, () =>
+      api.output().includes(`keys file ${file}: not JSON`) ? true : undefined,
+    );
+    expect(api.output()).toContain("keeping the last good keys");
+    expect(await api.send(secret)).toBe(202);
+    expect(await api.send()).toBe(401);
+
+    // A fixed file with the key revoked: the key stops working, and the API does not fall open.
+    writeFileSync(file, "");
+    rmSync(file);
+    const other = keysCli(file, "create", "--scope", "ingest", "--name", "other");
+    keysCli(file, "revoke", "other");
+    await waitFor("the revoked key to be refused", 5_000, async () =>
+      (await api.send(other)) === 401 && (await api.send(secret)) === 401 ? true : undefined,
+    );
+    expect(await api.send()).toBe(401);
+  });
+});

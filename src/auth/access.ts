@@ -1,0 +1,82 @@
+import { AppError } from "../errors.ts";
+import type { ApiKey, Keyring } from "./keyring.ts";
+import { verifyPixelSignature } from "./pixel-signature.ts";
+
+/** What a route needs: an ingest key (the pixel also takes signed ones), or a query key. */
+export type RouteAccess = "ingest" | "pixel" | "query";
+
+export interface AccessRequest {
+  route: RouteAccess;
+  /** From `Authorization: Bearer …` or `X-API-Key`. */
+  headerKey: string | undefined;
+  /** From `?key=`: beacons and pixels cannot set headers. */
+  urlKey: string | undefined;
+  /** The page's origin: the Origin header or, for pixels, the Referer's. */
+  origin: string | undefined;
+  /** The pixel's signed fields and its `exp` and `sig`. */
+  pixel?: { id: string; adId: string; userId: string; exp?: string | undefined; sig?: string | undefined };
+  nowSeconds: number;
+}
+
+/**
+ * Decides whether a request may use a route: returns its key, or throws the AppError that says why not.
+ * Order matters for what the sender learns: a key in a URL of a query route is refused before it is even
+ * looked up (it has leaked into access logs either way), then the key, its scope, its signature, its origins.
+ */
+export function authorize(keyring: Keyring, request: AccessRequest): ApiKey {
+  const { route, headerKey, urlKey } = request;
+  if (route === "query" && urlKey !== undefined) {
+    throw new AppError(
+      "key_in_url",
+      "send a query key in the Authorization header, never in the URL; revoke it if it was logged",
+    );
+  }
+  const secret = headerKey ?? urlKey;
+  if (secret === undefined) {
+    throw new AppError(
+      "missing_api_key",
+      route === "query"
+        ? "send a query key: Authorization: Bearer <key> or X-API-Key"
+        : "send an ingest key: Authorization: Bearer <key>, X-API-Key, or ?key= for beacons and pixels",
+    );
+  }
+  const key = keyring.authenticate(secret);
+  if (!key) throw new AppError("invalid_api_key", "the API key is unknown or revoked");
+  if (key.scope === "query" && headerKey === undefined) {
+    throw new AppError("key_in_url", "a query key must never be in a URL; revoke it, it may have been logged");
+  }
+  const needed = route === "query" ? "query" : "ingest";
+  if (key.scope !== needed) {
+    throw new AppError("wrong_scope", `this route needs a ${needed} key; key "${key.name}" is a ${key.scope} key`);
+  }
+  const signed = key.signingSecret !== undefined && checkSignature(key, request);
+  if (key.origins) {
+    const { origin } = request;
+    if (origin === undefined ? !signed : !key.origins.has(origin)) {
+      throw new AppError(
+        "origin_not_allowed",
+        origin === undefined
+          ? `key "${key.name}" is bound to origins and the request names none (no Origin or Referer)`
+          : `key "${key.name}" does not allow origin ${origin}`,
+      );
+    }
+  }
+  return key;
+}
+
+/** A signed key sends signed pixels only: anything else could be forged for any ad with its public key. */
+function checkSignature(key: ApiKey, { route, pixel, nowSeconds }: AccessRequest): true {
+  if (route !== "pixel" || !pixel) {
+    throw new AppError("signature_required", `key "${key.name}" is a signed key: it sends signed pixel URLs only`);
+  }
+  switch (verifyPixelSignature(key.signingSecret as string, pixel, nowSeconds)) {
+    case "ok":
+      return true;
+    case "unsigned":
+      throw new AppError("signature_required", `key "${key.name}" is a signed key: the pixel URL needs exp and sig`);
+    case "expired":
+      throw new AppError("signature_expired", "the signed pixel URL has expired (exp is past)");
+    case "invalid":
+      throw new AppError("invalid_signature", "sig does not match id, adId, userId and exp");
+  }
+}

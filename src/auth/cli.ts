@@ -1,0 +1,82 @@
+import { type Command, CommandError, parseCommand, USAGE } from "./cli-args.ts";
+import {
+  DEFAULT_KEYS_FILE,
+  hashSecret,
+  type KeyRecord,
+  KeysFileError,
+  newSecret,
+  newSigningSecret,
+  readKeysFile,
+  writeKeysFile,
+} from "./keys-file.ts";
+
+/** Composition root of `npm run keys`: creates, lists and revokes the API's keys in the keys file. */
+const path = process.env.API_KEYS_FILE || DEFAULT_KEYS_FILE;
+
+function create({ scope, name, origins, rate, signed }: Extract<Command, { command: "create" }>): void {
+  const file = readKeysFile(path);
+  if (file.keys.some((k) => k.name === name)) throw new CommandError(`a key named "${name}" already exists in ${path}`);
+  const secret = newSecret(scope);
+  const key: KeyRecord = { name, scope, sha256: hashSecret(secret), createdAt: new Date().toISOString() };
+  if (origins.length > 0) key.origins = origins;
+  if (rate !== undefined) key.rate = rate;
+  if (signed) key.signingSecret = newSigningSecret();
+  writeKeysFile(path, { ...file, keys: [...file.keys, key] });
+
+  console.log(`created ${scope} key "${name}" in ${path}`);
+  if (scope === "ingest") {
+    console.log(`  origins: ${origins.length > 0 ? origins.join(", ") : "any"}`);
+    console.log(`  rate:    ${rate === undefined ? "no limit" : `${rate} events/s`}`);
+    console.log(`  signed:  ${signed ? "yes" : "no"}`);
+  }
+  if (key.signingSecret) {
+    console.log("the ad server signs this key's pixel URLs with its signing secret (kept in the keys file too):");
+    console.log(`signing secret: ${key.signingSecret}`);
+  }
+  console.log("the key's secret, on the next line, is shown once (the file keeps only its SHA-256):");
+  console.log(secret);
+}
+
+function list(): void {
+  const { keys } = readKeysFile(path);
+  if (keys.length === 0) {
+    console.log(`no keys in ${path}`);
+    return;
+  }
+  const rows = keys.map((k) => [
+    k.name,
+    k.scope,
+    k.createdAt,
+    k.origins?.join(",") ?? (k.scope === "ingest" ? "any" : "-"),
+    k.rate === undefined ? "-" : String(k.rate),
+    k.signingSecret ? "yes" : "no",
+    k.revokedAt ? `revoked ${k.revokedAt}` : "active",
+  ]);
+  const table = [["NAME", "SCOPE", "CREATED", "ORIGINS", "RATE", "SIGNED", "STATUS"], ...rows];
+  const widths = table[0]?.map((_, column) => Math.max(...table.map((row) => row[column]?.length ?? 0))) ?? [];
+  const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ");
+  for (const row of table) console.log(line(row).trimEnd());
+}
+
+function revoke(name: string): void {
+  const file = readKeysFile(path);
+  const key = file.keys.find((k) => k.name === name);
+  if (!key) throw new CommandError(`no key named "${name}" in ${path}`);
+  if (key.revokedAt) throw new CommandError(`key "${name}" was already revoked at ${key.revokedAt}`);
+  const revokedAt = new Date().toISOString();
+  writeKeysFile(path, { ...file, keys: file.keys.map((k) => (k === key ? { ...k, revokedAt } : k)) });
+  console.log(`revoked key "${name}" in ${path}`);
+}
+
+try {
+  const command = parseCommand(process.argv.slice(2));
+  if (command.command === "help") console.log(USAGE);
+  else if (command.command === "create") create(command);
+  else if (command.command === "list") list();
+  else revoke(command.name);
+} catch (error) {
+  if (!(error instanceof CommandError || error instanceof KeysFileError)) throw error;
+  console.error(`keys: ${error.message}`);
+  if (error instanceof CommandError && error.showUsage) console.error(`\n${USAGE}`);
+  process.exitCode = error instanceof CommandError ? 2 : 1;
+}

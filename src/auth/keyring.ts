@@ -1,0 +1,51 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { KeysFile, Scope } from "./keys-file.ts";
+
+/** An active key as the API uses it. */
+export interface ApiKey {
+  name: string;
+  scope: Scope;
+  /** Browser origins allowed to send with this key; undefined: any. */
+  origins: ReadonlySet<string> | undefined;
+  /** Events per second; undefined: no limit. */
+  rate: number | undefined;
+  /** HMAC key (hex) of a signed key: its pixel URLs must carry a valid signature. */
+  signingSecret: string | undefined;
+}
+
+/** The active keys of one version of the keys file. */
+export class Keyring {
+  readonly #keys: { sha256: Buffer; key: ApiKey }[];
+  /** The file names any key, revoked ones included: revoking the last key must lock the API, not open it. */
+  readonly holdsKeys: boolean;
+
+  constructor(file: KeysFile) {
+    this.holdsKeys = file.keys.length > 0;
+    this.#keys = file.keys
+      .filter((k) => k.revokedAt === undefined)
+      .map((k) => ({
+        sha256: Buffer.from(k.sha256, "hex"),
+        key: {
+          name: k.name,
+          scope: k.scope,
+          origins: k.origins && new Set(k.origins),
+          rate: k.rate,
+          signingSecret: k.signingSecret,
+        },
+      }));
+  }
+
+  get activeCount(): number {
+    return this.#keys.length;
+  }
+
+  /** The key whose secret this is, if active. Compares with every key, so the time taken does not tell which. */
+  authenticate(secret: string): ApiKey | undefined {
+    const presented = createHash("sha256").update(secret).digest();
+    let match: ApiKey | undefined;
+    for (const { sha256, key } of this.#keys) {
+      if (timingSafeEqual(presented, sha256)) match = key;
+    }
+    return match;
+  }
+}

@@ -1,0 +1,157 @@
+import { createHash, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { z } from "zod";
+
+/** Where the API keys live when API_KEYS_FILE is not set (relative to the working directory). */
+export const DEFAULT_KEYS_FILE = ".data/dev/keys.json";
+
+/** The keys file cannot be read, is not JSON, or does not match the format; the message names the file. */
+export class KeysFileError extends Error {
+  override name = "KeysFileError";
+}
+
+export const SCOPES = ["ingest", "query"] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export const KEY_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** A browser origin as sent in the Origin header: scheme, host and port only, in normal form. */
+export function isOrigin(value: string): boolean {
+  return URL.canParse(value) && new URL(value).origin === value;
+}
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex characters");
+const instant = z.iso.datetime({ offset: true });
+
+const keySchema = z
+  .strictObject({
+    name: z.string().regex(KEY_NAME, "must be 1-64 characters of A-Z a-z 0-9 . _ -"),
+    scope: z.enum(SCOPES),
+    /** SHA-256 of the secret: the file never holds a secret the API accepts. */
+    sha256: hex64,
+    createdAt: instant,
+    origins: z
+      .array(z.string().refine(isOrigin, "must be a URL origin like https://a.example or http://localhost:8080"))
+      .optional(),
+    /** Events per second. */
+    rate: z.number().int().positive().optional(),
+    /** HMAC key for signed pixel URLs; the API needs it in the clear to verify them. */
+    signingSecret: hex64.optional(),
+    revokedAt: instant.optional(),
+  })
+  .superRefine((key, ctx) => {
+    if (key.scope !== "query") return;
+    for (const field of ["origins", "rate", "signingSecret"] as const) {
+      if (key[field] !== undefined) {
+        ctx.addIssue({ code: "custom", path: [field], message: `only an ingest key can have ${field}` });
+      }
+    }
+  });
+
+const fileSchema = z.strictObject({ version: z.literal(1), keys: z.array(keySchema) }).superRefine((file, ctx) => {
+  const names = new Map<string, number>();
+  const hashes = new Map<string, number>();
+  file.keys.forEach((key, i) => {
+    const sameName = names.get(key.name);
+    if (sameName !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["keys", i, "name"], message: `same name as keys.${sameName}` });
+    }
+    // One secret under two keys would make its scope ambiguous.
+    const sameHash = hashes.get(key.sha256);
+    if (sameHash !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["keys", i, "sha256"], message: `same secret as keys.${sameHash}` });
+    }
+    names.set(key.name, i);
+    hashes.set(key.sha256, i);
+  });
+});
+
+export type KeysFile = z.infer<typeof fileSchema>;
+export type KeyRecord = KeysFile["keys"][number];
+
+function check(path: string, value: unknown): KeysFile {
+  const parsed = fileSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message));
+  throw new KeysFileError(`keys file ${path}: ${problems.join("; ")}`);
+}
+
+/**
+ * Reads and checks the keys file. A missing file is an empty one (a fresh machine has no keys, so nothing
+ * authenticates), unless `allowMissing` is false: then it is an error too.
+ */
+export function readKeysFile(path: string, { allowMissing = true } = {}): KeysFile {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" && allowMissing) return { version: 1, keys: [] };
+    if (code === "ENOENT") throw new KeysFileError(`keys file ${path}: not found (deleted?)`);
+    throw new KeysFileError(`keys file ${path}: cannot read: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new KeysFileError(`keys file ${path}: not JSON: ${(error as Error).message}`);
+  }
+  return check(path, json);
+}
+
+/**
+ * Checks `file`, then replaces the keys file atomically: a reader (the API's watcher) sees the old file or
+ * the new one, never a part. Mode 0600: the file holds the signing secrets.
+ */
+export function writeKeysFile(path: string, file: KeysFile): void {
+  const text = `${JSON.stringify(check(path, file), null, 2)}\n`;
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    const fd = openSync(temp, "wx", 0o600);
+    try {
+      fchmodSync(fd, 0o600); // whatever the umask
+      writeFileSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+    // The rename itself is durable only once the directory is synced.
+    const dirFd = openSync(dir, "r");
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw new KeysFileError(`keys file ${path}: cannot write: ${(error as Error).message}`);
+  }
+}
+
+/** A new API key secret; the prefix lets secret scanners and people recognise one and its scope. */
+export function newSecret(scope: Scope): string {
+  return `${scope === "ingest" ? "imp_ing_" : "imp_qry_"}${randomBytes(32).toString("base64url")}`;
+}
+
+/** 32 random bytes, hex: the HMAC key of a signed ingest key. */
+export function newSigningSecret(): string {
+  return randomBytes(32).toString("hex");
+}
+
+export function hashSecret(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
+}
