@@ -2,20 +2,30 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import autocannon from "autocannon";
+import { hashSecret, newSecret, writeKeysFile } from "../src/auth/keys-file.ts";
 import { startKafka } from "../stack/kafka.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { freePort, spawnLogged, waitUntilReady } from "../stack/process.ts";
+import { median } from "./percentile.ts";
 import { apiNodeArgs } from "./pm2-apps.ts";
-import { sampleRss } from "./rss.ts";
+import { cpuSeconds, sampleRss } from "./rss.ts";
 
 /**
  * npm run bench:ingest: POST /event and POST /events (1,000 per batch) through a real Kafka broker, against
- * a bare node:http server parsing the same JSON (the ceiling), all in one run on this machine.
+ * a bare node:http server parsing the same JSON (the ceiling), all in one run on this machine. Then the cost
+ * of the front door: /event open, /event with an ingest key bound to an origin (key check, origin check and
+ * CORS headers on every request), and the pixel with that key, alternated for BENCH_ROUNDS rounds so that
+ * the machine's drift hits all three alike.
  * Uses KAFKA_BROKERS when given, else starts its own broker under .data/bench.
- * BENCH_DURATION_S (default 15) and BENCH_CONNECTIONS (default 100) tune the load.
+ * BENCH_DURATION_S (default 15), BENCH_CONNECTIONS (default 100), BENCH_ROUNDS (default 3) and
+ * BENCH_ROUND_S (default 10) tune the load.
  */
 const durationS = Number(process.env.BENCH_DURATION_S ?? 15);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 100);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const roundS = Number(process.env.BENCH_ROUND_S ?? 10);
+const PUBLISHER = "https://publisher.example";
+const INGEST_KEY = newSecret("ingest");
 const benchDir = join(repoRoot, ".data/bench");
 const runId = randomBytes(4).toString("hex");
 const AD_IDS = Array.from({ length: 10 }, (_, i) => `ad-${i}`);
@@ -32,6 +42,12 @@ function impressionJson(): string {
   return `{"id":"${runId}-${(sequence++).toString(36)}","ts":${ts},"userId":"user-${user}","adId":"${ad}"}`;
 }
 
+/** The pixel's path for a random impression (no ts: the server takes its receive time), with the key. */
+function pixelPath(): string {
+  const { id, userId, adId } = JSON.parse(impressionJson());
+  return `/pixel.gif?${new URLSearchParams({ id, adId, userId, key: INGEST_KEY })}`;
+}
+
 function batchJson(): string {
   const events = new Array<string>(BATCH_SIZE);
   for (let i = 0; i < BATCH_SIZE; i++) events[i] = impressionJson();
@@ -43,8 +59,15 @@ interface Scenario {
   /** Command line of the server under test. */
   server: string[];
   path: string;
-  body: () => string;
+  /** A POST's body; a GET has none. */
+  body?: () => string;
+  /** A GET's path per request. */
+  pathOf?: () => string;
+  headers?: Record<string, string>;
+  /** The server's environment on top of the common one. */
+  env?: Record<string, string>;
   eventsPerRequest: number;
+  seconds?: number;
 }
 
 interface Row {
@@ -54,44 +77,58 @@ interface Row {
   p50: number;
   p99: number;
   rssPeakMb: number;
+  /** The server's CPU time per 2xx request, microseconds: what the request costs, whatever bounds throughput. */
+  cpuMicrosPerRequest: number;
   non2xx: number;
   errors: number;
 }
 
 async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
   const port = await freePort();
+  const seconds = scenario.seconds ?? durationS;
   const logFile = join(benchDir, `${scenario.name.replace(/\W+/g, "-")}.log`);
   const server = spawnLogged(process.execPath, scenario.server, {
     cwd: repoRoot,
-    env: { ...process.env, ...env, PORT: String(port) },
+    env: { ...process.env, ...env, ...scenario.env, PORT: String(port) },
     logFile,
   });
   const base = `http://127.0.0.1:${port}`;
   try {
     const answers = () => fetch(`${base}/healthz`).then(() => true);
     await waitUntilReady(scenario.name, server, answers, 60_000);
-    const rss = sampleRss([server.child.pid as number]);
+    const pid = server.child.pid as number;
+    const rss = sampleRss([pid]);
+    const cpuBefore = cpuSeconds(pid);
+    const { body, pathOf } = scenario;
     const result = await autocannon({
       url: `${base}${scenario.path}`,
       connections,
-      duration: durationS,
+      duration: seconds,
       requests: [
-        {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          setupRequest: (request) => ({ ...request, body: scenario.body() }),
-        },
+        body
+          ? {
+              method: "POST",
+              headers: { "content-type": "application/json", ...scenario.headers },
+              setupRequest: (request) => ({ ...request, body: body() }),
+            }
+          : {
+              method: "GET",
+              headers: { ...scenario.headers },
+              setupRequest: (request) => ({ ...request, path: pathOf ? pathOf() : scenario.path }),
+            },
       ],
     });
     const [rssPeakMb = 0] = rss.stop();
     const ok = result["2xx"];
+    const cpuMicrosPerRequest = ((cpuSeconds(pid) - cpuBefore) * 1e6) / Math.max(1, ok);
     return {
       name: scenario.name,
-      eventsPerSecond: (ok * scenario.eventsPerRequest) / durationS,
-      requestsPerSecond: ok / durationS,
+      eventsPerSecond: (ok * scenario.eventsPerRequest) / seconds,
+      requestsPerSecond: ok / seconds,
       p50: result.latency.p50,
       p99: result.latency.p99,
       rssPeakMb,
+      cpuMicrosPerRequest,
       non2xx: result.non2xx,
       errors: result.errors + result.timeouts,
     };
@@ -102,12 +139,12 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
 
 function table(rows: Row[], ceiling: number): string {
   const lines = [
-    "| scenario | events/s | requests/s | p50 ms | p99 ms | peak RSS MB | vs bare node:http | non-2xx | errors |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | events/s | requests/s | p50 ms | p99 ms | peak RSS MB | CPU µs/request | vs bare node:http | non-2xx | errors |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.name} | ${Math.round(r.eventsPerSecond).toLocaleString("en-US")} | ${Math.round(r.requestsPerSecond).toLocaleString("en-US")} | ${r.p50} | ${r.p99} | ${r.rssPeakMb.toFixed(0)} | ${(r.eventsPerSecond / ceiling).toFixed(2)} | ${r.non2xx} | ${r.errors} |`,
+      `| ${r.name} | ${Math.round(r.eventsPerSecond).toLocaleString("en-US")} | ${Math.round(r.requestsPerSecond).toLocaleString("en-US")} | ${r.p50} | ${r.p99} | ${r.rssPeakMb.toFixed(0)} | ${Math.round(r.cpuMicrosPerRequest)} | ${(r.eventsPerSecond / ceiling).toFixed(2)} | ${r.non2xx} | ${r.errors} |`,
     );
   }
   return lines.join("\n");
@@ -130,7 +167,22 @@ async function main(): Promise<void> {
     brokers = kafka.brokers.join(",");
     stopKafka = kafka.stop;
   }
+  // One ingest key, bound to the publisher's origin: each keyed request pays the key, origin and CORS checks.
+  const keysFile = join(benchDir, "keys.json");
+  writeKeysFile(keysFile, {
+    version: 1,
+    keys: [
+      {
+        name: "bench",
+        scope: "ingest",
+        sha256: hashSecret(INGEST_KEY),
+        createdAt: new Date().toISOString(),
+        origins: [PUBLISHER],
+      },
+    ],
+  });
   const apiEnv = {
+    AUTH: "off",
     KAFKA_BROKERS: brokers,
     KAFKA_TOPIC: `impressions-bench-${runId}`,
     KAFKA_DLQ_TOPIC: `impressions-bench-${runId}.dlq`,
@@ -157,20 +209,66 @@ async function main(): Promise<void> {
       eventsPerRequest: BATCH_SIZE,
     },
   ];
+  const keyed = { AUTH: "auto", API_KEYS_FILE: keysFile };
+  const frontDoor: Scenario[] = [
+    { name: "/event open", server: api, path: "/event", body: impressionJson, eventsPerRequest: 1, seconds: roundS },
+    {
+      name: "/event, ingest key + origin check + CORS",
+      server: api,
+      path: "/event",
+      body: impressionJson,
+      headers: { authorization: `Bearer ${INGEST_KEY}`, origin: PUBLISHER },
+      env: keyed,
+      eventsPerRequest: 1,
+      seconds: roundS,
+    },
+    {
+      name: "/pixel.gif, ingest key in URL + Referer check",
+      server: api,
+      path: "/pixel.gif",
+      pathOf: pixelPath,
+      headers: { referer: `${PUBLISHER}/article` },
+      env: keyed,
+      eventsPerRequest: 1,
+      seconds: roundS,
+    },
+  ];
   const rows: Row[] = [];
+  const frontDoorRows: Row[][] = frontDoor.map(() => []);
   try {
     for (const scenario of scenarios) {
       console.error(`[bench] ${scenario.name}: ${connections} connections, ${durationS}s ...`);
       rows.push(await run(scenario, apiEnv));
     }
+    for (let round = 1; round <= rounds; round++) {
+      for (const [i, scenario] of frontDoor.entries()) {
+        console.error(`[bench] round ${round}/${rounds}: ${scenario.name}, ${roundS}s ...`);
+        const row = await run(scenario, apiEnv);
+        frontDoorRows[i]?.push(row);
+        rows.push({ ...row, name: `round ${round}: ${row.name}` });
+      }
+    }
   } finally {
     await stopKafka();
   }
   const ceiling = rows[0]?.eventsPerSecond ?? 1;
+  const medianRate = (series: Row[]) => median(series.map((r) => r.eventsPerSecond));
+  const [open, withKey, pixel] = frontDoorRows.map(medianRate) as [number, number, number];
+  const [openCpu, withKeyCpu, pixelCpu] = frontDoorRows.map((series) =>
+    median(series.map((r) => r.cpuMicrosPerRequest)),
+  ) as [number, number, number];
+  const change = (value: number, base: number) =>
+    `${value >= base ? "+" : ""}${((value / base - 1) * 100).toFixed(1)}%`;
   const report = [
-    `Ingest benchmark ${new Date().toISOString()} (node ${process.version}, ${connections} connections, ${durationS}s each)`,
+    `Ingest benchmark ${new Date().toISOString()} (node ${process.version}, ${connections} connections, ${durationS}s each, front-door rounds ${roundS}s)`,
     "",
     table(rows, ceiling),
+    "",
+    `Front door, median of ${rounds} alternated rounds, against /event open (${Math.round(open)} events/s, ` +
+      `${Math.round(openCpu)} CPU µs/request): with key + origin + CORS ${Math.round(withKey)} events/s ` +
+      `(${change(withKey, open)}), ${Math.round(withKeyCpu)} µs/request (${change(withKeyCpu, openCpu)}); ` +
+      `pixel with key ${Math.round(pixel)} events/s (${change(pixel, open)}), ${Math.round(pixelCpu)} µs/request ` +
+      `(${change(pixelCpu, openCpu)})`,
   ].join("\n");
   writeFileSync(join(benchDir, "ingest.md"), `${report}\n`);
   console.log(report);
