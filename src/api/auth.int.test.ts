@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../../test/support/clickhouse.ts";
+import { useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { Keyring } from "../auth/keyring.ts";
@@ -29,7 +29,7 @@ const file: KeysFile = {
   ],
 };
 let producer: ImpressionProducer;
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+const db = useTestDatabase(() => config);
 const apps: FastifyInstance[] = [];
 let app: FastifyInstance;
 
@@ -51,13 +51,11 @@ async function appWith(overrides: Record<string, string> = {}) {
 beforeAll(async () => {
   await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
   producer = createImpressionProducer(config);
-  db = await createTestDatabase(config);
   app = await appWith();
 });
 afterAll(async () => {
   await Promise.all(apps.map((a) => a.close()));
   await producer?.close();
-  await db?.drop();
 });
 
 const post = (headers: Record<string, string> = {}, url = "/event", payload: unknown = makeImpression(suffix)) =>

@@ -1,6 +1,5 @@
-import type { ClickHouseClient } from "@clickhouse/client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, insertImpressions } from "../../test/support/clickhouse.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { insertImpressions, useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import type { Impression } from "../impression/schema.ts";
 import { countPerAd, reachPerAd, timeSeries } from "./queries.ts";
@@ -31,11 +30,9 @@ function bruteCounts(events: Impression[], now: number, minutes: number, adIds: 
 // Mid-minute, so both edges of every window cut a minute in two.
 const now = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - 30 * MINUTE_MS + 23_456;
 const events: Impression[] = [];
-let clickhouse: ClickHouseClient;
-let drop: () => Promise<void>;
+const db = useTestDatabase(() => testConfig());
 
 beforeAll(async () => {
-  ({ clickhouse, drop } = await createTestDatabase(testConfig()));
   const random = seeded(42);
   const add = (ts: number, adId: string, userId = `u${Math.floor(random() * 200)}`) =>
     events.push({ id: `e${events.length}`, ts, adId, userId });
@@ -52,21 +49,17 @@ beforeAll(async () => {
   // Only old events: absent from every window up to a day.
   add(now - 25 * 60 * MINUTE_MS, "old");
   // Several inserts leave several unmerged parts per minute in the rollup: sums must not trust merges.
-  for (let i = 0; i < events.length; i += 4_000) await insertImpressions(clickhouse, events.slice(i, i + 4_000));
-});
-
-afterAll(async () => {
-  await drop?.();
+  for (let i = 0; i < events.length; i += 4_000) await insertImpressions(db.clickhouse, events.slice(i, i + 4_000));
 });
 
 describe("countPerAd", () => {
   it.each([1, 2, 5, 60, 120, 1439, 1440])("equals a brute-force count over (now - %i min, now]", async (minutes) => {
-    const counts = await countPerAd(clickhouse, { now, minutes, adIds: [] });
+    const counts = await countPerAd(db.clickhouse, { now, minutes, adIds: [] });
     expect(counts).toEqual(bruteCounts(events, now, minutes));
   });
 
   it("excludes an event exactly N minutes old, includes one at now, excludes the future", async () => {
-    const counts = await countPerAd(clickhouse, { now, minutes: 1, adIds: [] });
+    const counts = await countPerAd(db.clickhouse, { now, minutes: 1, adIds: [] });
     expect(counts["edge-start"]).toBeUndefined();
     expect(counts["edge-start-plus-1ms"]).toBe(1);
     expect(counts["edge-now"]).toBe(1);
@@ -76,24 +69,24 @@ describe("countPerAd", () => {
 
   it("is exact when now falls on a minute boundary or just before one", async () => {
     for (const at of [now - 23_456, now - 23_457, now + 36_543]) {
-      expect(await countPerAd(clickhouse, { now: at, minutes: 60, adIds: [] })).toEqual(bruteCounts(events, at, 60));
+      expect(await countPerAd(db.clickhouse, { now: at, minutes: 60, adIds: [] })).toEqual(bruteCounts(events, at, 60));
     }
   });
 
   it("answers {} for a window without events", async () => {
-    expect(await countPerAd(clickhouse, { now: now - 3 * 1440 * MINUTE_MS, minutes: 60, adIds: [] })).toEqual({});
+    expect(await countPerAd(db.clickhouse, { now: now - 3 * 1440 * MINUTE_MS, minutes: 60, adIds: [] })).toEqual({});
   });
 
   it("filters to the given ads", async () => {
     const adIds = ["ad3", "ad7", "edge-now", "no-such-ad"];
-    const counts = await countPerAd(clickhouse, { now, minutes: 1440, adIds });
+    const counts = await countPerAd(db.clickhouse, { now, minutes: 1440, adIds });
     expect(counts).toEqual(bruteCounts(events, now, 1440, adIds));
     expect(Object.keys(counts).sort()).toEqual(["ad3", "ad7", "edge-now"]);
   });
 
   it("keeps the top N ads by impressions, ties broken by ad id", async () => {
     const ranked = Object.entries(bruteCounts(events, now, 1440)).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
-    const counts = await countPerAd(clickhouse, { now, minutes: 1440, adIds: [], limit: 5 });
+    const counts = await countPerAd(db.clickhouse, { now, minutes: 1440, adIds: [], limit: 5 });
     expect(counts).toEqual(Object.fromEntries(ranked.slice(0, 5)));
   });
 });
@@ -102,7 +95,7 @@ describe("timeSeries", () => {
   it("gives every minute of the window per ad, each equal to a brute-force count", async () => {
     const minutes = 60;
     const adIds = ["ad1", "ad2", "edge-now", "no-such-ad"];
-    const series = await timeSeries(clickhouse, { now, minutes, adIds });
+    const series = await timeSeries(db.clickhouse, { now, minutes, adIds });
     expect(Object.keys(series).sort()).toEqual([...adIds].sort());
     for (const adId of adIds) {
       const points = series[adId] ?? [];
@@ -129,7 +122,7 @@ describe("reachPerAd", () => {
       users.set(e.adId, (users.get(e.adId) ?? new Set()).add(e.userId));
     }
     const counts = bruteCounts(events, now, minutes);
-    const reach = await reachPerAd(clickhouse, { now, minutes, adIds: [] });
+    const reach = await reachPerAd(db.clickhouse, { now, minutes, adIds: [] });
     expect(Object.keys(reach).sort()).toEqual([...users.keys()].sort());
     for (const [adId, set] of users) {
       const impressions = counts[adId] ?? 0;
@@ -138,8 +131,8 @@ describe("reachPerAd", () => {
   });
 
   it("keeps the top N ads by reach", async () => {
-    const all = await reachPerAd(clickhouse, { now, minutes: 1440, adIds: [] });
-    const top = await reachPerAd(clickhouse, { now, minutes: 1440, adIds: [], limit: 3 });
+    const all = await reachPerAd(db.clickhouse, { now, minutes: 1440, adIds: [] });
+    const top = await reachPerAd(db.clickhouse, { now, minutes: 1440, adIds: [], limit: 3 });
     const expected = Object.entries(all)
       .sort(([a, x], [b, y]) => y.reach - x.reach || (a < b ? -1 : 1))
       .slice(0, 3);

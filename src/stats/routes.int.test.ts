@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, insertImpressions } from "../../test/support/clickhouse.ts";
+import { insertImpressions, useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { buildApp } from "../api/app.ts";
 import type { Config } from "../config.ts";
@@ -15,11 +15,9 @@ async function queryApp(config: Config, clickhouse: ClickHouseClient): Promise<F
 }
 
 let app: FastifyInstance;
-let drop: () => Promise<void>;
+const db = useTestDatabase(() => testConfig({ RETENTION_DAYS: "2" }));
 
 beforeAll(async () => {
-  const db = await createTestDatabase(testConfig({ RETENTION_DAYS: "2" }));
-  drop = db.drop;
   const at = Date.now() - 5_000;
   await insertImpressions(db.clickhouse, [
     { id: "1", ts: at, adId: "r1", userId: "u1" },
@@ -33,7 +31,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  await drop?.();
 });
 
 const get = async (url: string) => {

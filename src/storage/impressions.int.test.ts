@@ -1,14 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, storedCounts } from "../../test/support/clickhouse.ts";
+import { describe, expect, it } from "vitest";
+import { storedCounts, useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import type { Impression } from "../impression/schema.ts";
 import { deduplicationToken, findStoredIds, storeImpressions } from "./impressions.ts";
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-beforeAll(async () => {
-  db = await createTestDatabase(testConfig());
-});
-afterAll(() => db.drop());
+const db = useTestDatabase(() => testConfig());
 
 const now = Date.now();
 const event = (id: string, ts = now, adId = "ad1"): Impression => ({ id, ts, userId: "u1", adId });

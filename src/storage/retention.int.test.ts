@@ -1,16 +1,11 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { createTestDatabase, insertImpressions, storedCounts } from "../../test/support/clickhouse.ts";
+import { expect, it } from "vitest";
+import { insertImpressions, storedCounts, useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { waitFor } from "../../test/support/wait.ts";
 import { applyRetention } from "./retention.ts";
 
 const DAY_MS = 86_400_000;
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-
-beforeAll(async () => {
-  db = await createTestDatabase(testConfig({ RETENTION_DAYS: "30" }));
-});
-afterAll(() => db.drop());
+const db = useTestDatabase(() => testConfig({ RETENTION_DAYS: "30" }));
 
 /** Rows left in each table once ClickHouse has applied the TTL to everything stored. */
 async function rowsAfterTtl(): Promise<{ raw: number; rollup: number }> {

@@ -4,10 +4,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Consumer, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka";
 import { Valkey } from "iovalkey";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../../stack/paths.ts";
 import { startValkeyCluster } from "../../stack/valkey.ts";
-import { createTestDatabase } from "../../test/support/clickhouse.ts";
+import { useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import type { Config } from "../config.ts";
 import { ClaimStore } from "../dedup/claims.ts";
@@ -22,17 +22,13 @@ import { createWorker, type Worker } from "./worker.ts";
 
 const logger = pino({ level: "warn" });
 const PARTITIONS = 4;
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+const db = useTestDatabase(() => testConfig());
 const running: Worker[] = [];
 const closing: (() => Promise<unknown>)[] = [];
 
-beforeAll(async () => {
-  db = await createTestDatabase(testConfig());
-});
 afterAll(async () => {
   await Promise.all(running.map((w) => w.stop()));
   await Promise.all(closing.map((close) => close()));
-  await db.drop();
 });
 
 /** A config of its own per test: its own topics, group and Valkey keys, the file's database. */

@@ -1,11 +1,18 @@
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { pino } from "pino";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../../src/api/app.ts";
+import { createGate } from "../../src/api/auth.ts";
+import { watchKeys } from "../../src/auth/keys-watcher.ts";
 import { createImpressionProducer } from "../../src/kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../../src/kafka/topics.ts";
 import { createWorker } from "../../src/worker/worker.ts";
+import { repoRoot } from "../../stack/paths.ts";
 import { servePage, useBrowser } from "../support/browser.ts";
 import { createTestDatabase } from "../support/clickhouse.ts";
 import { testConfig } from "../support/config.ts";
@@ -13,7 +20,8 @@ import { makeImpression } from "../support/impressions.ts";
 import { waitFor } from "../support/wait.ts";
 
 // The whole system as a browser meets it: a publisher's page on an origin of its own sends impressions in
-// every way a page can, through the real API, Kafka, a worker, Valkey and ClickHouse, to GET /stats.
+// every way a page can, through the real API, Kafka, a worker, Valkey and ClickHouse, to GET /stats; and, with
+// keys on, what a key bound to one page's origin lets in from it, from another page, and once revoked.
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -25,8 +33,18 @@ afterAll(async () => {
   for (const close of closers.reverse()) await close();
 });
 
-/** The API, listening on a free port, and one worker, on a topic, group and database of their own. */
-async function startSystem(overrides: Record<string, string> = {}): Promise<{ api: string }> {
+interface System {
+  api: string;
+  /** Headers for GET /stats and /metrics: the query key when keys are on. */
+  queryHeaders: Record<string, string>;
+}
+
+/**
+ * The API, listening on a free port, and one worker, on a topic, group and database of their own. With
+ * `keys`: AUTH=auto on that keys file, watched (default interval) and gated as src/api/main.ts does, and
+ * read with its query key.
+ */
+async function startSystem(keys?: { file: string; queryKey: string }): Promise<System> {
   const name = `e2e-${randomBytes(4).toString("hex")}`;
   const db = await createTestDatabase(
     testConfig({
@@ -37,7 +55,7 @@ async function startSystem(overrides: Record<string, string> = {}): Promise<{ ap
       KAFKA_CONSUMER_GROUP: `${name}-group`,
       KAFKA_PARTITIONS: "2",
       WORKER_BATCH_MAX_WAIT_MS: "100",
-      ...overrides,
+      ...(keys && { AUTH: "auto", API_KEYS_FILE: keys.file }),
     }),
   );
   closers.push(() => db.drop());
@@ -48,17 +66,47 @@ async function startSystem(overrides: Record<string, string> = {}): Promise<{ ap
   await worker.start();
   const producer = createImpressionProducer(config);
   closers.push(() => producer.close());
-  const app = await buildApp({ config, producer, clickhouse: db.clickhouse, checks: {}, logger: false });
+  const watcher = keys
+    ? watchKeys(config.API_KEYS_FILE, {
+        onError: (error) => logger.error(`${error.message}; keeping the last good keys`),
+      })
+    : undefined;
+  if (watcher) closers.push(async () => watcher.close());
+  const gate = createGate(config, watcher);
+  const app = await buildApp({ config, producer, clickhouse: db.clickhouse, checks: {}, gate, logger: false });
   closers.push(() => app.close());
   await app.listen({ host: "127.0.0.1", port: 0 });
-  return { api: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` };
+  return {
+    api: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+    queryHeaders: keys ? { authorization: `Bearer ${keys.queryKey}` } : {},
+  };
+}
+
+/** A keys file in a temporary directory of its own (removed after), and `npm run keys -- …` on it. */
+function useKeysFile() {
+  const dir = mkdtempSync(join(tmpdir(), "e2e-keys-"));
+  closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "keys.json");
+  return {
+    file,
+    /** Runs the real CLI; returns its last line, which for `create` is the new key. */
+    cli(...args: string[]): string {
+      const run = spawnSync(process.execPath, ["src/auth/cli.ts", ...args], {
+        cwd: repoRoot,
+        env: { ...process.env, API_KEYS_FILE: file },
+        encoding: "utf8",
+      });
+      if (run.status !== 0) throw new Error(`keys ${args.join(" ")} failed: ${run.stderr}`);
+      return run.stdout.trimEnd().split("\n").at(-1) ?? "";
+    },
+  };
 }
 
 /**
  * A publisher's page: `html` served on an origin of its own, in a fresh browser context. Its actions run in
  * the page from source strings, as the project compiles without DOM types.
  */
-async function openPublisherPage(html: string) {
+async function openPublisherPage(html = "") {
   const site = await servePage(`<!doctype html>${html}`);
   const context = await browser().newContext();
   closers.push(
@@ -66,18 +114,31 @@ async function openPublisherPage(html: string) {
     () => context.close(),
   );
   const page = await context.newPage();
+  // What the API answered each request with a body, beacons included, whose answers the page cannot read.
+  const answers: { body: string; status: number }[] = [];
+  page.on("response", (response) => {
+    const body = response.request().postData();
+    if (body) answers.push({ body, status: response.status() });
+  });
   await page.goto(site.origin); // waits for the load event, so the tag has run
   const run = <T>(fn: string, ...args: unknown[]): Promise<T> => page.evaluate(`(${fn})(...${JSON.stringify(args)})`);
   return {
-    /** A JSON POST (preflighted): what the page can read of the answer. */
-    post: (url: string, body: string) =>
+    origin: site.origin,
+    /**
+     * Replaces the document with `html`, at the same URL and so on the same origin, and waits for its load
+     * event: for a tag whose key can only be made once the page's origin is known.
+     */
+    show: (html: string) => page.setContent(`<!doctype html>${html}`),
+    /** A POST by fetch (JSON is preflighted, text/plain is not): what the page can read of the answer. */
+    post: (url: string, body: string, contentType = "application/json") =>
       run<{ status: number; body: unknown }>(
-        `async (url, body) => {
-          const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+        `async (url, body, contentType) => {
+          const res = await fetch(url, { method: "POST", headers: { "content-type": contentType }, body });
           return { status: res.status, body: await res.json() };
         }`,
         url,
         body,
+        contentType,
       ),
     /** true: the browser queued it. */
     beacon: (url: string, body: string) => run<boolean>("(url, body) => navigator.sendBeacon(url, body)", url, body),
@@ -96,36 +157,50 @@ async function openPublisherPage(html: string) {
     /** The tag's impressions.track: the id it sent. */
     track: (adId: string, userId: string) =>
       run<string>("(adId, userId) => impressions.track({ adId, userId })", adId, userId),
+    /** The status the API answered the request whose body holds `text` (such as an id) with. */
+    answerTo: (text: string) =>
+      waitFor(
+        `an answer to the request carrying ${text}`,
+        10_000,
+        () => answers.find((a) => a.body.includes(text))?.status,
+      ),
   };
 }
 
-async function stats(api: string, adIds: string[]): Promise<Record<string, number>> {
+async function stats({ api, queryHeaders }: System, adIds: string[]): Promise<Record<string, number>> {
   const query = new URLSearchParams({ timeWindowMinutes: "5" });
   for (const adId of adIds) query.append("adId", adId);
-  const res = await fetch(`${api}/stats?${query}`);
+  const res = await fetch(`${api}/stats?${query}`, { headers: queryHeaders });
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, number>;
 }
 
 /** Polls GET /stats until each ad has at least its expected count; the caller asserts they are exact. */
-function countsReaching(api: string, expected: Record<string, number>): Promise<Record<string, number>> {
+function countsReaching(system: System, expected: Record<string, number>): Promise<Record<string, number>> {
   return waitFor(`GET /stats to reach ${JSON.stringify(expected)}`, 30_000, async () => {
-    const counts = await stats(api, Object.keys(expected));
+    const counts = await stats(system, Object.keys(expected));
     return Object.entries(expected).every(([adId, n]) => (counts[adId] ?? 0) >= n) ? counts : undefined;
   });
 }
 
 /** Until GET /metrics shows no lag: the worker has handled everything on the topic. */
-function drained(api: string): Promise<true> {
+function drained({ api, queryHeaders }: System): Promise<true> {
   return waitFor("the worker group's lag to reach 0", 30_000, async () => {
-    const metrics = await (await fetch(`${api}/metrics`)).text();
-    return /^impressions_consumer_lag_total\{[^}]*\} 0$/m.test(metrics) ? true : undefined;
+    const res = await fetch(`${api}/metrics`, { headers: queryHeaders });
+    expect(res.status).toBe(200);
+    return /^impressions_consumer_lag_total\{[^}]*\} 0$/m.test(await res.text()) ? true : undefined;
   });
+}
+
+/** GET /stats leaves out ads without impressions: `expected` with its zeros dropped. */
+function asStats(expected: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(expected).filter(([, n]) => n > 0));
 }
 
 describe("a publisher's page in Chromium, against the whole system", () => {
   it("counts once each impression sent by fetch, beacon, batch beacon, pixel and the tag", async () => {
-    const { api } = await startSystem();
+    const system = await startSystem();
+    const { api } = system;
     const page = await openPublisherPage(`<script src="${api}/sdk.js"></script>`);
     const run = randomBytes(3).toString("hex");
     const ad = (way: string) => `e2e-${run}-${way}`;
@@ -144,11 +219,113 @@ describe("a publisher's page in Chromium, against the whole system", () => {
     expect(await page.track(ad("tag"), `u-${run}`)).toMatch(UUID_V4);
 
     const expected = { [ad("fetch")]: 1, [ad("beacon")]: 1, [ad("batch")]: 3, [ad("pixel")]: 1, [ad("tag")]: 1 };
-    expect(await countsReaching(api, expected)).toEqual(expected);
+    expect(await countsReaching(system, expected)).toEqual(expected);
 
     // A copy, as a sender's retry would send, is accepted and then dropped by the worker.
     expect(await page.post(`${api}/event`, fetched)).toEqual(accepted);
-    await drained(api);
-    expect(await stats(api, Object.keys(expected))).toEqual(expected);
+    await drained(system);
+    expect(await stats(system, Object.keys(expected))).toEqual(expected);
+  });
+
+  describe("with keys on (AUTH=auto), an ingest key bound to page A's origin", () => {
+    let keys: ReturnType<typeof useKeysFile>;
+    let system: System;
+    let pageA: Awaited<ReturnType<typeof openPublisherPage>>;
+    let pageB: Awaited<ReturnType<typeof openPublisherPage>>;
+    let key: string;
+    const run = randomBytes(3).toString("hex");
+    const ad = (page: string, way: string) => `e2e-${run}-${page}-${way}`;
+    const event = (adId: string) => JSON.stringify(makeImpression(run, { adId }));
+
+    /**
+     * The three ways a page sends with the key, one after the other, each to an ad of its own: the tag (what
+     * the API answered its beacon, which only the browser sees), a fetch with ?key=, and the pixel with &key=.
+     */
+    async function sendAllWays(page: typeof pageA, name: string) {
+      const { id, adId, userId } = makeImpression(run, { adId: ad(name, "pixel") });
+      return {
+        tag: await page.answerTo(await page.track(ad(name, "tag"), `u-${run}`)),
+        fetch: await page.post(`${system.api}/event?key=${key}`, event(ad(name, "fetch"))),
+        pixel: await page.image(`${system.api}/pixel.gif?${new URLSearchParams({ id, adId, userId, key })}`).then(
+          () => "loaded",
+          () => "did not load",
+        ),
+      };
+    }
+
+    beforeAll(async () => {
+      // The keys are made before the API starts, for page A's origin, so it never runs open.
+      keys = useKeysFile();
+      pageA = await openPublisherPage();
+      pageB = await openPublisherPage();
+      key = keys.cli("create", "--scope", "ingest", "--name", "site", "--origin", pageA.origin);
+      const queryKey = keys.cli("create", "--scope", "query", "--name", "reader");
+      system = await startSystem({ file: keys.file, queryKey });
+      const tag = `<script src="${system.api}/sdk.js" data-key="${key}"></script>`;
+      await pageA.show(tag);
+      await pageB.show(tag);
+    });
+
+    it("counts what page A sends with the key, and nothing page B (another origin) sends with it", async () => {
+      expect(await sendAllWays(pageA, "a")).toEqual({
+        tag: 202,
+        fetch: { status: 202, body: { accepted: 1, rejected: [] } },
+        pixel: "loaded",
+      });
+      // Error answers carry Access-Control-Allow-Origin, so page B can read why it was refused.
+      expect(await sendAllWays(pageB, "b")).toMatchObject({
+        tag: 403,
+        fetch: { status: 403, body: { error: "origin_not_allowed" } },
+        pixel: "did not load",
+      });
+
+      const expected = {
+        [ad("a", "tag")]: 1,
+        [ad("a", "fetch")]: 1,
+        [ad("a", "pixel")]: 1,
+        [ad("b", "tag")]: 0,
+        [ad("b", "fetch")]: 0,
+        [ad("b", "pixel")]: 0,
+      };
+      await countsReaching(system, expected);
+      await drained(system);
+      expect(await stats(system, Object.keys(expected))).toEqual(asStats(expected));
+    });
+
+    it("stops taking the key within 5 s of its revocation, and counts nothing sent with it after", async () => {
+      keys.cli("revoke", "site");
+      const revokedAt = Date.now();
+      // Page A keeps sending, every 200 ms; what was accepted before the API saw the revocation is counted.
+      const statuses: number[] = [];
+      const refused = await waitFor(
+        "page A's key to be refused",
+        10_000,
+        async () => {
+          const answer = await pageA.post(`${system.api}/event?key=${key}`, event(ad("a", "probe")), "text/plain");
+          statuses.push(answer.status);
+          return answer.status === 202 ? undefined : answer;
+        },
+        200,
+      );
+      const refusedAfterMs = Date.now() - revokedAt;
+      expect(refused).toMatchObject({ status: 401, body: { error: "invalid_api_key" } });
+      expect(refusedAfterMs).toBeLessThan(5_000);
+
+      expect(await sendAllWays(pageA, "revoked")).toMatchObject({
+        tag: 401,
+        fetch: { status: 401, body: { error: "invalid_api_key" } },
+        pixel: "did not load",
+      });
+
+      const expected = {
+        [ad("a", "probe")]: statuses.filter((status) => status === 202).length,
+        [ad("revoked", "tag")]: 0,
+        [ad("revoked", "fetch")]: 0,
+        [ad("revoked", "pixel")]: 0,
+      };
+      await countsReaching(system, expected);
+      await drained(system);
+      expect(await stats(system, Object.keys(expected))).toEqual(asStats(expected));
+    });
   });
 });

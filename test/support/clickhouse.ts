@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
+import { beforeAll } from "vitest";
 import type { Config } from "../../src/config.ts";
 import type { Impression } from "../../src/impression/schema.ts";
 import { provisionStorage } from "../../src/provision.ts";
@@ -22,6 +23,35 @@ export async function createTestDatabase(
       await clickhouse.close();
       await admin.command({ query: `DROP DATABASE IF EXISTS ${database}` });
       await admin.close();
+    },
+  };
+}
+
+export interface TestDatabase {
+  readonly clickhouse: ClickHouseClient;
+  readonly config: Config;
+}
+
+/**
+ * A fresh database for the calling test file, created before its tests and dropped after them, so no file
+ * leaves one behind. Call it at the file's top level; the handle works in hooks and tests registered after it.
+ */
+export function useTestDatabase(config: () => Config): TestDatabase {
+  let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase(config());
+    return () => db?.drop();
+  });
+  const created = () => {
+    if (!db) throw new Error("useTestDatabase: the database is created in beforeAll");
+    return db;
+  };
+  return {
+    get clickhouse() {
+      return created().clickhouse;
+    },
+    get config() {
+      return created().config;
     },
   };
 }
