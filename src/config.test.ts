@@ -10,7 +10,27 @@ describe("loadConfig", () => {
       VALKEY_URL: "redis://127.0.0.1:6379",
       VALKEY_CLUSTER: false,
       RETENTION_DAYS: 30,
+      AUTH: "auto",
+      API_KEYS_FILE: ".data/dev/keys.json",
+      CORS_INGEST_ORIGINS: ["*"],
+      CORS_QUERY_ORIGINS: [],
     });
+  });
+
+  it("parses the front door's settings, and names a wrong one", () => {
+    const config = loadConfig({
+      AUTH: "required",
+      CORS_INGEST_ORIGINS: "https://a.example, http://localhost:8080",
+      INGEST_RATE_PER_IP: "50",
+    });
+    expect(config).toMatchObject({
+      AUTH: "required",
+      CORS_INGEST_ORIGINS: ["https://a.example", "http://localhost:8080"],
+      INGEST_RATE_PER_IP: 50,
+    });
+    expect(() => loadConfig({ AUTH: "maybe" })).toThrow(/AUTH="maybe"/);
+    expect(() => loadConfig({ CORS_INGEST_ORIGINS: "a.example" })).toThrow(/CORS_INGEST_ORIGINS.0="a.example"/);
+    expect(() => loadConfig({ INGEST_RATE_PER_IP: "0" })).toThrow(/INGEST_RATE_PER_IP="0"/);
   });
 
   it("parses lists and flags", () => {

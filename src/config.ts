@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_KEYS_FILE, isOrigin } from "./auth/keys-file.ts";
 
 /** Thrown when an environment variable does not parse; the message names every wrong variable. */
 export class ConfigError extends Error {
@@ -18,7 +19,7 @@ const originList = z
   )
   .pipe(
     z.array(
-      z.string().refine((o) => o === "*" || (URL.canParse(o) && new URL(o).origin === o), {
+      z.string().refine((o) => o === "*" || isOrigin(o), {
         error: "each origin must be * or scheme://host[:port] with no path, like https://a.example",
       }),
     ),
@@ -87,7 +88,7 @@ const schema = z.object({
    * an active key; off: no keys at all.
    */
   AUTH: z.enum(["auto", "required", "off"]).default("auto"),
-  API_KEYS_FILE: z.string().min(1).default(".data/dev/keys.json"),
+  API_KEYS_FILE: z.string().min(1).default(DEFAULT_KEYS_FILE),
   /** Origins a browser may send impressions from: `*` (ads render on many publishers' sites) or a list. */
   CORS_INGEST_ORIGINS: originList.default(["*"]),
   /** Origins whose pages may read stats and metrics (a dashboard on another origin); none by default. */

@@ -90,6 +90,9 @@ describe("authorize", () => {
       "invalid_signature",
     );
     expect(decide({ route: "pixel", urlKey: "ing-signed", pixel: signedPixel(NOW - 1) })).toBe("signature_expired");
+    expect(decide({ route: "pixel", urlKey: "ing-signed", pixel: { ...signedPixel(), ts: "1799999999000" } })).toBe(
+      "invalid_signature",
+    );
     expect(decide({ route: "ingest", headerKey: "ing-signed" })).toBe("signature_required");
   });
 

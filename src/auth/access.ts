@@ -14,7 +14,14 @@ export interface AccessRequest {
   /** The page's origin: the Origin header or, for pixels, the Referer's. */
   origin: string | undefined;
   /** The pixel's signed fields and its `exp` and `sig`. */
-  pixel?: { id: string; adId: string; userId: string; exp?: string | undefined; sig?: string | undefined };
+  pixel?: {
+    id: string;
+    adId: string;
+    userId: string;
+    ts?: string | undefined;
+    exp?: string | undefined;
+    sig?: string | undefined;
+  };
   nowSeconds: number;
 }
 
@@ -68,6 +75,10 @@ export function authorize(keyring: Keyring, request: AccessRequest): ApiKey {
 function checkSignature(key: ApiKey, { route, pixel, nowSeconds }: AccessRequest): true {
   if (route !== "pixel" || !pixel) {
     throw new AppError("signature_required", `key "${key.name}" is a signed key: it sends signed pixel URLs only`);
+  }
+  // The signature does not cover ts: a signed pixel's time is when it arrives, so none can be moved.
+  if (pixel.ts !== undefined) {
+    throw new AppError("invalid_signature", "a signed pixel URL must not carry ts: its time is when it arrives");
   }
   switch (verifyPixelSignature(key.signingSecret as string, pixel, nowSeconds)) {
     case "ok":
