@@ -13,9 +13,9 @@ import { cpuSeconds, sampleRss } from "./rss.ts";
 /**
  * npm run bench:ingest: POST /event and POST /events (1,000 per batch) through a real Kafka broker, against
  * a bare node:http server parsing the same JSON (the ceiling), all in one run on this machine. Then the cost
- * of the front door: /event open, /event with an ingest key bound to an origin (key check, origin check and
- * CORS headers on every request), and the pixel with that key, alternated for BENCH_ROUNDS rounds so that
- * the machine's drift hits all three alike.
+ * of the front door: /event open against /event with an ingest key bound to an origin (key check, origin check
+ * and CORS headers on every request), and the pixel open against the pixel with that key, alternated for
+ * BENCH_ROUNDS rounds so that the machine's drift hits all of them alike.
  * Uses KAFKA_BROKERS when given, else starts its own broker under .data/bench.
  * BENCH_DURATION_S (default 15), BENCH_CONNECTIONS (default 100), BENCH_ROUNDS (default 3) and
  * BENCH_ROUND_S (default 10) tune the load.
@@ -46,6 +46,12 @@ function impressionJson(): string {
 function pixelPath(): string {
   const { id, userId, adId } = JSON.parse(impressionJson());
   return `/pixel.gif?${new URLSearchParams({ id, adId, userId, key: INGEST_KEY })}`;
+}
+
+/** The same without a key, for the API running open. */
+function openPixelPath(): string {
+  const { id, userId, adId } = JSON.parse(impressionJson());
+  return `/pixel.gif?${new URLSearchParams({ id, adId, userId })}`;
 }
 
 function batchJson(): string {
@@ -223,6 +229,14 @@ async function main(): Promise<void> {
       seconds: roundS,
     },
     {
+      name: "/pixel.gif open",
+      server: api,
+      path: "/pixel.gif",
+      pathOf: openPixelPath,
+      eventsPerRequest: 1,
+      seconds: roundS,
+    },
+    {
       name: "/pixel.gif, ingest key in URL + Referer check",
       server: api,
       path: "/pixel.gif",
@@ -253,10 +267,10 @@ async function main(): Promise<void> {
   }
   const ceiling = rows[0]?.eventsPerSecond ?? 1;
   const medianRate = (series: Row[]) => median(series.map((r) => r.eventsPerSecond));
-  const [open, withKey, pixel] = frontDoorRows.map(medianRate) as [number, number, number];
-  const [openCpu, withKeyCpu, pixelCpu] = frontDoorRows.map((series) =>
+  const [open, withKey, pixelOpen, pixel] = frontDoorRows.map(medianRate) as [number, number, number, number];
+  const [openCpu, withKeyCpu, pixelOpenCpu, pixelCpu] = frontDoorRows.map((series) =>
     median(series.map((r) => r.cpuMicrosPerRequest)),
-  ) as [number, number, number];
+  ) as [number, number, number, number];
   const change = (value: number, base: number) =>
     `${value >= base ? "+" : ""}${((value / base - 1) * 100).toFixed(1)}%`;
   const report = [
@@ -264,11 +278,11 @@ async function main(): Promise<void> {
     "",
     table(rows, ceiling),
     "",
-    `Front door, median of ${rounds} alternated rounds, against /event open (${Math.round(open)} events/s, ` +
-      `${Math.round(openCpu)} CPU µs/request): with key + origin + CORS ${Math.round(withKey)} events/s ` +
-      `(${change(withKey, open)}), ${Math.round(withKeyCpu)} µs/request (${change(withKeyCpu, openCpu)}); ` +
-      `pixel with key ${Math.round(pixel)} events/s (${change(pixel, open)}), ${Math.round(pixelCpu)} µs/request ` +
-      `(${change(pixelCpu, openCpu)})`,
+    `Front door, median of ${rounds} alternated rounds: /event with key + origin + CORS ${Math.round(withKey)} ` +
+      `events/s against ${Math.round(open)} open (${change(withKey, open)}), ${Math.round(withKeyCpu)} against ` +
+      `${Math.round(openCpu)} CPU µs/request (${change(withKeyCpu, openCpu)}); /pixel.gif with key ` +
+      `${Math.round(pixel)} events/s against ${Math.round(pixelOpen)} open (${change(pixel, pixelOpen)}), ` +
+      `${Math.round(pixelCpu)} against ${Math.round(pixelOpenCpu)} µs/request (${change(pixelCpu, pixelOpenCpu)})`,
   ].join("\n");
   writeFileSync(join(benchDir, "ingest.md"), `${report}\n`);
   console.log(report);

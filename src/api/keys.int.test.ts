@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +8,7 @@ import { repoRoot } from "../../stack/paths.ts";
 import { freePort } from "../../stack/process.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
+import { runKeysCli } from "../../test/support/keys.ts";
 import { waitFor } from "../../test/support/wait.ts";
 
 // The api process as pm2 runs it, with a keys file of its own: start-up checks, hot reload, broken files.
@@ -65,17 +66,6 @@ async function startServing(keysFile: string) {
   return { ...api, send };
 }
 
-/** `npm run keys -- …` on this test's file; returns the new secret (the last line) of a create. */
-function keysCli(file: string, ...args: string[]): string {
-  const run = spawnSync(process.execPath, ["src/auth/cli.ts", ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, API_KEYS_FILE: file },
-    encoding: "utf8",
-  });
-  if (run.status !== 0) throw new Error(`keys ${args.join(" ")} failed: ${run.stderr}`);
-  return run.stdout.trimEnd().split("\n").at(-1) ?? "";
-}
-
 async function exitOf(api: ReturnType<typeof startApi>) {
   const [code] = await once(api.child, "exit");
   return { code, output: api.output() };
@@ -104,7 +94,7 @@ describe("api process and its keys file", () => {
     expect(api.output()).toContain("NO API KEYS");
     expect(await api.send()).toBe(202);
 
-    const secret = keysCli(file, "create", "--scope", "ingest", "--name", "site");
+    const secret = runKeysCli(file, "create", "--scope", "ingest", "--name", "site");
     const started = Date.now();
     await waitFor("keys to be required", 5_000, async () => ((await api.send()) === 401 ? true : undefined), 200);
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -121,8 +111,8 @@ describe("api process and its keys file", () => {
     // A fixed file with the key revoked: the key stops working, and the API does not fall open.
     writeFileSync(file, "");
     rmSync(file);
-    const other = keysCli(file, "create", "--scope", "ingest", "--name", "other");
-    keysCli(file, "revoke", "other");
+    const other = runKeysCli(file, "create", "--scope", "ingest", "--name", "other");
+    runKeysCli(file, "revoke", "other");
     await waitFor("the revoked key to be refused", 5_000, async () =>
       (await api.send(other)) === 401 && (await api.send(secret)) === 401 ? true : undefined,
     );

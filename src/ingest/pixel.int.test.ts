@@ -1,12 +1,9 @@
 import { randomUUID } from "node:crypto";
-import type { FastifyInstance } from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
+import { useIngestApp } from "../../test/support/ingest-app.ts";
 import { readTopic } from "../../test/support/kafka.ts";
-import { buildApp } from "../api/app.ts";
-import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
-import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { PIXEL_GIF } from "./pixel.ts";
 
 const suffix = randomUUID().slice(0, 8);
@@ -16,21 +13,10 @@ const config = testConfig({
   KAFKA_PARTITIONS: "2",
   API_ROLE: "ingest",
 });
-let producer: ImpressionProducer;
-let app: FastifyInstance;
-
-beforeAll(async () => {
-  await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
-  producer = createImpressionProducer(config);
-  app = await buildApp({ config, producer, checks: {}, logger: false });
-});
-afterAll(async () => {
-  await app?.close();
-  await producer?.close();
-});
+const ingest = useIngestApp(config);
 
 const pixel = (params: Record<string, string | number>) =>
-  app.inject({ method: "GET", url: `/pixel.gif?${new URLSearchParams(params as Record<string, string>)}` });
+  ingest.app.inject({ method: "GET", url: `/pixel.gif?${new URLSearchParams(params as Record<string, string>)}` });
 const onTopic = async (id: string) => {
   const messages = await readTopic(config.KAFKA_BROKERS, config.KAFKA_TOPIC, (seen) => seen.some((m) => m.key === id));
   const found = messages.find((m) => m.key === id);

@@ -2,14 +2,11 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { FastifyInstance } from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
+import { useIngestApp } from "../../test/support/ingest-app.ts";
 import { readTopic } from "../../test/support/kafka.ts";
-import { buildApp } from "../api/app.ts";
-import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
-import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { BATCHES_IN_PROGRESS } from "./routes.ts";
 
 const suffix = randomUUID().slice(0, 8);
@@ -21,31 +18,19 @@ const config = testConfig({
   BATCH_MAX_BYTES: "4096",
   API_ROLE: "ingest",
 });
-let producer: ImpressionProducer;
-let app: FastifyInstance;
-
-beforeAll(async () => {
-  await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
-  producer = createImpressionProducer(config);
-  app = await buildApp({ config, producer, checks: {}, logger: false });
-});
-
-afterAll(async () => {
-  await app?.close();
-  await producer?.close();
-});
+const ingest = useIngestApp(config);
 
 const impression = (overrides: Record<string, unknown> = {}) => makeImpression(suffix, overrides);
 
 const postEvent = (body: unknown) =>
-  app.inject({
+  ingest.app.inject({
     method: "POST",
     url: "/event",
     headers: { "content-type": "application/json" },
     payload: body as object,
   });
 const postEvents = (payload: string, contentType = "application/json") =>
-  app.inject({ method: "POST", url: "/events", headers: { "content-type": contentType }, payload });
+  ingest.app.inject({ method: "POST", url: "/events", headers: { "content-type": contentType }, payload });
 
 describe("POST /event", () => {
   it("answers 202 and the event is on the topic, keyed by its id, as compact JSON", async () => {
@@ -82,7 +67,7 @@ describe("POST /event", () => {
   });
 
   it("answers 400 malformed_json for a body that is not JSON", async () => {
-    const response = await app.inject({
+    const response = await ingest.app.inject({
       method: "POST",
       url: "/event",
       headers: { "content-type": "application/json" },
@@ -95,7 +80,7 @@ describe("POST /event", () => {
   it("rejects a __proto__ key as an unknown field", async () => {
     const event = impression();
     const payload = `{"__proto__":{"polluted":true},${JSON.stringify(event).slice(1)}`;
-    const response = await app.inject({
+    const response = await ingest.app.inject({
       method: "POST",
       url: "/event",
       headers: { "content-type": "application/json" },
@@ -106,7 +91,7 @@ describe("POST /event", () => {
   });
 
   it("answers 400 empty_body when there is no body", async () => {
-    const response = await app.inject({
+    const response = await ingest.app.inject({
       method: "POST",
       url: "/event",
       headers: { "content-type": "application/json" },
@@ -120,7 +105,7 @@ describe("POST /event", () => {
     async (contentType) => {
       const event = impression();
       const post = (payload: string) =>
-        app.inject({ method: "POST", url: "/event", headers: { "content-type": contentType }, payload });
+        ingest.app.inject({ method: "POST", url: "/event", headers: { "content-type": contentType }, payload });
       const accepted = await post(JSON.stringify(event));
       expect(accepted.statusCode).toBe(202);
       expect(accepted.json()).toEqual({ accepted: 1, rejected: [] });
@@ -141,7 +126,7 @@ describe("POST /event", () => {
   it.each(["application/x-ndjson", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])(
     "answers 415 for Content-Type %s",
     async (contentType) => {
-      const response = await app.inject({
+      const response = await ingest.app.inject({
         method: "POST",
         url: "/event",
         headers: { "content-type": contentType },
@@ -255,7 +240,7 @@ describe("turns for POST /events", () => {
   }
 
   it("a sender that hangs up while waiting for its turn does not keep the turn it is later given", async () => {
-    const { port } = new URL(await app.listen({ host: "127.0.0.1", port: 0 }));
+    const { port } = new URL(await ingest.app.listen({ host: "127.0.0.1", port: 0 }));
     const holders = await Promise.all(Array.from({ length: BATCHES_IN_PROGRESS }, () => stalledSender(Number(port))));
     const quitter = await stalledSender(Number(port));
     await sleep(200);
@@ -279,14 +264,14 @@ describe("turns for POST /events", () => {
 
 describe("routing", () => {
   it("answers 404 as JSON for an unknown route", async () => {
-    const response = await app.inject({ method: "GET", url: "/nope" });
+    const response = await ingest.app.inject({ method: "GET", url: "/nope" });
     expect(response.statusCode).toBe(404);
     expect(response.json()).toMatchObject({ error: "not_found" });
     expect(response.json().message).toContain("GET /nope");
   });
 
   it("does not serve /stats when API_ROLE=ingest", async () => {
-    const response = await app.inject({ method: "GET", url: "/stats?timeWindowMinutes=5" });
+    const response = await ingest.app.inject({ method: "GET", url: "/stats?timeWindowMinutes=5" });
     expect(response.statusCode).toBe(404);
   });
 });

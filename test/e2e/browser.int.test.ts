@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -12,11 +11,11 @@ import { watchKeys } from "../../src/auth/keys-watcher.ts";
 import { createImpressionProducer } from "../../src/kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../../src/kafka/topics.ts";
 import { createWorker } from "../../src/worker/worker.ts";
-import { repoRoot } from "../../stack/paths.ts";
 import { servePage, useBrowser } from "../support/browser.ts";
 import { createTestDatabase } from "../support/clickhouse.ts";
 import { testConfig } from "../support/config.ts";
 import { makeImpression } from "../support/impressions.ts";
+import { runKeysCli } from "../support/keys.ts";
 import { waitFor } from "../support/wait.ts";
 
 // The whole system as a browser meets it: a publisher's page on an origin of its own sends impressions in
@@ -90,15 +89,7 @@ function useKeysFile() {
   return {
     file,
     /** Runs the real CLI; returns its last line, which for `create` is the new key. */
-    cli(...args: string[]): string {
-      const run = spawnSync(process.execPath, ["src/auth/cli.ts", ...args], {
-        cwd: repoRoot,
-        env: { ...process.env, API_KEYS_FILE: file },
-        encoding: "utf8",
-      });
-      if (run.status !== 0) throw new Error(`keys ${args.join(" ")} failed: ${run.stderr}`);
-      return run.stdout.trimEnd().split("\n").at(-1) ?? "";
-    },
+    cli: (...args: string[]) => runKeysCli(file, ...args),
   };
 }
 
