@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import underPressure from "@fastify/under-pressure";
-import Fastify, { type FastifyInstance, LogController } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { validatorCompiler } from "fastify-type-provider-zod";
 import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
@@ -25,7 +25,8 @@ export interface AppDependencies {
   checks: Record<string, EngineCheck>;
   /** Keys, scopes and rate limits (createGate); the API refuses to build without one unless AUTH=off. */
   gate?: Gate;
-  logger?: boolean;
+  /** The process's logger; false for none (tests); by default one at LOG_LEVEL. */
+  logger?: false | FastifyBaseLogger;
 }
 
 /** A 1 s event-loop stall means requests already wait longer than senders should: shed new ones. */
@@ -46,13 +47,19 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const servesIngest = role === "all" || role === "ingest";
   const servesQueries = role === "all" || role === "query";
   const app = Fastify({
-    logger: deps.logger === false ? false : { level: config.LOG_LEVEL },
+    ...(deps.logger === false
+      ? { logger: false }
+      : deps.logger
+        ? { loggerInstance: deps.logger }
+        : { logger: { level: config.LOG_LEVEL } }),
     // A log line per request would cost more than handling an event; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     // Lets a SIGTERM close idle keep-alive sockets at once instead of waiting for their timeout.
     forceCloseConnections: "idle",
   });
   app.setValidatorCompiler(validatorCompiler);
+  // Declared once, so each request object keeps one shape (requireAccess sets it).
+  app.decorateRequest("apiKey", undefined);
   installErrorHandlers(app);
   await registerCors(app, {
     ingestPaths: servesIngest ? INGEST_PATHS : [],

@@ -54,14 +54,13 @@ function pageOrigin(request: FastifyRequest, route: RouteAccess): string | undef
   const origin = request.headers.origin;
   if (origin !== undefined) return origin;
   const referer = request.headers.referer;
-  if (route !== "pixel" || referer === undefined || !URL.canParse(referer)) return undefined;
-  return new URL(referer).origin;
+  if (route !== "pixel" || referer === undefined) return undefined;
+  return URL.parse(referer)?.origin;
 }
 
 /** The onRequest hook of a route group: lets in only requests with a key that may use it. */
 export function requireAccess(gate: Gate, route: RouteAccess): onRequestAsyncHookHandler {
   return async (request) => {
-    request.apiKey = undefined;
     if (isOpen(gate)) return;
     const query = request.query as Record<string, unknown>;
     const urlKey = typeof query.key === "string" ? query.key : undefined;

@@ -1,3 +1,4 @@
+import { pino } from "pino";
 import { watchKeys } from "../auth/keys-watcher.ts";
 import { loadConfig } from "../config.ts";
 import { createValkey } from "../dedup/valkey.ts";
@@ -10,7 +11,31 @@ import { engineChecks } from "./checks.ts";
 
 /** Composition root of the `api` process (one pm2 cluster instance): config, adapters, app, listen, stop. */
 const config = loadConfig(process.env);
+const log = pino({ level: config.LOG_LEVEL });
 const servesIngest = config.API_ROLE !== "query";
+
+// Keys first: an invalid or unreadable keys file throws here and stops the process with a message naming it.
+const keys =
+  config.AUTH === "off"
+    ? undefined
+    : watchKeys(config.API_KEYS_FILE, {
+        onReload: (keyring) => log.info({ file: config.API_KEYS_FILE, active: keyring.activeCount }, "keys reloaded"),
+        onError: (error) => log.error({ file: config.API_KEYS_FILE }, `${error.message}; keeping the last good keys`),
+      });
+const keyring = keys?.current();
+if (config.AUTH === "required" && !keyring?.activeCount) {
+  throw new Error(
+    `AUTH=required, but ${config.API_KEYS_FILE} holds no active key: create one with npm run keys -- create --scope ingest --name NAME`,
+  );
+}
+if (config.AUTH === "off") {
+  log.warn("AUTH=off: every route is open to anyone who reaches this API");
+} else if (!keyring?.holdsKeys) {
+  log.warn(
+    `NO API KEYS: ${config.API_KEYS_FILE} holds no key, so every route is OPEN to anyone who reaches this API. ` +
+      "Create one (npm run keys -- create --scope ingest --name NAME) and keys are required within seconds.",
+  );
+}
 
 if (servesIngest) await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
 const producer = servesIngest ? createImpressionProducer(config) : undefined;
@@ -21,33 +46,7 @@ const valkey = createValkey(config, { lazyConnect: true });
 valkey.on("error", () => {});
 
 const checks = engineChecks({ producer, valkey, clickhouse });
-
-// An invalid or unreadable keys file throws here and stops the process with a message naming it.
-const keys =
-  config.AUTH === "off"
-    ? undefined
-    : watchKeys(config.API_KEYS_FILE, {
-        onReload: (keyring) =>
-          app.log.info({ file: config.API_KEYS_FILE, active: keyring.activeCount }, "keys reloaded"),
-        onError: (error) =>
-          app.log.error({ file: config.API_KEYS_FILE }, `${error.message}; keeping the last good keys`),
-      });
-const keyring = keys?.current();
-if (config.AUTH === "required" && !keyring?.activeCount) {
-  throw new Error(
-    `AUTH=required, but ${config.API_KEYS_FILE} holds no active key: create one with npm run keys -- create --scope ingest --name NAME`,
-  );
-}
-
-const app = await buildApp({ config, producer, clickhouse, checks, gate: createGate(config, keys) });
-if (config.AUTH === "off") {
-  app.log.warn("AUTH=off: every route is open to anyone who reaches this API");
-} else if (!keyring?.holdsKeys) {
-  app.log.warn(
-    `NO API KEYS: ${config.API_KEYS_FILE} holds no key, so every route is OPEN to anyone who reaches this API. ` +
-      "Create one (npm run keys -- create --scope ingest --name NAME) and keys are required within seconds.",
-  );
-}
+const app = await buildApp({ config, producer, clickhouse, checks, gate: createGate(config, keys), logger: log });
 await app.listen({ host: config.HOST, port: config.PORT });
 
 let stopping = false;
