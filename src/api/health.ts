@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { AppError } from "../errors.ts";
 import { sendError } from "./errors.ts";
 import { type EngineStatus, responses } from "./schemas.ts";
+import { withTimeout } from "./timeout.ts";
 
 /** A probe of one engine: resolves when it answers, rejects with the reason otherwise. */
 export type EngineCheck = () => Promise<unknown>;
@@ -12,18 +13,12 @@ export interface HealthOptions {
   checkTimeoutMs: number;
 }
 
-async function probe(check: EngineCheck, timeoutMs: number): Promise<EngineStatus> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
+async function probe(name: string, check: EngineCheck, timeoutMs: number): Promise<EngineStatus> {
   try {
-    await Promise.race([check(), timeout]);
+    await withTimeout(check(), timeoutMs, name);
     return { status: "up" };
   } catch (error) {
     return { status: "down", error: error instanceof Error ? error.message : String(error) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -36,7 +31,7 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { che
     { schema: { response: { 200: responses.readiness, 503: responses.error } } },
     async (_request, reply) => {
       const names = Object.keys(checks);
-      const results = await Promise.all(names.map((name) => probe(checks[name] as EngineCheck, checkTimeoutMs)));
+      const results = await Promise.all(names.map((name) => probe(name, checks[name] as EngineCheck, checkTimeoutMs)));
       const engines = Object.fromEntries(names.map((name, i) => [name, results[i]]));
       const down = names.filter((_, i) => results[i]?.status === "down");
       if (down.length === 0) return { status: "ready", engines };

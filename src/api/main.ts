@@ -1,3 +1,4 @@
+import closeWithGrace from "close-with-grace";
 import { pino } from "pino";
 import { watchKeys } from "../auth/keys-watcher.ts";
 import { loadConfig } from "../config.ts";
@@ -49,22 +50,22 @@ const checks = engineChecks({ producer, valkey, clickhouse });
 const app = await buildApp({ config, producer, clickhouse, checks, gate: createGate(config, keys), logger: log });
 await app.listen({ host: config.HOST, port: config.PORT });
 
-let stopping = false;
-async function stop(signal: NodeJS.Signals): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  app.log.info({ signal }, "stopping: no new connections, finishing in-flight requests");
-  // Closing the server first lets in-flight requests get their acks; then what is left is flushed.
-  const closed = app.close();
-  // Keep-alive sockets busy when close began would hold it open once idle: close them as they go idle.
-  const sweeper = setInterval(() => app.server.closeIdleConnections(), 50);
-  await closed;
-  clearInterval(sweeper);
-  keys?.close();
-  await producer?.close();
-  await Promise.allSettled([clickhouse.close(), valkey.quit()]);
-  app.log.info("stopped");
-  process.exit(0);
-}
-process.once("SIGTERM", stop);
-process.once("SIGINT", stop);
+// SIGTERM/SIGINT, or a crash: stop taking requests, answer those in hand, flush, then exit (0 after a signal,
+// 1 after a crash); within pm2's kill_timeout of 10 s. A second signal while stopping is ignored.
+closeWithGrace(
+  { delay: 8_000, logger: log, onSecondSignal: (signal) => log.warn({ signal }, "already stopping") },
+  async ({ signal, err }) => {
+    if (err) log.error({ err }, "crashed: stopping");
+    log.info({ signal }, "stopping: no new connections, finishing in-flight requests");
+    // Closing the server first lets in-flight requests get their acks; then what is left is flushed.
+    const closed = app.close();
+    // Keep-alive sockets busy when close began would hold it open once idle: close them as they go idle.
+    const sweeper = setInterval(() => app.server.closeIdleConnections(), 50);
+    await closed;
+    clearInterval(sweeper);
+    keys?.close();
+    await producer?.close();
+    await Promise.allSettled([clickhouse.close(), valkey.quit()]);
+    log.info("stopped");
+  },
+);

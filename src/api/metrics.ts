@@ -4,6 +4,7 @@ import { AppError } from "../errors.ts";
 import { type ConsumerLag, measureConsumerLag } from "../kafka/lag.ts";
 import { sendError } from "./errors.ts";
 import { responses } from "./schemas.ts";
+import { withTimeout } from "./timeout.ts";
 
 export interface MetricsOptions {
   brokers: string[];
@@ -50,14 +51,6 @@ export function renderLagMetrics({ topic, group, partitions, total }: ConsumerLa
   ].join("\n")}\n`;
 }
 
-function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Kafka gave no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** GET /metrics: the consumer group's lag on the impressions topic, cluster-wide, as Kafka sees it. */
 export const metricsRoutes: FastifyPluginAsync<MetricsOptions> = async (app, options) => {
   const admin = new Admin({
@@ -72,7 +65,11 @@ export const metricsRoutes: FastifyPluginAsync<MetricsOptions> = async (app, opt
 
   app.get("/metrics", { schema: { response: { 503: responses.error } } }, async (request, reply) => {
     try {
-      const lag = await withTimeout(measureConsumerLag(admin, options.topic, options.group), options.timeoutMs);
+      const lag = await withTimeout(
+        measureConsumerLag(admin, options.topic, options.group),
+        options.timeoutMs,
+        "Kafka",
+      );
       return reply.type(PROMETHEUS_CONTENT_TYPE).send(renderLagMetrics(lag));
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);

@@ -1,3 +1,4 @@
+import closeWithGrace from "close-with-grace";
 import { pino } from "pino";
 import { loadConfig } from "../config.ts";
 import { provision } from "../provision.ts";
@@ -12,14 +13,14 @@ await provision(config);
 const worker = createWorker(config, logger);
 await worker.start();
 
-let stopping = false;
-async function stop(signal: NodeJS.Signals): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, "stopping: finishing the batch in hand, committing, leaving the group");
-  await worker.stop();
-  logger.info("stopped");
-  process.exit(0);
-}
-process.once("SIGTERM", stop);
-process.once("SIGINT", stop);
+// SIGTERM/SIGINT, or a crash: finish the batch in hand, commit, leave the group, then exit (0 after a signal,
+// 1 after a crash); within pm2's kill_timeout of 30 s. A second signal while stopping is ignored.
+closeWithGrace(
+  { delay: 25_000, logger, onSecondSignal: (signal) => logger.warn({ signal }, "already stopping") },
+  async ({ signal, err }) => {
+    if (err) logger.error({ err }, "crashed: stopping");
+    logger.info({ signal }, "stopping: finishing the batch in hand, committing, leaving the group");
+    await worker.stop();
+    logger.info("stopped");
+  },
+);
