@@ -189,6 +189,7 @@ async function main(): Promise<void> {
   });
   const apiEnv = {
     AUTH: "off",
+    API_METRICS_PORT: "0",
     KAFKA_BROKERS: brokers,
     KAFKA_TOPIC: `impressions-bench-${runId}`,
     KAFKA_DLQ_TOPIC: `impressions-bench-${runId}.dlq`,

@@ -159,6 +159,9 @@ const env = {
   LOG_LEVEL: "warn",
   // The pipeline's throughput, not keys: no keys file, whatever the developer has.
   AUTH: "off",
+  // Free metrics ports: this runs beside `npm start`, which has the fixed ones.
+  API_METRICS_PORT: "0",
+  WORKER_METRICS_PORT: "0",
   KAFKA_PARTITIONS: "8",
 };
 await provision(loadConfig(env));

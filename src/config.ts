@@ -96,6 +96,17 @@ const schema = z.object({
   /** Events per second one client IP may send to the ingest routes; unset: no per-IP limit. */
   INGEST_RATE_PER_IP: int(1).optional(),
 
+  /** Prometheus metrics of each process, each on a port of its own (pm2 shares the API port among processes). */
+  METRICS: z.enum(["on", "off"]).default("on"),
+  /** Where the metrics ports listen; loopback by default: they need no key, so do not expose them. */
+  METRICS_HOST: z.string().min(1).default("127.0.0.1"),
+  /** The first API process's metrics port; pm2's NODE_APP_INSTANCE is added (0 picks a free port). */
+  API_METRICS_PORT: int(0, 65535).default(9464),
+  /** The first worker's metrics port; pm2's NODE_APP_INSTANCE is added (0 picks a free port). */
+  WORKER_METRICS_PORT: int(0, 65535).default(9474),
+  /** Set by pm2 for each instance of an app (0, 1, ...). */
+  NODE_APP_INSTANCE: int(0, 1000).default(0),
+
   /** Worker: how long to gather messages before one ClickHouse insert. */
   WORKER_BATCH_MAX_WAIT_MS: int(10, 60_000).default(500),
   WORKER_BATCH_MAX_EVENTS: int(1, 1_000_000).default(20_000),
@@ -112,6 +123,11 @@ const checked = schema.superRefine((config, ctx) => {
     });
   }
 });
+
+/** This process's metrics port: the base plus pm2's instance number, or any free port for a base of 0. */
+export function metricsPort(config: Config, base: number): number {
+  return base === 0 ? 0 : base + config.NODE_APP_INSTANCE;
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = checked.safeParse(env);

@@ -3,7 +3,7 @@ import { type StackEnv, startStack } from "../stack/stack.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
-    stackEnv: StackEnv;
+    stackEnv: StackEnv & { API_METRICS_PORT: string; WORKER_METRICS_PORT: string };
   }
 }
 
@@ -12,8 +12,10 @@ export default async function setup(project: TestProject) {
   const started = Date.now();
   const stack = await startStack("test");
   console.log(`[test] engines up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${JSON.stringify(stack.env)}`);
-  Object.assign(process.env, stack.env);
-  project.provide("stackEnv", { ...stack.env });
+  // Every process a test starts picks free metrics ports: tests run beside `npm start`, which has the fixed ones.
+  const env = { ...stack.env, API_METRICS_PORT: "0", WORKER_METRICS_PORT: "0" };
+  Object.assign(process.env, env);
+  project.provide("stackEnv", env);
   return async () => {
     const stopping = Date.now();
     await stack.stop();

@@ -1,17 +1,19 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import underPressure from "@fastify/under-pressure";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import { validatorCompiler } from "fastify-type-provider-zod";
 import type { Config } from "../config.ts";
-import { AppError } from "../errors.ts";
+import { AppError, errorSpec } from "../errors.ts";
+import { createDelivery } from "../ingest/deliver.ts";
 import { pixelRoute } from "../ingest/pixel.ts";
 import { ingestRoutes } from "../ingest/routes.ts";
 import { sdkRoute } from "../ingest/sdk/route.ts";
 import { ACK_SHARE_OF_PRODUCE_TIMEOUT, type ImpressionProducer } from "../kafka/producer.ts";
+import type { ApiMetrics } from "../metrics/api.ts";
 import { statsRoutes } from "../stats/routes.ts";
 import { createGate, type Gate, rateCharger, requireAccess } from "./auth.ts";
 import { registerCors } from "./cors.ts";
-import { installErrorHandlers, sendError } from "./errors.ts";
+import { installErrorHandlers } from "./errors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
 import { metricsRoutes } from "./metrics.ts";
 
@@ -25,6 +27,8 @@ export interface AppDependencies {
   checks: Record<string, EngineCheck>;
   /** Keys, scopes and rate limits (createGate); the API refuses to build without one unless AUTH=off. */
   gate?: Gate;
+  /** The API's metric families (apiMetrics); none recorded when absent. */
+  metrics?: ApiMetrics;
   /** The process's logger; false for none (tests); by default one at LOG_LEVEL. */
   logger?: false | FastifyBaseLogger;
 }
@@ -37,6 +41,18 @@ const METRICS_KAFKA_TIMEOUT_MS = 1500;
 const INGEST_PATHS = ["/event", "/events", "/pixel.gif"];
 const QUERY_PATHS = ["/stats", "/stats/timeseries", "/stats/reach"];
 const METRICS_PATH = "/metrics";
+
+/** Codes that refuse one event (or one whole body) for what it holds: counted as rejected events. */
+const EVENT_REJECTIONS = new Set(["invalid_event", "invalid_query", "malformed_json", "empty_body"]);
+
+/** Ingest errors as metrics: 503s by reason, refused events by code (a batch's items are counted by the route). */
+function observeIngestErrors(metrics: ApiMetrics) {
+  return (request: FastifyRequest, error: AppError) => {
+    if (!INGEST_PATHS.includes(request.routeOptions.url ?? "")) return;
+    if (errorSpec(error.code).status === 503) metrics.unavailable.inc({ reason: error.code });
+    else if (EVENT_REJECTIONS.has(error.code)) metrics.rejected.inc({ reason: error.code });
+  };
+}
 
 /** Builds the API from explicit dependencies: external plugins, then app plugins, then routes. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
@@ -60,7 +76,18 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.setValidatorCompiler(validatorCompiler);
   // Declared once, so each request object keeps one shape (requireAccess sets it).
   app.decorateRequest("apiKey", undefined);
-  installErrorHandlers(app);
+  const { metrics } = deps;
+  installErrorHandlers(app, metrics && observeIngestErrors(metrics));
+  if (metrics) {
+    app.addHook("onResponse", async (request, reply) => {
+      // The route's pattern, never the raw URL: one series per route, whatever the query strings.
+      const route = request.routeOptions.url ?? "unmatched";
+      metrics.requestDuration.observe(
+        { route, method: request.method, status_code: reply.statusCode },
+        reply.elapsedTime / 1000,
+      );
+    });
+  }
   await registerCors(app, {
     ingestPaths: servesIngest ? INGEST_PATHS : [],
     queryPaths: [...(servesQueries ? QUERY_PATHS : []), METRICS_PATH],
@@ -86,18 +113,20 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     await serving.register(underPressure, {
       maxEventLoopDelay: MAX_EVENT_LOOP_DELAY_MS,
       pressureHandler: (_request, reply, type) => {
-        sendError(reply, new AppError("overloaded", `the server is overloaded (${type}); retry shortly`));
+        // Through the error handler, so the 503 is counted like any other.
+        reply.send(new AppError("overloaded", `the server is overloaded (${type}); retry shortly`));
       },
     });
 
     if (servesIngest) {
       if (!deps.producer) throw new Error(`API_ROLE=${role} serves ingest and needs a Kafka producer`);
       const limits = { maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS, retentionDays: config.RETENTION_DAYS };
-      const producer = deps.producer;
+      const deliver = createDelivery(deps.producer, metrics);
       await serving.register(async (ingest) => {
         ingest.addHook("onRequest", requireAccess(gate, "ingest"));
         await ingest.register(ingestRoutes, {
-          producer,
+          deliver,
+          countRejected: metrics && ((reason, events) => metrics.rejected.inc({ reason }, events)),
           ...limits,
           batchMaxEvents: config.BATCH_MAX_EVENTS,
           batchMaxBytes: config.BATCH_MAX_BYTES,
@@ -107,7 +136,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       });
       await serving.register(async (pixel) => {
         pixel.addHook("onRequest", requireAccess(gate, "pixel"));
-        await pixel.register(pixelRoute, { producer, limits, chargeEvents });
+        await pixel.register(pixelRoute, { deliver, limits, chargeEvents });
       });
     }
     if (servesQueries) {

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { AppError, errorSpec } from "../errors.ts";
 import type { ErrorBody } from "./schemas.ts";
@@ -52,12 +52,19 @@ function fromFastify(error: FastifyError, bodyLimit: number): AppError | undefin
   return undefined;
 }
 
-/** One place turns every error into `{ error, message, details? }`; bad input is never a 5xx. */
-export function installErrorHandlers(app: FastifyInstance): void {
+/**
+ * One place turns every error into `{ error, message, details? }`; bad input is never a 5xx. `observe`
+ * sees each answered error (for metrics).
+ */
+export function installErrorHandlers(
+  app: FastifyInstance,
+  observe?: (request: FastifyRequest, error: AppError) => void,
+): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const known = error instanceof AppError ? error : fromFastify(error, request.routeOptions.bodyLimit);
     if (known) {
       if (known.retryable) request.log.warn({ code: known.code, err: known.cause ?? known }, known.message);
+      observe?.(request, known);
       return sendError(reply, known);
     }
     request.log.error({ err: error }, "unhandled error");

@@ -1,10 +1,12 @@
 import closeWithGrace from "close-with-grace";
 import { pino } from "pino";
 import { watchKeys } from "../auth/keys-watcher.ts";
-import { loadConfig } from "../config.ts";
+import { loadConfig, metricsPort } from "../config.ts";
 import { createValkey } from "../dedup/valkey.ts";
 import { createImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
+import { apiMetrics } from "../metrics/api.ts";
+import { createRegistry, serveMetrics } from "../metrics/registry.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
 import { buildApp } from "./app.ts";
 import { createGate } from "./auth.ts";
@@ -47,7 +49,20 @@ const valkey = createValkey(config, { lazyConnect: true });
 valkey.on("error", () => {});
 
 const checks = engineChecks({ producer, valkey, clickhouse });
-const app = await buildApp({ config, producer, clickhouse, checks, gate: createGate(config, keys), logger: log });
+const registry = config.METRICS === "on" ? createRegistry() : undefined;
+const metrics = registry && apiMetrics(registry, () => producer?.bufferedBytes ?? 0);
+const metricsServer =
+  registry && (await serveMetrics(registry, config.METRICS_HOST, metricsPort(config, config.API_METRICS_PORT)));
+if (metricsServer) log.info(`metrics at http://${config.METRICS_HOST}:${metricsServer.port}/metrics`);
+const app = await buildApp({
+  config,
+  producer,
+  clickhouse,
+  checks,
+  gate: createGate(config, keys),
+  metrics,
+  logger: log,
+});
 await app.listen({ host: config.HOST, port: config.PORT });
 
 // SIGTERM/SIGINT, or a crash: stop taking requests, answer those in hand, flush, then exit (0 after a signal,
@@ -65,7 +80,7 @@ closeWithGrace(
     clearInterval(sweeper);
     keys?.close();
     await producer?.close();
-    await Promise.allSettled([clickhouse.close(), valkey.quit()]);
+    await Promise.allSettled([clickhouse.close(), valkey.quit(), metricsServer?.close()]);
     log.info("stopped");
   },
 );

@@ -37,16 +37,20 @@ export function parseNdjson(text: string): NdjsonBody {
 export interface ValidatedBatch {
   records: KeyedRecord[];
   rejected: { index: number; error: string }[];
+  /** How many of the rejected items were lines that are not JSON (the others failed the schema). */
+  malformed: number;
 }
 
 /** Validates each item on its own: valid ones become Kafka records keyed by id, the others say why not. */
 export function validateBatch(items: readonly unknown[], schema: z.ZodType<Impression>): ValidatedBatch {
   const records: KeyedRecord[] = [];
   const rejected: ValidatedBatch["rejected"] = [];
+  let malformed = 0;
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
     if (item instanceof MalformedLine) {
       rejected.push({ index, error: item.message });
+      malformed++;
       continue;
     }
     const result = schema.safeParse(item);
@@ -56,5 +60,5 @@ export function validateBatch(items: readonly unknown[], schema: z.ZodType<Impre
       rejected.push({ index, error: result.error.issues.map((issue) => issue.message).join("; ") });
     }
   }
-  return { records, rejected };
+  return { records, rejected, malformed };
 }

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { ChargeEvents } from "../api/auth.ts";
 import { encodeImpression } from "../impression/codec.ts";
 import { type Impression, type ImpressionLimits, impressionQuerySchema } from "../impression/schema.ts";
-import type { ImpressionProducer } from "../kafka/producer.ts";
+import type { Deliver } from "./deliver.ts";
 
 /** The smallest transparent 1x1 GIF (43 bytes). */
 export const PIXEL_GIF = Buffer.from("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7", "base64");
@@ -24,7 +24,7 @@ export const pixelAuthParams = {
 };
 
 export interface PixelOptions {
-  producer: ImpressionProducer;
+  deliver: Deliver;
   limits: ImpressionLimits;
   chargeEvents: ChargeEvents;
 }
@@ -33,7 +33,7 @@ export interface PixelOptions {
  * GET /pixel.gif?id=…&adId=…&userId=…[&ts=…]: the impression an `<img>` tag fires. Answers the GIF only
  * after Kafka's ack, like POST /event; without `ts` the event time is when the request arrived.
  */
-export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, { producer, limits, chargeEvents }) => {
+export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, { deliver, limits, chargeEvents }) => {
   const querystring = impressionQuerySchema(limits, pixelAuthParams);
   app.withTypeProvider<ZodTypeProvider>().get("/pixel.gif", { schema: { querystring } }, async (request, reply) => {
     const receivedAt = Date.now();
@@ -45,7 +45,7 @@ export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, { produc
     } = request.query as Partial<Impression> & Record<keyof typeof pixelAuthParams, string | undefined>;
     const event = { ...fields, ts: fields.ts ?? receivedAt } as Impression;
     chargeEvents(request, reply, 1);
-    await producer.send([{ key: event.id, value: encodeImpression(event) }]);
+    await deliver("/pixel.gif", [{ key: event.id, value: encodeImpression(event) }]);
     return reply.code(200).headers(NO_CACHE).type("image/gif").send(PIXEL_GIF);
   });
 };

@@ -5,12 +5,14 @@ import { responses } from "../api/schemas.ts";
 import { AppError } from "../errors.ts";
 import { encodeImpression } from "../impression/codec.ts";
 import { impressionSchema } from "../impression/schema.ts";
-import type { ImpressionProducer } from "../kafka/producer.ts";
 import { Admission, type Release } from "./admission.ts";
 import { NdjsonBody, parseNdjson, validateBatch } from "./batch.ts";
+import type { Deliver } from "./deliver.ts";
 
 export interface IngestOptions {
-  producer: ImpressionProducer;
+  deliver: Deliver;
+  /** Counts events refused for failing validation, by error code; undefined when metrics are off. */
+  countRejected?: (reason: "invalid_event" | "malformed_json", events: number) => void;
   maxFutureSkewMs: number;
   retentionDays: number;
   batchMaxEvents: number;
@@ -46,7 +48,7 @@ const EVENT_MAX_BYTES = 16 * 1024;
 
 /** POST /event (one impression) and POST /events (JSON array or NDJSON); 202 only after Kafka's ack. */
 export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, options) => {
-  const { producer } = options;
+  const { deliver } = options;
   const schema = impressionSchema({ maxFutureSkewMs: options.maxFutureSkewMs, retentionDays: options.retentionDays });
   // JSON, and the same JSON as text/plain (what navigator.sendBeacon sends for a string, in any charset: the
   // fields are ASCII), NDJSON for /events; forms, multipart and others are answered 415.
@@ -67,7 +69,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
       async (request, reply) => {
         const event = request.body;
         options.chargeEvents(request, reply, 1);
-        await producer.send([{ key: event.id, value: encodeImpression(event) }]);
+        await deliver("/event", [{ key: event.id, value: encodeImpression(event) }]);
         return reply.code(202).send({ accepted: 1, rejected: [] });
       },
     );
@@ -122,13 +124,15 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
           );
         }
         options.chargeEvents(request, reply, items.length);
-        const { records, rejected } = validateBatch(items, schema);
+        const { records, rejected, malformed } = validateBatch(items, schema);
+        if (malformed > 0) options.countRejected?.("malformed_json", malformed);
+        if (rejected.length > malformed) options.countRejected?.("invalid_event", rejected.length - malformed);
         if (records.length === 0) {
           throw new AppError("all_events_rejected", "no event in the batch is valid; see details.rejected", {
             details: { accepted: 0, rejected },
           });
         }
-        await producer.send(records);
+        await deliver("/events", records);
         return reply.code(202).send({ accepted: records.length, rejected });
       },
     );

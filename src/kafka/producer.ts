@@ -102,6 +102,11 @@ export class ImpressionProducer {
     return acks.size === 1 ? ([...acks][0] as Promise<void>) : Promise.all(acks).then(() => {});
   }
 
+  /** Bytes of records handed over and not yet settled by Kafka. */
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
+  }
+
   /** A metadata round trip to the brokers, for readiness; fails if the topic is missing. */
   async ping(): Promise<void> {
     await this.#options.producer.metadata({ topics: [this.#options.topic], forceUpdate: true, retries: 0 });

@@ -92,6 +92,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     LOG_LEVEL: "warn",
     // Durability and throughput of the pipeline, not keys: no keys file, whatever the developer has.
     AUTH: "off",
+    // Free metrics ports: this runs beside `npm start`, which has the fixed ones.
+    API_METRICS_PORT: "0",
+    WORKER_METRICS_PORT: "0",
     KAFKA_PARTITIONS: "8",
   };
   const config = loadConfig(env);

@@ -1,0 +1,52 @@
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+
+/** Request latencies from well under a millisecond (a cached answer) to the 2 s produce timeout and past it. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** The API process's metric families (docs/METRICS.md lists them with their meaning). */
+export function apiMetrics(registry: Registry, bufferedBytes: () => number) {
+  const registers = [registry];
+  return {
+    requestDuration: new Histogram({
+      name: "http_request_duration_seconds",
+      help: "Time from request to response, by route pattern, method and status.",
+      labelNames: ["route", "method", "status_code"] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    received: new Counter({
+      name: "impressions_received_total",
+      help: "Events acknowledged by Kafka and answered 2xx, by route.",
+      labelNames: ["route"] as const,
+      registers,
+    }),
+    rejected: new Counter({
+      name: "impressions_rejected_total",
+      help: "Events refused for failing validation, by error code (one per event; a batch counts each item).",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    unavailable: new Counter({
+      name: "ingest_unavailable_total",
+      help: "Ingest requests answered 503, by error code.",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    produceDuration: new Histogram({
+      name: "kafka_produce_duration_seconds",
+      help: "Time from handing events to the producer to Kafka's ack (or failure), per request.",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    producerBuffered: new Gauge({
+      name: "kafka_producer_buffered_bytes",
+      help: "Bytes of records handed to the producer and not yet settled by Kafka.",
+      registers,
+      collect() {
+        this.set(bufferedBytes());
+      },
+    }),
+  };
+}
+
+export type ApiMetrics = ReturnType<typeof apiMetrics>;
