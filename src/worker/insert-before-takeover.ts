@@ -1,0 +1,34 @@
+import type { Impression } from "../impression/schema.ts";
+
+/** The claims of this batch became too old to insert safely: the batch is retried and claims them again. */
+export class ClaimsExpiredError extends Error {
+  override name = "ClaimsExpiredError";
+  readonly code = "CLAIMS_EXPIRED";
+}
+
+export interface TakeoverDeadline {
+  /** When the claims were sent, on the `now` clock. */
+  claimedAt: number;
+  /** A monotonic clock in milliseconds: workers' wall clocks need not agree, and may jump. */
+  now: () => number;
+  /** Must match the claim store's takeover time: past it, another worker may take the claims over. */
+  takeoverAfterMs: number;
+  /** Longest an insert may take; an insert is only started if it ends before the claims can be taken over. */
+  insertTimeoutMs: number;
+}
+
+/** `storeImpressions` bound to a ClickHouse client: inserts the rows, aborting after `timeoutMs`. */
+export type InsertRows = (rows: readonly Impression[], options: { timeoutMs: number }) => Promise<void>;
+
+/** Inserts the rows only if the insert, given its full timeout, ends before another worker may take the claims over. */
+export async function insertBeforeTakeover(
+  rows: readonly Impression[],
+  insert: InsertRows,
+  deadline: TakeoverDeadline,
+): Promise<void> {
+  const { claimedAt, now, takeoverAfterMs, insertTimeoutMs } = deadline;
+  if (now() - claimedAt + insertTimeoutMs >= takeoverAfterMs) {
+    throw new ClaimsExpiredError("claims are too old to insert before another worker may take them over");
+  }
+  await insert(rows, { timeoutMs: insertTimeoutMs });
+}
