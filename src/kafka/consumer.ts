@@ -7,6 +7,7 @@ import {
   type MessagesStream,
 } from "@platformatic/kafka";
 import type { Logger } from "pino";
+import { heldSince, joined, type PartitionState } from "./consumer-state.ts";
 import { computeLag } from "./lag.ts";
 
 /** One message as the pipeline needs it: where it sits in Kafka and its raw bytes. */
@@ -80,16 +81,9 @@ export class BatchConsumer {
   readonly #log: Logger;
   #consumer: Consumer | undefined;
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
-  /** Partitions assigned to this member by the latest join. */
-  #owned = new Set<number>();
-  readonly #pending = new Map<number, ConsumedMessage[]>();
-  /** When each partition's oldest pending message arrived. */
-  readonly #pendingSince = new Map<number, number>();
-  /** Next offset expected per partition: lower ones are re-deliveries already pending or stored. */
-  readonly #nextOffset = new Map<number, bigint>();
-  readonly #deferredUntil = new Map<number, number>();
-  /** Bumped each time a partition is taken away: a batch taken before must neither commit nor put back. */
-  readonly #losses = new Map<number, number>();
+  /** Every partition this member was assigned since it started: a lost one keeps its (reset) record and loss count. */
+  readonly #partitions = new Map<number, PartitionState>();
+  /** Messages pending over all partitions. */
   #pendingCount = 0;
   #paused = false;
   #running = false;
@@ -188,33 +182,23 @@ export class BatchConsumer {
 
   /** Drops what is pending for partitions no longer owned; their new owner replays them from the commit. */
   #resetPartitions(owned: Set<number>): void {
-    for (const partition of [...this.#pending.keys()]) {
-      if (owned.has(partition)) continue;
-      this.#pendingCount -= this.#pending.get(partition)?.length ?? 0;
-      this.#pending.delete(partition);
-      this.#pendingSince.delete(partition);
+    for (const partition of new Set([...this.#partitions.keys(), ...owned])) {
+      const before = this.#partitions.get(partition);
+      const after = joined(before, owned.has(partition));
+      this.#pendingCount -= (before?.pending.length ?? 0) - after.pending.length;
+      this.#partitions.set(partition, after);
     }
-    for (const partition of [...this.#nextOffset.keys()]) if (!owned.has(partition)) this.#nextOffset.delete(partition);
-    for (const partition of this.#owned) {
-      if (!owned.has(partition)) this.#losses.set(partition, (this.#losses.get(partition) ?? 0) + 1);
-    }
-    this.#owned = owned;
     this.#resumeIfDrained();
   }
 
   #onMessage(message: Message<Buffer, Buffer, Buffer, Buffer>): void {
     const { partition, offset } = message;
-    if (!this.#owned.has(partition)) return;
-    const expected = this.#nextOffset.get(partition);
-    if (expected !== undefined && offset < expected) return;
-    this.#nextOffset.set(partition, offset + 1n);
-    let pending = this.#pending.get(partition);
-    if (!pending) {
-      pending = [];
-      this.#pending.set(partition, pending);
-      this.#pendingSince.set(partition, Date.now());
-    }
-    pending.push({
+    const state = this.#partitions.get(partition);
+    if (!state?.assigned) return;
+    if (state.nextOffset !== undefined && offset < state.nextOffset) return;
+    state.nextOffset = offset + 1n;
+    if (state.pending.length === 0) state.pendingSince = Date.now();
+    state.pending.push({
       topic: message.topic,
       partition,
       offset,
@@ -251,38 +235,31 @@ export class BatchConsumer {
     }
   }
 
-  #ready(partition: number, now: number): boolean {
-    return (this.#deferredUntil.get(partition) ?? 0) <= now;
-  }
-
   #nextDueInMs(now: number): number {
     let due = now + this.#options.maxWaitMs;
-    for (const [partition, since] of this.#pendingSince) {
-      due = Math.min(due, Math.max(since + this.#options.maxWaitMs, this.#deferredUntil.get(partition) ?? 0));
+    for (const { pending, pendingSince, deferredUntil } of this.#partitions.values()) {
+      if (pending.length > 0) due = Math.min(due, Math.max(pendingSince + this.#options.maxWaitMs, deferredUntil));
     }
     return Math.max(5, due - now);
   }
 
   /** Up to maxBatchEvents messages, oldest partitions first, once the batch is full or its oldest is due. */
   #takeBatch(now: number): PartitionBatch[] {
-    const ready = [...this.#pendingSince].filter(([p]) => this.#ready(p, now)).sort((a, b) => a[1] - b[1]);
+    const ready = [...this.#partitions]
+      .filter(([, state]) => state.pending.length > 0 && state.deferredUntil <= now)
+      .sort((a, b) => a[1].pendingSince - b[1].pendingSince);
     if (ready.length === 0) return [];
     let readyCount = 0;
-    for (const [p] of ready) readyCount += this.#pending.get(p)?.length ?? 0;
-    const oldest = ready[0]?.[1] ?? now;
+    for (const [, state] of ready) readyCount += state.pending.length;
+    const oldest = ready[0]?.[1].pendingSince ?? now;
     if (readyCount < this.#options.maxBatchEvents && now - oldest < this.#options.maxWaitMs) return [];
     const batch: PartitionBatch[] = [];
     let room = this.#options.maxBatchEvents;
-    for (const [partition] of ready) {
+    for (const [partition, state] of ready) {
       if (room === 0) break;
-      const pending = this.#pending.get(partition) ?? [];
-      const messages = pending.splice(0, room);
+      const messages = state.pending.splice(0, room);
       room -= messages.length;
       this.#pendingCount -= messages.length;
-      if (pending.length === 0) {
-        this.#pending.delete(partition);
-        this.#pendingSince.delete(partition);
-      }
       batch.push({ topic: this.#options.topic, partition, messages });
     }
     this.#resumeIfDrained();
@@ -290,16 +267,13 @@ export class BatchConsumer {
   }
 
   async #process(taken: PartitionBatch[]): Promise<void> {
-    const lossesAtTake = new Map(taken.map((b) => [b.partition, this.#losses.get(b.partition) ?? 0]));
-    // Still ours since the batch was taken: otherwise its new owner (maybe us again) replays from the commit.
-    const keptThroughout = (b: PartitionBatch) =>
-      this.#owned.has(b.partition) && (this.#losses.get(b.partition) ?? 0) === lossesAtTake.get(b.partition);
+    const lossesAtTake = new Map(taken.map((b) => [b.partition, this.#partitions.get(b.partition)?.losses]));
     const stopDeadline = () => Date.now() + (this.#options.stopTimeoutMs ?? 20_000);
     let giveUpAt = Number.POSITIVE_INFINITY;
     let outcome: BatchOutcome | undefined;
     let batch = taken;
     for (let attempt = 0; outcome === undefined; attempt++) {
-      batch = batch.filter((b) => this.#owned.has(b.partition));
+      batch = batch.filter((b) => this.#partitions.get(b.partition)?.assigned);
       if (batch.length === 0) return;
       try {
         outcome = await this.#options.handle(batch);
@@ -315,21 +289,27 @@ export class BatchConsumer {
       }
     }
     const deferred = new Set(outcome.deferred);
+    const stored: PartitionBatch[] = [];
     const now = Date.now();
     for (const b of batch) {
-      if (!deferred.has(b.partition) || !keptThroughout(b)) continue;
-      this.#deferredUntil.set(b.partition, now + DEFER_MS);
-      // Put back what the stream will not deliver again: #onMessage drops offsets below #nextOffset (after a
+      const state = this.#partitions.get(b.partition);
+      // Still ours since the batch was taken: otherwise its new owner (maybe us again) replays from the commit.
+      if (!heldSince(state, lossesAtTake.get(b.partition))) continue;
+      if (!deferred.has(b.partition)) {
+        stored.push(b);
+        continue;
+      }
+      state.deferredUntil = now + DEFER_MS;
+      // Put back what the stream will not deliver again: #onMessage drops offsets below nextOffset (after a
       // rebalance that kept the partition, the stream may replay them from the commit).
-      const next = this.#nextOffset.get(b.partition);
+      const next = state.nextOffset;
       const back = next === undefined ? [] : b.messages.filter((m) => m.offset < next);
       if (back.length === 0) continue;
-      const rest = this.#pending.get(b.partition) ?? [];
-      this.#pending.set(b.partition, [...back, ...rest]);
-      this.#pendingSince.set(b.partition, now - this.#options.maxWaitMs);
+      state.pending = [...back, ...state.pending];
+      state.pendingSince = now - this.#options.maxWaitMs;
       this.#pendingCount += back.length;
     }
-    await this.#commit(batch.filter((b) => !deferred.has(b.partition) && keptThroughout(b)));
+    await this.#commit(stored);
   }
 
   /** Commits the offset after each stored partition batch; a failure only means those messages are replayed. */
@@ -351,7 +331,10 @@ export class BatchConsumer {
 
   async #reportLag(): Promise<void> {
     const consumer = this.#consumer;
-    const partitions = [...this.#owned].sort((a, b) => a - b);
+    const partitions = [...this.#partitions]
+      .filter(([, state]) => state.assigned)
+      .map(([partition]) => partition)
+      .sort((a, b) => a - b);
     if (!consumer || partitions.length === 0) return;
     const topic = this.#options.topic;
     try {

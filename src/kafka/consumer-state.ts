@@ -1,0 +1,43 @@
+import type { ConsumedMessage } from "./consumer.ts";
+
+/** What a member holds for one partition of its topic; a join resets the record of a partition it takes away. */
+export interface PartitionState {
+  /** Assigned to this member by the latest join. */
+  assigned: boolean;
+  /** Bumped each time the partition is taken away: a batch taken before must neither commit nor put back. */
+  losses: number;
+  /** Received, not handed over yet, oldest first. */
+  pending: ConsumedMessage[];
+  /** When the oldest pending message arrived (meaningless while nothing is pending). */
+  pendingSince: number;
+  /** Next offset expected: lower ones are re-deliveries already pending or stored. */
+  nextOffset: bigint | undefined;
+  /** A deferred partition (busy claims) is not handed over before this. */
+  deferredUntil: number;
+}
+
+/**
+ * A join's effect on a partition's record (undefined if never held). A partition taken away drops what is
+ * pending and counts a loss: its new owner, maybe this member again, replays it from the commit.
+ */
+export function joined(state: PartitionState | undefined, assigned: boolean): PartitionState {
+  const before = state ?? {
+    assigned: false,
+    losses: 0,
+    pending: [],
+    pendingSince: 0,
+    nextOffset: undefined,
+    deferredUntil: 0,
+  };
+  if (assigned) return { ...before, assigned: true };
+  if (!before.assigned) return before;
+  return { ...before, assigned: false, losses: before.losses + 1, pending: [], nextOffset: undefined };
+}
+
+/** Whether the partition stayed this member's since a batch was taken from it with `lossesAtTake` losses. */
+export function heldSince(
+  state: PartitionState | undefined,
+  lossesAtTake: number | undefined,
+): state is PartitionState {
+  return state?.assigned === true && state.losses === lossesAtTake;
+}
