@@ -8,7 +8,7 @@ import {
 } from "@platformatic/kafka";
 import type { Logger } from "pino";
 import { heldSince, joined, type PartitionState } from "./consumer-state.ts";
-import { computeLag } from "./lag.ts";
+import { type ConsumerLag, computeLag } from "./lag.ts";
 
 /** One message as the pipeline needs it: where it sits in Kafka and its raw bytes. */
 export interface ConsumedMessage {
@@ -52,6 +52,10 @@ export interface BatchConsumerOptions {
   handle: BatchHandler;
   logger: Logger;
   lagLogIntervalMs?: number;
+  /** After offsets were committed: the partition batches they cover and how long the commit took. */
+  onCommitted?: (stored: readonly PartitionBatch[], seconds: number) => void;
+  /** Each lag measurement (every lagLogIntervalMs) of the partitions this consumer owns. */
+  onLag?: (lag: ConsumerLag) => void;
   /** How long stop() waits for the batch in hand before giving up on it (it is then replayed by another worker). */
   stopTimeoutMs?: number;
 }
@@ -322,11 +326,14 @@ export class BatchConsumer {
         : [];
     });
     if (!consumer || offsets.length === 0) return;
+    const started = performance.now();
     try {
       await consumer.commit({ offsets });
     } catch (error) {
       this.#log.warn({ err: error }, "kafka: commit failed; the stored batch will be replayed and recognised");
+      return;
     }
+    this.#options.onCommitted?.(stored, (performance.now() - started) / 1000);
   }
 
   async #reportLag(): Promise<void> {
@@ -349,6 +356,7 @@ export class BatchConsumer {
         logEnd: byPartition(ends.get(topic)),
         committed: new Map(partitions.map((p) => [p, commits.get(topic)?.[p] ?? -1n])),
       });
+      this.#options.onLag?.(measured);
       const lag = Object.fromEntries(measured.partitions.map((p) => [p.partition, Number(p.lag)]));
       this.#log.info({ lag, totalLag: Number(measured.total), pending: this.#pendingCount }, "consumer lag");
     } catch (error) {

@@ -1,8 +1,10 @@
 import type { Producer } from "@platformatic/kafka";
 import type { Position } from "../dedup/claims.ts";
+import type { PoisonCode } from "./decode.ts";
 
 export interface PoisonMessage {
   position: Position;
+  code: PoisonCode;
   reason: string;
   key: string | undefined;
   value: string | undefined;

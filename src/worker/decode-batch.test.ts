@@ -17,7 +17,8 @@ const message = (partition: number, offset: bigint, value?: string): ConsumedMes
 /** A value "poison…" is poison; any other value is the id of a valid impression. */
 const decode = (m: ConsumedMessage): Decoded => {
   const value = m.value?.toString();
-  if (value === undefined || value.startsWith("poison")) return { ok: false, reason: `bad ${value}` };
+  if (value === undefined || value.startsWith("poison"))
+    return { ok: false, code: "malformed_json", reason: `bad ${value}` };
   return { ok: true, event: makeImpression("decode-batch", { id: value }) };
 };
 
@@ -47,11 +48,18 @@ describe("decoding a batch", () => {
     expect(poison).toEqual([
       {
         position: { topic: "t", partition: 0, offset: 2n },
+        code: "malformed_json",
         reason: "bad poison-1",
         key: "key-poison-1",
         value: "poison-1",
       },
-      { position: { topic: "t", partition: 0, offset: 3n }, reason: "bad undefined", key: undefined, value: undefined },
+      {
+        position: { topic: "t", partition: 0, offset: 3n },
+        code: "malformed_json",
+        reason: "bad undefined",
+        key: undefined,
+        value: undefined,
+      },
     ]);
   });
 });

@@ -25,6 +25,7 @@ export function decodeBatch(
       else
         poison.push({
           position,
+          code: decoded.code,
           reason: decoded.reason,
           key: message.key?.toString(),
           value: message.value?.toString(),

@@ -36,11 +36,16 @@ describe("decoding a Kafka message", () => {
   });
 
   it.each([
-    ["an empty value", undefined, "empty value"],
-    ["malformed JSON", "{not json", "malformed JSON"],
-    ["a missing field", JSON.stringify({ id: "i1", ts: acceptedAt, userId: "u1" }), "adId: adId is required"],
-    ["a non-object", "42", "an event must be a JSON object"],
-  ])("gives a reason for %s", (_, value, reason) => {
-    expect(decode(message(value))).toEqual({ ok: false, reason: expect.stringContaining(reason) });
+    ["an empty value", undefined, "empty_value", "empty value"],
+    ["malformed JSON", "{not json", "malformed_json", "malformed JSON"],
+    [
+      "a missing field",
+      JSON.stringify({ id: "i1", ts: acceptedAt, userId: "u1" }),
+      "invalid_impression",
+      "adId: adId is required",
+    ],
+    ["a non-object", "42", "invalid_impression", "an event must be a JSON object"],
+  ])("gives a code and a reason for %s", (_, value, code, reason) => {
+    expect(decode(message(value))).toEqual({ ok: false, code, reason: expect.stringContaining(reason) });
   });
 });

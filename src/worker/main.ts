@@ -1,8 +1,10 @@
 import closeWithGrace from "close-with-grace";
 import { pino } from "pino";
-import { loadConfig } from "../config.ts";
+import { loadConfig, metricsPort } from "../config.ts";
+import { createRegistry, serveMetrics } from "../metrics/registry.ts";
+import { workerMetrics } from "../metrics/worker.ts";
 import { provision } from "../provision.ts";
-import { createWorker } from "./worker.ts";
+import { createWorker, DEFAULT_TIMINGS } from "./worker.ts";
 
 /** Composition root of the `worker` process: topics and tables first (idempotent), then the worker. */
 const config = loadConfig(process.env);
@@ -10,7 +12,11 @@ const logger = pino({ name: "worker", level: config.LOG_LEVEL });
 
 await provision(config);
 
-const worker = createWorker(config, logger);
+const registry = config.METRICS === "on" ? createRegistry() : undefined;
+const metricsServer =
+  registry && (await serveMetrics(registry, config.METRICS_HOST, metricsPort(config, config.WORKER_METRICS_PORT)));
+if (metricsServer) logger.info(`metrics at http://${config.METRICS_HOST}:${metricsServer.port}/metrics`);
+const worker = createWorker(config, logger, DEFAULT_TIMINGS, registry && workerMetrics(registry));
 await worker.start();
 
 // SIGTERM/SIGINT, or a crash: finish the batch in hand, commit, leave the group, then exit (0 after a signal,
@@ -21,6 +27,7 @@ closeWithGrace(
     if (err) logger.error({ err }, "crashed: stopping");
     logger.info({ signal }, "stopping: finishing the batch in hand, committing, leaving the group");
     await worker.stop();
+    await metricsServer?.close();
     logger.info("stopped");
   },
 );

@@ -2,6 +2,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type { Logger } from "pino";
 import type { ClaimStore } from "../dedup/claims.ts";
 import type { BatchOutcome, ConsumedMessage, PartitionBatch } from "../kafka/consumer.ts";
+import type { PipelineStep } from "../metrics/worker.ts";
 import { findStoredIds, storeImpressions } from "../storage/impressions.ts";
 import { claimIds } from "./claim-ids.ts";
 import { deadLetterPoison } from "./dead-letter-poison.ts";
@@ -12,6 +13,7 @@ import { deferBusyPartitions } from "./defer-busy-partitions.ts";
 import { firstSightings } from "./first-sightings.ts";
 import { insertBeforeTakeover, type TakeoverDeadline } from "./insert-before-takeover.ts";
 import { resolveReplays } from "./resolve-replays.ts";
+import { type PartitionTally, tallyBatch } from "./tally.ts";
 
 export interface PipelineDependencies extends Pick<TakeoverDeadline, "takeoverAfterMs" | "insertTimeoutMs"> {
   decode: (message: ConsumedMessage) => Decoded;
@@ -19,7 +21,16 @@ export interface PipelineDependencies extends Pick<TakeoverDeadline, "takeoverAf
   clickhouse: ClickHouseClient;
   deadLetters: DeadLetters;
   logger: Logger;
+  /** Times each step (for metrics); by default steps just run. */
+  timeStep?: <T>(step: PipelineStep, run: () => T) => T;
 }
+
+/** The batch's outcome for the consumer, and what became of each settled partition's messages. */
+export interface PipelineOutcome extends BatchOutcome {
+  tallies: Map<number, PartitionTally>;
+}
+
+const untimed = <T>(_step: PipelineStep, run: () => T): T => run();
 
 /** The claims' age is measured on this process's monotonic clock: no clock sync with Valkey or other workers. */
 const now = () => performance.now();
@@ -29,16 +40,21 @@ const now = () => performance.now();
  * insert before the claims can be taken over -> dead-letter the poison. Resolves once everything committable is
  * stored; the consumer then commits.
  */
-export async function processBatch(batch: PartitionBatch[], deps: PipelineDependencies): Promise<BatchOutcome> {
+export async function processBatch(batch: PartitionBatch[], deps: PipelineDependencies): Promise<PipelineOutcome> {
   const { clickhouse, takeoverAfterMs, insertTimeoutMs } = deps;
-  const decoded = decodeBatch(batch, deps.decode);
-  const { kept, dropped } = firstSightings(decoded.sightings);
-  const { claimedAt, claimed } = await claimIds(kept, deps.claims, now);
+  const time = deps.timeStep ?? untimed;
+  const { decoded, kept, dropped } = time("decode", () => {
+    const decoded = decodeBatch(batch, deps.decode);
+    return { decoded, ...firstSightings(decoded.sightings) };
+  });
+  const { claimedAt, claimed } = await time("claim", () => claimIds(kept, deps.claims, now));
   const { deferred, settled, poison } = deferBusyPartitions(claimed, decoded.poison);
-  const resolved = await resolveReplays(settled, (events) => findStoredIds(clickhouse, events));
+  const resolved = await time("lookup", () => resolveReplays(settled, (events) => findStoredIds(clickhouse, events)));
   const deadline = { claimedAt, now, takeoverAfterMs, insertTimeoutMs };
-  await insertBeforeTakeover(resolved.rows, (rows, options) => storeImpressions(clickhouse, rows, options), deadline);
-  await deadLetterPoison(poison, deps.deadLetters, deps.logger);
+  await time("insert", () =>
+    insertBeforeTakeover(resolved.rows, (rows, options) => storeImpressions(clickhouse, rows, options), deadline),
+  );
+  await time("dead-letter", () => deadLetterPoison(poison, deps.deadLetters, deps.logger));
 
   deps.logger.debug(
     {
@@ -53,5 +69,6 @@ export async function processBatch(batch: PartitionBatch[], deps: PipelineDepend
     },
     "batch stored",
   );
-  return { deferred };
+  const tallies = tallyBatch({ batch, sightings: decoded.sightings, kept, settled, poison, deferred });
+  return { deferred, tallies };
 }

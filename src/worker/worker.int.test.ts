@@ -15,6 +15,8 @@ import { encodeImpression } from "../impression/codec.ts";
 import type { Impression } from "../impression/schema.ts";
 import type { ConsumedMessage } from "../kafka/consumer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
+import { createRegistry } from "../metrics/registry.ts";
+import { workerMetrics } from "../metrics/worker.ts";
 import { DeadLetters } from "./dead-letters.ts";
 import { createDecoder } from "./decode.ts";
 import { processBatch } from "./pipeline.ts";
@@ -235,6 +237,56 @@ describe("the worker counts each impression once", () => {
     await produce(config, [record("win-1")]);
     await drained(config);
     expect(await stored("win-")).toEqual({ rows: 3, distinct: 2, rollup: 3 });
+  });
+
+  it("its metrics balance: consumed = counted + duplicates + dead-lettered, and counted = what ClickHouse holds", async () => {
+    const config = await scenario();
+    const registry = createRegistry();
+    const worker = createWorker(config, logger, undefined, workerMetrics(registry));
+    running.push(worker);
+    const ids = Array.from({ length: 200 }, (_, i) => `books-${i}`);
+    // 200 distinct, 30 copies in the same batch, 2 poison; then 40 copies in a later batch, 20 keyed elsewhere.
+    await produce(config, [
+      ...ids.map((id) => record(id)),
+      ...ids.slice(0, 30).map((id) => record(id)),
+      { key: "bad-json", value: "{not json" },
+      { key: "empty", value: "" },
+    ]);
+    await worker.start();
+    await drained(config);
+    await produce(config, [
+      ...ids.slice(50, 90).map((id) => record(id)),
+      ...ids.slice(90, 110).map((id) => record(id, `elsewhere-${id}`)),
+    ]);
+    await drained(config);
+
+    const value = async (name: string, labels: Record<string, string> = {}) => {
+      const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+      const matches = metric?.values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)) ?? [];
+      return matches.reduce((sum, v) => sum + v.value, 0);
+    };
+    const consumed = await value("impressions_consumed_total");
+    const counted = await value("impressions_counted_total");
+    const duplicates = await value("impressions_duplicates_total");
+    const deadLettered = await value("impressions_dead_lettered_total");
+    expect({ consumed, counted, duplicates, deadLettered }).toEqual({
+      consumed: 292,
+      counted: 200,
+      duplicates: 90,
+      deadLettered: 2,
+    });
+    expect(await value("impressions_duplicates_total", { stage: "batch" })).toBeGreaterThanOrEqual(30);
+    expect(await value("impressions_dead_lettered_total", { reason: "malformed_json" })).toBe(1);
+    expect(await value("impressions_dead_lettered_total", { reason: "empty_value" })).toBe(1);
+    expect((await stored("books-")).distinct).toBe(counted);
+    expect(await value("worker_last_commit_timestamp_seconds")).toBeGreaterThan(Date.now() / 1000 - 60);
+    const steps = (await registry.getMetricsAsJSON()).find((m) => m.name === "worker_step_duration_seconds");
+    const timed = new Set(
+      steps?.values
+        .filter((v) => (v as { metricName?: string }).metricName?.endsWith("_count"))
+        .map((v) => v.labels.step),
+    );
+    expect([...timed].sort()).toEqual(["claim", "commit", "dead-letter", "decode", "insert", "lookup"]);
   });
 
   it("sends poison messages to the DLQ with the reason and keeps going on the same partition", async () => {

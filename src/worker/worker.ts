@@ -5,11 +5,14 @@ import type { Logger } from "pino";
 import type { Config } from "../config.ts";
 import { ClaimStore } from "../dedup/claims.ts";
 import { createValkey } from "../dedup/valkey.ts";
-import { BatchConsumer } from "../kafka/consumer.ts";
+import { BatchConsumer, type PartitionBatch } from "../kafka/consumer.ts";
+import type { ConsumerLag } from "../kafka/lag.ts";
+import type { PipelineStep, WorkerMetrics } from "../metrics/worker.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
 import { DeadLetters } from "./dead-letters.ts";
 import { createDecoder } from "./decode.ts";
 import { processBatch } from "./pipeline.ts";
+import type { PartitionTally } from "./tally.ts";
 
 export interface WorkerTimings {
   /** A dead worker's claims are taken over after this. */
@@ -27,7 +30,12 @@ export interface Worker {
 }
 
 /** Wires one worker: a consumer whose batches go through the pipeline, with its own connections. */
-export function createWorker(config: Config, logger: Logger, timings: WorkerTimings = DEFAULT_TIMINGS): Worker {
+export function createWorker(
+  config: Config,
+  logger: Logger,
+  timings: WorkerTimings = DEFAULT_TIMINGS,
+  metrics?: WorkerMetrics,
+): Worker {
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
   const clickhouse = createClickHouse(config);
   // Fail fast while Valkey is away: the consumer retries the whole batch with backoff.
@@ -50,7 +58,10 @@ export function createWorker(config: Config, logger: Logger, timings: WorkerTimi
     deadLetters: new DeadLetters(dlqProducer, config.KAFKA_DLQ_TOPIC),
     logger,
     ...timings,
+    timeStep: metrics && timedSteps(metrics),
   };
+  /** What became of the messages of the batch in hand, counted once its offsets are committed. */
+  let tallies = new Map<number, PartitionTally>();
   const consumer = new BatchConsumer({
     brokers: config.KAFKA_BROKERS,
     clientId: `${config.KAFKA_CLIENT_ID}-worker`,
@@ -58,7 +69,14 @@ export function createWorker(config: Config, logger: Logger, timings: WorkerTimi
     topic: config.KAFKA_TOPIC,
     maxBatchEvents: config.WORKER_BATCH_MAX_EVENTS,
     maxWaitMs: config.WORKER_BATCH_MAX_WAIT_MS,
-    handle: (batch) => processBatch(batch, deps),
+    handle: async (batch) => {
+      metrics?.batchEvents.observe(batch.reduce((n, b) => n + b.messages.length, 0));
+      const outcome = await processBatch(batch, deps);
+      tallies = outcome.tallies;
+      return outcome;
+    },
+    onCommitted: metrics && ((stored, seconds) => countCommitted(metrics, stored, tallies, seconds)),
+    onLag: metrics && ((lag) => showLag(metrics, lag)),
     logger,
   });
   return {
@@ -71,4 +89,41 @@ export function createWorker(config: Config, logger: Logger, timings: WorkerTimi
       await Promise.allSettled([dlqProducer.close(), clickhouse.close(), valkey.quit()]);
     },
   };
+}
+
+/** Times each pipeline step into worker_step_duration_seconds, sync and async steps alike. */
+function timedSteps(metrics: WorkerMetrics) {
+  return <T>(step: PipelineStep, run: () => T): T => {
+    const stop = metrics.stepDuration.startTimer({ step });
+    const result = run();
+    if (result instanceof Promise) return result.finally(stop) as T;
+    stop();
+    return result;
+  };
+}
+
+/** The committed partitions' outcomes: only committed messages count, so a replayed batch is never counted twice. */
+function countCommitted(
+  metrics: WorkerMetrics,
+  stored: readonly PartitionBatch[],
+  tallies: Map<number, PartitionTally>,
+  seconds: number,
+): void {
+  metrics.stepDuration.observe({ step: "commit" }, seconds);
+  metrics.lastCommit.set(Date.now() / 1000);
+  for (const { partition } of stored) {
+    const tally = tallies.get(partition);
+    if (!tally) continue;
+    metrics.consumed.inc(tally.consumed);
+    metrics.counted.inc(tally.counted);
+    metrics.replayed.inc(tally.replayed);
+    metrics.duplicates.inc({ stage: "batch" }, tally.duplicatesInBatch);
+    metrics.duplicates.inc({ stage: "window" }, tally.duplicatesInWindow);
+    for (const [reason, n] of Object.entries(tally.deadLettered)) metrics.deadLettered.inc({ reason }, n ?? 0);
+  }
+}
+
+function showLag(metrics: WorkerMetrics, { topic, group, partitions }: ConsumerLag): void {
+  metrics.lag.reset();
+  for (const p of partitions) metrics.lag.set({ topic, group, partition: String(p.partition) }, Number(p.lag));
 }
