@@ -14,8 +14,9 @@ import { cpuSeconds, sampleRss } from "./rss.ts";
  * npm run bench:ingest: POST /event and POST /events (1,000 per batch) through a real Kafka broker, against
  * a bare node:http server parsing the same JSON (the ceiling), all in one run on this machine. Then the cost
  * of the front door: /event open against /event with an ingest key bound to an origin (key check, origin check
- * and CORS headers on every request), and the pixel open against the pixel with that key, alternated for
- * BENCH_ROUNDS rounds so that the machine's drift hits all of them alike.
+ * and CORS headers on every request), the pixel open against the pixel with that key, and /event with metrics
+ * (the default) against METRICS=off, alternated for BENCH_ROUNDS rounds so that the machine's drift hits all of
+ * them alike.
  * Uses KAFKA_BROKERS when given, else starts its own broker under .data/bench.
  * BENCH_DURATION_S (default 15), BENCH_CONNECTIONS (default 100), BENCH_ROUNDS (default 3) and
  * BENCH_ROUND_S (default 10) tune the load.
@@ -220,6 +221,15 @@ async function main(): Promise<void> {
   const frontDoor: Scenario[] = [
     { name: "/event open", server: api, path: "/event", body: impressionJson, eventsPerRequest: 1, seconds: roundS },
     {
+      name: "/event open, metrics off",
+      server: api,
+      path: "/event",
+      body: impressionJson,
+      env: { METRICS: "off" },
+      eventsPerRequest: 1,
+      seconds: roundS,
+    },
+    {
       name: "/event, ingest key + origin check + CORS",
       server: api,
       path: "/event",
@@ -268,10 +278,16 @@ async function main(): Promise<void> {
   }
   const ceiling = rows[0]?.eventsPerSecond ?? 1;
   const medianRate = (series: Row[]) => median(series.map((r) => r.eventsPerSecond));
-  const [open, withKey, pixelOpen, pixel] = frontDoorRows.map(medianRate) as [number, number, number, number];
-  const [openCpu, withKeyCpu, pixelOpenCpu, pixelCpu] = frontDoorRows.map((series) =>
+  const [open, noMetrics, withKey, pixelOpen, pixel] = frontDoorRows.map(medianRate) as number[] as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const [openCpu, noMetricsCpu, withKeyCpu, pixelOpenCpu, pixelCpu] = frontDoorRows.map((series) =>
     median(series.map((r) => r.cpuMicrosPerRequest)),
-  ) as [number, number, number, number];
+  ) as [number, number, number, number, number];
   const change = (value: number, base: number) =>
     `${value >= base ? "+" : ""}${((value / base - 1) * 100).toFixed(1)}%`;
   const report = [
@@ -283,7 +299,10 @@ async function main(): Promise<void> {
       `events/s against ${Math.round(open)} open (${change(withKey, open)}), ${Math.round(withKeyCpu)} against ` +
       `${Math.round(openCpu)} CPU µs/request (${change(withKeyCpu, openCpu)}); /pixel.gif with key ` +
       `${Math.round(pixel)} events/s against ${Math.round(pixelOpen)} open (${change(pixel, pixelOpen)}), ` +
-      `${Math.round(pixelCpu)} against ${Math.round(pixelOpenCpu)} µs/request (${change(pixelCpu, pixelOpenCpu)})`,
+      `${Math.round(pixelCpu)} against ${Math.round(pixelOpenCpu)} µs/request (${change(pixelCpu, pixelOpenCpu)}); ` +
+      `metrics: /event open ${Math.round(open)} events/s against ${Math.round(noMetrics)} with METRICS=off ` +
+      `(${change(open, noMetrics)}), ${Math.round(openCpu)} against ${Math.round(noMetricsCpu)} µs/request ` +
+      `(${change(openCpu, noMetricsCpu)})`,
   ].join("\n");
   writeFileSync(join(benchDir, "ingest.md"), `${report}\n`);
   console.log(report);
