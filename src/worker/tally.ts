@@ -39,8 +39,8 @@ export function tallyBatch(parts: {
 }): Map<number, PartitionTally> {
   const tallies = new Map<number, PartitionTally>();
   const of = (partition: number) => {
-    let tally = tallies.get(partition);
-    if (!tally) tallies.set(partition, (tally = empty()));
+    const tally = tallies.get(partition) ?? empty();
+    tallies.set(partition, tally);
     return tally;
   };
   const deferred = new Set(parts.deferred);
