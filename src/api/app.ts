@@ -11,11 +11,13 @@ import { sdkRoute } from "../ingest/sdk/route.ts";
 import { ACK_SHARE_OF_PRODUCE_TIMEOUT, type ImpressionProducer } from "../kafka/producer.ts";
 import type { ApiMetrics } from "../metrics/api.ts";
 import { statsRoutes } from "../stats/routes.ts";
-import { createGate, type Gate, rateCharger, requireAccess } from "./auth.ts";
+import { createGate, type Gate, guardRoutes, rateCharger } from "./auth.ts";
 import { registerCors } from "./cors.ts";
 import { installErrorHandlers } from "./errors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
 import { metricsRoutes } from "./metrics.ts";
+import { documentErrors, registerOpenApi } from "./openapi.ts";
+import { serializerCompiler } from "./schemas.ts";
 
 export interface AppDependencies {
   config: Config;
@@ -74,7 +76,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     forceCloseConnections: "idle",
   });
   app.setValidatorCompiler(validatorCompiler);
-  // Declared once, so each request object keeps one shape (requireAccess sets it).
+  app.setSerializerCompiler(serializerCompiler);
+  // Declared once, so each request object keeps one shape (guardRoutes' check sets it).
   app.decorateRequest("apiKey", undefined);
   const { metrics } = deps;
   installErrorHandlers(app, metrics && observeIngestErrors(metrics));
@@ -94,11 +97,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     ingestOrigins: config.CORS_INGEST_ORIGINS,
     queryOrigins: config.CORS_QUERY_ORIGINS,
   });
+  await registerOpenApi(app);
 
   await app.register(healthRoutes, { checks: deps.checks, checkTimeoutMs: READINESS_CHECK_TIMEOUT_MS });
   if (servesIngest) await app.register(sdkRoute);
   await app.register(async (metrics) => {
-    metrics.addHook("onRequest", requireAccess(gate, "query"));
+    guardRoutes(metrics, gate, "query");
     await metrics.register(metricsRoutes, {
       brokers: config.KAFKA_BROKERS,
       clientId: config.KAFKA_CLIENT_ID,
@@ -110,6 +114,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   // Load shedding covers the serving routes only: liveness must keep answering under load.
   await app.register(async (serving) => {
+    serving.addHook("onRoute", documentErrors(["overloaded"]));
     await serving.register(underPressure, {
       maxEventLoopDelay: MAX_EVENT_LOOP_DELAY_MS,
       pressureHandler: (_request, reply, type) => {
@@ -123,7 +128,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       const limits = { maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS, retentionDays: config.RETENTION_DAYS };
       const deliver = createDelivery(deps.producer, metrics);
       await serving.register(async (ingest) => {
-        ingest.addHook("onRequest", requireAccess(gate, "ingest"));
+        guardRoutes(ingest, gate, "ingest");
         await ingest.register(ingestRoutes, {
           deliver,
           countRejected: metrics && ((reason, events) => metrics.rejected.inc({ reason }, events)),
@@ -135,7 +140,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         });
       });
       await serving.register(async (pixel) => {
-        pixel.addHook("onRequest", requireAccess(gate, "pixel"));
+        guardRoutes(pixel, gate, "pixel");
         await pixel.register(pixelRoute, { deliver, limits, chargeEvents });
       });
     }
@@ -143,7 +148,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       if (!deps.clickhouse) throw new Error(`API_ROLE=${role} serves queries and needs a ClickHouse client`);
       const clickhouse = deps.clickhouse;
       await serving.register(async (query) => {
-        query.addHook("onRequest", requireAccess(gate, "query"));
+        guardRoutes(query, gate, "query");
         await query.register(statsRoutes, { clickhouse, config });
       });
     }

@@ -1,9 +1,10 @@
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from "fastify";
 import { type AccessRequest, authorize, type RouteAccess } from "../auth/access.ts";
 import type { ApiKey, Keyring } from "../auth/keyring.ts";
 import { type RateDecision, RateLimiter } from "../auth/rate-limiter.ts";
 import type { Config } from "../config.ts";
-import { AppError } from "../errors.ts";
+import { AppError, type ErrorCode } from "../errors.ts";
+import { documentAccess } from "./openapi.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -59,7 +60,7 @@ function pageOrigin(request: FastifyRequest, route: RouteAccess): string | undef
 }
 
 /** The onRequest hook of a route group: lets in only requests with a key that may use it. */
-export function requireAccess(gate: Gate, route: RouteAccess): onRequestAsyncHookHandler {
+function requireAccess(gate: Gate, route: RouteAccess): onRequestAsyncHookHandler {
   return async (request) => {
     if (isOpen(gate)) return;
     const query = request.query as Record<string, unknown>;
@@ -74,6 +75,20 @@ export function requireAccess(gate: Gate, route: RouteAccess): onRequestAsyncHoo
     if (route === "pixel") access.pixel = query as NonNullable<AccessRequest["pixel"]>;
     request.apiKey = authorize((gate.keys as { current(): Keyring }).current(), access);
   };
+}
+
+/** What authorize() can refuse a request with, by route (src/auth/access.ts). */
+const KEY_ERRORS = ["key_in_url", "missing_api_key", "invalid_api_key", "wrong_scope"] as const;
+const ACCESS_ERRORS: Record<RouteAccess, readonly ErrorCode[]> = {
+  ingest: [...KEY_ERRORS, "signature_required", "origin_not_allowed"],
+  pixel: [...KEY_ERRORS, "signature_required", "invalid_signature", "signature_expired", "origin_not_allowed"],
+  query: KEY_ERRORS,
+};
+
+/** Puts a route group behind keys: checked on every request, and stated in each route's OpenAPI entry. */
+export function guardRoutes(group: FastifyInstance, gate: Gate, route: RouteAccess): void {
+  group.addHook("onRequest", requireAccess(gate, route));
+  group.addHook("onRoute", documentAccess(route, ACCESS_ERRORS[route]));
 }
 
 /** Spends `events` of the request's key's rate and of its client IP's; answers 429 when either is out. */

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
-import { AppError, errorSpec } from "../errors.ts";
+import { AppError, type ErrorCode, errorSpec } from "../errors.ts";
 import type { ErrorBody } from "./schemas.ts";
 
 /** Answers `{ error, message, details? }` with the catalogue's status, and Retry-After when a retry helps. */
@@ -15,6 +15,16 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
   }
   return reply.code(status).send(body);
 }
+
+/** What fromFastify() can answer a request with a body with, before any schema sees it. */
+export const BODY_ERRORS = [
+  "unsupported_media_type",
+  "payload_too_large",
+  "empty_body",
+  "invalid_content_length",
+  "malformed_json",
+  "bad_request",
+] as const satisfies readonly ErrorCode[];
 
 /** Fastify's own errors for bad input, mapped to stable codes and messages that say what to fix. */
 function fromFastify(error: FastifyError, bodyLimit: number): AppError | undefined {

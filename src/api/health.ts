@@ -24,11 +24,22 @@ async function probe(name: string, check: EngineCheck, timeoutMs: number): Promi
 
 /** GET /healthz: the process serves HTTP. GET /readyz: every engine this process depends on answers. */
 export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { checks, checkTimeoutMs }) => {
-  app.get("/healthz", { schema: { response: { 200: responses.liveness } } }, async () => ({ status: "ok" }));
+  const tags = ["health"];
+  app.get("/healthz", { schema: { tags, summary: "Liveness", response: { 200: responses.liveness } } }, async () => ({
+    status: "ok",
+  }));
 
   app.get(
     "/readyz",
-    { schema: { response: { 200: responses.readiness, 503: responses.error } } },
+    {
+      schema: {
+        tags,
+        summary: "Readiness",
+        description: "One round trip to each engine the process depends on, each bounded by 1 s.",
+        response: { 200: responses.readiness },
+        errors: ["not_ready"],
+      },
+    },
     async (_request, reply) => {
       const names = Object.keys(checks);
       const results = await Promise.all(names.map((name) => probe(name, checks[name] as EngineCheck, checkTimeoutMs)));

@@ -1,9 +1,9 @@
 import { Admin } from "@platformatic/kafka";
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync, FastifySchema } from "fastify";
+import { z } from "zod";
 import { AppError } from "../errors.ts";
 import { type ConsumerLag, measureConsumerLag } from "../kafka/lag.ts";
 import { sendError } from "./errors.ts";
-import { responses } from "./schemas.ts";
 import { withTimeout } from "./timeout.ts";
 
 export interface MetricsOptions {
@@ -63,7 +63,31 @@ export const metricsRoutes: FastifyPluginAsync<MetricsOptions> = async (app, opt
   });
   app.addHook("onClose", () => admin.close());
 
-  app.get("/metrics", { schema: { response: { 503: responses.error } } }, async (request, reply) => {
+  const schema = {
+    tags: ["health"],
+    summary: "The workers' consumer lag (Prometheus text)",
+    response: {
+      200: {
+        description: "the consumer group's lag on the impressions topic, per partition and in total",
+        content: {
+          "text/plain": {
+            schema: z.string().meta({
+              examples: [
+                renderLagMetrics({
+                  topic: "impressions",
+                  group: "impressions-workers",
+                  partitions: [{ partition: 0, lag: 3n, logEndOffset: 1200n, committedOffset: 1197n }],
+                  total: 3n,
+                }),
+              ],
+            }),
+          },
+        },
+      },
+    },
+    errors: ["kafka_unavailable"],
+  } satisfies FastifySchema;
+  app.get("/metrics", { schema }, async (request, reply) => {
     try {
       const lag = await withTimeout(
         measureConsumerLag(admin, options.topic, options.group),

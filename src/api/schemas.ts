@@ -1,10 +1,12 @@
+import fastJson from "fast-json-stringify";
+import type { FastifySerializerCompiler } from "fastify";
 import { z } from "zod";
 
 /**
- * Response bodies. Defined with zod, handed to Fastify as JSON Schema so replies go through
- * fast-json-stringify (Fastify's fast path) rather than a validate-then-stringify per reply.
+ * Response bodies, as zod schemas: the source of GET /openapi.json, and of the JSON Schema each route's
+ * replies are serialized with (serializerCompiler).
  */
-const errorBody = z.object({
+export const errorBody = z.object({
   error: z.string().describe("stable machine-readable code, e.g. invalid_event"),
   message: z.string().describe("what is wrong and what to fix"),
   details: z.unknown().optional(),
@@ -16,22 +18,47 @@ const rejectedItem = z.object({
   error: z.string(),
 });
 
-const acceptedBody = z.object({
-  accepted: z.number().int().describe("events acknowledged by Kafka"),
-  rejected: z.array(rejectedItem),
-});
+const acceptedBody = z
+  .object({
+    accepted: z.number().int().describe("events acknowledged by Kafka"),
+    rejected: z.array(rejectedItem),
+  })
+  .meta({
+    description: "Kafka has the accepted events",
+    examples: [
+      { accepted: 1, rejected: [] },
+      { accepted: 2, rejected: [{ index: 2, error: "ts is required; adId is required" }] },
+    ],
+  });
 
-const livenessBody = z.object({ status: z.literal("ok") });
+const livenessBody = z.object({ status: z.literal("ok") }).meta({
+  description: "the process serves HTTP",
+  examples: [{ status: "ok" }],
+});
 
 const engineStatus = z.object({ status: z.enum(["up", "down"]), error: z.string().optional() });
 export type EngineStatus = z.infer<typeof engineStatus>;
-const readinessBody = z.object({ status: z.literal("ready"), engines: z.record(z.string(), engineStatus) });
-
-const jsonSchema = (schema: z.ZodType) => z.toJSONSchema(schema, { target: "draft-7", io: "output" });
+const readinessBody = z.object({ status: z.literal("ready"), engines: z.record(z.string(), engineStatus) }).meta({
+  description: "every engine this process depends on answers",
+  examples: [
+    { status: "ready", engines: { kafka: { status: "up" }, valkey: { status: "up" }, clickhouse: { status: "up" } } },
+  ],
+});
 
 export const responses = {
-  accepted: jsonSchema(acceptedBody),
-  error: jsonSchema(errorBody),
-  liveness: jsonSchema(livenessBody),
-  readiness: jsonSchema(readinessBody),
+  accepted: acceptedBody,
+  liveness: livenessBody,
+  readiness: readinessBody,
 };
+
+/**
+ * Replies go through fast-json-stringify (Fastify's fast path) compiled from the zod schema's JSON Schema once
+ * per route, rather than a validate-then-stringify per reply. Non-JSON bodies (the GIF, the tag, metrics) are
+ * sent as they are and never reach their serializer: a Buffer schema, which JSON Schema cannot express, may be "any".
+ */
+export const serializerCompiler: FastifySerializerCompiler<z.ZodType> = ({ schema }) =>
+  fastJson(
+    z.toJSONSchema(schema, { target: "draft-7", io: "output", unrepresentable: "any" }) as Parameters<
+      typeof fastJson
+    >[0],
+  );

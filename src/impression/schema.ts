@@ -18,6 +18,26 @@ export interface ImpressionLimits {
   now?: () => number;
 }
 
+/** What each field means, for the API's document (GET /openapi.json). */
+const FIELD_DESCRIPTIONS: Record<keyof Impression, string> = {
+  id: "the impression's own id: copies with the same id (retries, fallbacks) are counted once",
+  ts: "event time in epoch milliseconds, within the retention and at most MAX_FUTURE_SKEW_MS ahead",
+  userId: "who saw the ad",
+  adId: "the ad that was shown",
+};
+
+/**
+ * Impressions for the document's examples, at `at` and a minute before: examples are made with the schema,
+ * from the clock that checks them, so their `ts` is valid for as long as the process is younger than the
+ * retention.
+ */
+export function exampleImpressions(at: number): [Impression, Impression] {
+  return [
+    { id: "7f9c2b1e-4d3a-4e8f-9b6c-2a1d0e5f7c3b", ts: at, userId: "u-42", adId: "ad-7" },
+    { id: "01JD8X3K9QZ4VJ7M2N5P6R8S0T", ts: at - 60_000, userId: "u-17", adId: "ad-3" },
+  ];
+}
+
 function identifier(field: string) {
   return z
     .string({ error: (issue) => (issue.input === undefined ? `${field} is required` : `${field} must be a string`) })
@@ -49,19 +69,29 @@ function epochMillis(field: string, limits: ImpressionLimits) {
 }
 
 /** A query-string value holds digits only; it is checked as the number it spells. */
-function epochMillisParam(field: string, limits: ImpressionLimits) {
-  return z
-    .string()
-    .regex(/^\d{1,16}$/, `${field} must be an integer (epoch milliseconds)`)
-    .transform(Number)
-    .pipe(epochMillis(field, limits));
+function epochMillisParam(field: string, limits: ImpressionLimits, meta: z.core.GlobalMeta) {
+  return (
+    z
+      .string()
+      .regex(/^\d{1,16}$/, `${field} must be an integer (epoch milliseconds)`)
+      // On the string, not the pipe: a document describes what is sent, before the transform.
+      .meta(meta)
+      .transform(Number)
+      .pipe(epochMillis(field, limits))
+  );
 }
 
 function validators(limits: ImpressionLimits, from: "json" | "query"): Record<string, z.ZodType> {
+  const [example] = exampleImpressions((limits.now ?? Date.now)());
   return Object.fromEntries(
     IMPRESSION_FIELDS.map((f) => {
-      if (f.kind === "identifier") return [f.name, identifier(f.name)];
-      return [f.name, from === "json" ? epochMillis(f.name, limits) : epochMillisParam(f.name, limits)];
+      const value = example[f.name];
+      const meta = { description: FIELD_DESCRIPTIONS[f.name], examples: [from === "json" ? value : String(value)] };
+      if (f.kind === "identifier") return [f.name, identifier(f.name).meta(meta)];
+      return [
+        f.name,
+        from === "json" ? epochMillis(f.name, limits).meta(meta) : epochMillisParam(f.name, limits, meta),
+      ];
     }),
   );
 }
@@ -72,7 +102,11 @@ const notAnObject = {
 
 /** One impression as the HTTP API accepts it: unknown fields are rejected, so a sender's typo is not lost. */
 export function impressionSchema(limits: ImpressionLimits): z.ZodType<Impression> {
-  return z.strictObject(validators(limits, "json"), notAnObject) as unknown as z.ZodType<Impression>;
+  const [example] = exampleImpressions((limits.now ?? Date.now)());
+  return z.strictObject(validators(limits, "json"), notAnObject).meta({
+    description: "one impression; unknown fields are rejected",
+    examples: [example],
+  }) as unknown as z.ZodType<Impression>;
 }
 
 /**

@@ -1,10 +1,10 @@
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync, FastifySchema } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { ChargeEvents } from "../api/auth.ts";
 import { encodeImpression } from "../impression/codec.ts";
 import { type Impression, type ImpressionLimits, impressionQuerySchema } from "../impression/schema.ts";
-import type { Deliver } from "./deliver.ts";
+import { DELIVERY_ERRORS, type Deliver } from "./deliver.ts";
 
 /** The smallest transparent 1x1 GIF (43 bytes). */
 export const PIXEL_GIF = Buffer.from("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7", "base64");
@@ -18,9 +18,9 @@ const NO_CACHE = {
 
 /** The pixel's own parameters besides the impression: its key and, for signed keys, expiry and signature. */
 export const pixelAuthParams = {
-  key: z.string().optional(),
-  exp: z.string().optional(),
-  sig: z.string().optional(),
+  key: z.string().optional().describe("an ingest key (or send it as a header)"),
+  exp: z.string().optional().describe("signed keys only: when the URL expires, epoch seconds"),
+  sig: z.string().optional().describe('signed keys only: hex HMAC-SHA256 of "<id>|<adId>|<userId>|<exp>"'),
 };
 
 export interface PixelOptions {
@@ -35,7 +35,24 @@ export interface PixelOptions {
  */
 export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, { deliver, limits, chargeEvents }) => {
   const querystring = impressionQuerySchema(limits, pixelAuthParams);
-  app.withTypeProvider<ZodTypeProvider>().get("/pixel.gif", { schema: { querystring } }, async (request, reply) => {
+  const schema = {
+    tags: ["ingest"],
+    summary: "The impression an <img> fires",
+    description:
+      "The impression's fields as query parameters, `ts` as digits; without `ts` the event time is when the " +
+      "request arrived. Any other parameter is an error. Signed keys also need `exp` and `sig` (and no `ts`).",
+    querystring,
+    response: {
+      200: {
+        description:
+          "a 1×1 transparent GIF, once Kafka has acknowledged the event; never cached (Cache-Control: no-store)",
+        // The GIF's bytes, sent as they are (never serialized), documented as binary.
+        content: { "image/gif": { schema: z.instanceof(Buffer).meta({ type: "string", format: "binary" }) } },
+      },
+    },
+    errors: ["invalid_query", "rate_limited", ...DELIVERY_ERRORS],
+  } satisfies FastifySchema;
+  app.withTypeProvider<ZodTypeProvider>().get("/pixel.gif", { schema }, async (request, reply) => {
     const receivedAt = Date.now();
     const {
       key: _key,

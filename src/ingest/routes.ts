@@ -1,13 +1,15 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
 import type { ChargeEvents } from "../api/auth.ts";
+import { BODY_ERRORS } from "../api/errors.ts";
 import { responses } from "../api/schemas.ts";
 import { AppError } from "../errors.ts";
 import { encodeImpression } from "../impression/codec.ts";
-import { impressionSchema } from "../impression/schema.ts";
+import { exampleImpressions, type Impression, impressionSchema } from "../impression/schema.ts";
 import { Admission, type Release } from "./admission.ts";
 import { NdjsonBody, parseNdjson, validateBatch } from "./batch.ts";
-import type { Deliver } from "./deliver.ts";
+import { DELIVERY_ERRORS, type Deliver } from "./deliver.ts";
 
 export interface IngestOptions {
   deliver: Deliver;
@@ -46,6 +48,21 @@ export const BATCH_BYTES_IN_PROGRESS = 16 * 1024 * 1024;
 /** One event is well under 1 KiB; anything far larger is not an event. */
 const EVENT_MAX_BYTES = 16 * 1024;
 
+/** POST /events bodies, for the document only: the route parses them itself and validates each item. */
+function batchBodies(event: z.ZodType<Impression>, maxEvents: number) {
+  const examples = exampleImpressions(Date.now());
+  const array = z
+    .array(event)
+    .min(1)
+    .max(maxEvents)
+    .meta({ examples: [examples] });
+  const ndjson = z.string().meta({
+    description: "one impression per line, as JSON; a final newline is optional",
+    examples: [examples.map((example) => `${JSON.stringify(example)}\n`).join("")],
+  });
+  return { "application/json": array, "text/plain": array, "application/x-ndjson": ndjson };
+}
+
 /** POST /event (one impression) and POST /events (JSON array or NDJSON); 202 only after Kafka's ack. */
 export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, options) => {
   const { deliver } = options;
@@ -61,18 +78,29 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
     }
   });
 
-  app
-    .withTypeProvider<ZodTypeProvider>()
-    .post(
-      "/event",
-      { bodyLimit: EVENT_MAX_BYTES, schema: { body: schema, response: { 202: responses.accepted } } },
-      async (request, reply) => {
-        const event = request.body;
-        options.chargeEvents(request, reply, 1);
-        await deliver("/event", [{ key: event.id, value: encodeImpression(event) }]);
-        return reply.code(202).send({ accepted: 1, rejected: [] });
+  app.withTypeProvider<ZodTypeProvider>().post(
+    "/event",
+    {
+      bodyLimit: EVENT_MAX_BYTES,
+      schema: {
+        tags: ["ingest"],
+        summary: "Send one impression",
+        description:
+          "One impression as JSON: `application/json`, or `text/plain` holding JSON (what `navigator.sendBeacon` " +
+          `sends for a string), at most ${EVENT_MAX_BYTES} bytes. Answered once Kafka has acknowledged it.`,
+        consumes: ["application/json", "text/plain"],
+        body: schema,
+        response: { 202: responses.accepted },
+        errors: ["invalid_event", ...BODY_ERRORS, "rate_limited", ...DELIVERY_ERRORS],
       },
-    );
+    },
+    async (request, reply) => {
+      const event = request.body;
+      options.chargeEvents(request, reply, 1);
+      await deliver("/event", [{ key: event.id, value: encodeImpression(event) }]);
+      return reply.code(202).send({ accepted: 1, rejected: [] });
+    },
+  );
 
   await app.register(async (batchScope) => {
     const admission = new Admission({
@@ -106,7 +134,31 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
     });
     batchScope.post(
       "/events",
-      { bodyLimit: options.batchMaxBytes, schema: { response: { 202: responses.accepted } } },
+      {
+        bodyLimit: options.batchMaxBytes,
+        schema: {
+          tags: ["ingest"],
+          summary: "Send a batch of impressions",
+          description:
+            "A JSON array of impressions (`application/json`, or `text/plain` holding it) or NDJSON, one per line " +
+            `(\`application/x-ndjson\`): at most ${options.batchMaxEvents} events and ${options.batchMaxBytes} bytes. ` +
+            "Each item is validated on its own: the valid ones are written, the invalid ones reported in `rejected` " +
+            "by their 0-based index. Answered once Kafka has acknowledged the valid ones.",
+          documentedBody: batchBodies(schema, options.batchMaxEvents),
+          response: { 202: responses.accepted },
+          errors: [
+            ...BODY_ERRORS,
+            "invalid_batch",
+            "empty_batch",
+            "all_events_rejected",
+            "too_many_events",
+            "sender_gone",
+            "overloaded",
+            "rate_limited",
+            ...DELIVERY_ERRORS,
+          ],
+        },
+      },
       async (request, reply) => {
         const body = request.body;
         const items = body instanceof NdjsonBody ? body.items : body;

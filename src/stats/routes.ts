@@ -31,27 +31,64 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { c
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const statsQuery = statsQuerySchema(config.RETENTION_DAYS);
 
-  app.get("/stats", { schema: { querystring: statsQuery, response: { 200: responses.counts } } }, async ({ query }) =>
-    fromClickHouse(
-      countPerAd(clickhouse, {
-        now: Date.now(),
-        minutes: query.timeWindowMinutes,
-        adIds: query.adId,
-        limit: query.limit,
-      }),
-    ),
+  // A query ClickHouse refuses is a bug (500); one it does not answer, a 503.
+  const errors = ["invalid_query", "clickhouse_unavailable", "internal_error"] as const;
+  const tags = ["query"];
+
+  app.get(
+    "/stats",
+    {
+      schema: {
+        tags,
+        summary: "Impressions per ad in the last N minutes",
+        description: "Exact counts on event time over (now − N min, now]; ads without impressions are absent.",
+        querystring: statsQuery,
+        response: { 200: responses.counts },
+        errors,
+      },
+    },
+    async ({ query }) =>
+      fromClickHouse(
+        countPerAd(clickhouse, {
+          now: Date.now(),
+          minutes: query.timeWindowMinutes,
+          adIds: query.adId,
+          limit: query.limit,
+        }),
+      ),
   );
 
   app.get(
     "/stats/timeseries",
-    { schema: { querystring: timeSeriesQuerySchema(config.RETENTION_DAYS), response: { 200: responses.timeSeries } } },
+    {
+      schema: {
+        tags,
+        summary: "Impressions per minute for chosen ads",
+        description:
+          "Every minute the window touches, oldest first, zeros included; the first and last minutes count only " +
+          "their part inside the window, so each series sums to the ad's /stats figure.",
+        querystring: timeSeriesQuerySchema(config.RETENTION_DAYS),
+        response: { 200: responses.timeSeries },
+        errors,
+      },
+    },
     async ({ query }) =>
       fromClickHouse(timeSeries(clickhouse, { now: Date.now(), minutes: query.timeWindowMinutes, adIds: query.adId })),
   );
 
   app.get(
     "/stats/reach",
-    { schema: { querystring: statsQuery, response: { 200: responses.reach } } },
+    {
+      schema: {
+        tags,
+        summary: "Reach and frequency per ad",
+        description:
+          "Distinct users (exact) and impressions per distinct user; `limit` keeps the ads with the largest reach.",
+        querystring: statsQuery,
+        response: { 200: responses.reach },
+        errors,
+      },
+    },
     async ({ query }) =>
       fromClickHouse(
         reachPerAd(clickhouse, {

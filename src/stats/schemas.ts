@@ -6,31 +6,43 @@ export const MAX_FILTER_ADS = 100;
 export const MAX_SERIES_ADS = 20;
 
 /** An integer query-string value in [min, max]; every failure (missing too) says the allowed range. */
-function integerParam(name: string, min: number, max: number) {
+function integerParam(name: string, min: number, max: number, doc: { description: string; example: number }) {
   const range = `${name} must be an integer from ${min} to ${max}`;
-  return z
-    .string({
-      error: (issue) => (issue.input === undefined ? `${name} is required: an integer from ${min} to ${max}` : range),
-    })
-    .regex(/^\d+$/, range)
-    .transform(Number)
-    .pipe(z.number().min(min, range).max(max, range));
+  return (
+    z
+      .string({
+        error: (issue) => (issue.input === undefined ? `${name} is required: an integer from ${min} to ${max}` : range),
+      })
+      .regex(/^\d+$/, range)
+      // On the string, not the pipe: a document describes what is sent, before the transform.
+      .meta({ description: doc.description, examples: [String(doc.example)] })
+      .transform(Number)
+      .pipe(z.number().min(min, range).max(max, range))
+  );
 }
 
 /** `adId=a&adId=b` arrives as an array, `adId=a` as a string: both become an array of ids. */
-function adIdsParam(maxAds: number) {
+function adIdsParam(maxAds: number, description: string) {
   const id = z.string().regex(IDENTIFIER_PATTERN, "adId must be 1-128 characters of A-Z a-z 0-9 . _ : -");
   return z.preprocess(
     (value) => (typeof value === "string" ? [value] : value),
     z
       .array(id, { error: (issue) => (issue.input === undefined ? "adId is required (repeatable)" : undefined) })
-      .max(maxAds, `at most ${maxAds} adId values`),
+      .max(maxAds, `at most ${maxAds} adId values`)
+      .meta({
+        description: `${description}: repeatable (adId=a&adId=b), up to ${maxAds}`,
+        examples: [["ad-7", "ad-3"]],
+      }),
   );
 }
 
 /** The window in minutes: 1 up to the retention, beyond which ClickHouse has dropped the rows. */
 function windowParam(retentionDays: number) {
-  return integerParam("timeWindowMinutes", 1, retentionDays * 1440);
+  const max = retentionDays * 1440;
+  return integerParam("timeWindowMinutes", 1, max, {
+    description: `the window (now − N minutes, now] on event time: N from 1 to ${max} (the retention)`,
+    example: 60,
+  });
 }
 
 /** A misspelt parameter (say `timewindowminutes`) is an error, not silently ignored. */
@@ -43,8 +55,11 @@ export function statsQuerySchema(retentionDays: number) {
   return z.strictObject(
     {
       timeWindowMinutes: windowParam(retentionDays),
-      adId: adIdsParam(MAX_FILTER_ADS).default([]),
-      limit: integerParam("limit", 1, MAX_LIMIT).optional(),
+      adId: adIdsParam(MAX_FILTER_ADS, "only these ads").default([]),
+      limit: integerParam("limit", 1, MAX_LIMIT, {
+        description: `only the N ads with the most (ties: smaller ad id first), N from 1 to ${MAX_LIMIT}`,
+        example: 10,
+      }).optional(),
     },
     strict,
   );
@@ -54,35 +69,54 @@ export function timeSeriesQuerySchema(retentionDays: number) {
   return z.strictObject(
     {
       timeWindowMinutes: windowParam(retentionDays),
-      adId: adIdsParam(MAX_SERIES_ADS),
+      adId: adIdsParam(MAX_SERIES_ADS, "the ads to chart"),
     },
     strict,
   );
 }
 
-const countsBody = z.record(z.string(), z.number().int().describe("impressions in the window"));
+const countsBody = z.record(z.string(), z.number().int().describe("impressions in the window")).meta({
+  description: "impressions per ad id; ads without any are absent",
+  examples: [{ "ad-7": 1204, "ad-3": 998 }],
+});
 
-const timeSeriesBody = z.record(
-  z.string(),
-  z.array(
-    z.object({ minute: z.string().describe("start of the minute, ISO 8601 UTC"), impressions: z.number().int() }),
-  ),
-);
+const timeSeriesBody = z
+  .record(
+    z.string(),
+    z.array(
+      z.object({ minute: z.string().describe("start of the minute, ISO 8601 UTC"), impressions: z.number().int() }),
+    ),
+  )
+  .meta({
+    description: "per requested ad, every minute the window touches, oldest first, zeros included",
+    examples: [
+      {
+        "ad-7": [
+          { minute: "2026-12-01T10:28:00.000Z", impressions: 4 },
+          { minute: "2026-12-01T10:29:00.000Z", impressions: 17 },
+          { minute: "2026-12-01T10:30:00.000Z", impressions: 6 },
+        ],
+      },
+    ],
+  });
 
-const reachBody = z.record(
-  z.string(),
-  z.object({
-    impressions: z.number().int(),
-    reach: z.number().int().describe("distinct users"),
-    frequency: z.number().describe("impressions per distinct user"),
-  }),
-);
+const reachBody = z
+  .record(
+    z.string(),
+    z.object({
+      impressions: z.number().int(),
+      reach: z.number().int().describe("distinct users"),
+      frequency: z.number().describe("impressions per distinct user"),
+    }),
+  )
+  .meta({
+    description: "impressions, reach and frequency per ad id",
+    examples: [{ "ad-3": { impressions: 998, reach: 412, frequency: 2.4223300970873787 } }],
+  });
 
-const jsonSchema = (schema: z.ZodType) => z.toJSONSchema(schema, { target: "draft-7", io: "output" });
-
-/** As JSON Schema, like the API's other responses: replies go through fast-json-stringify. */
+/** Response bodies: documented and serialized from these (serializerCompiler in src/api/schemas.ts). */
 export const responses = {
-  counts: jsonSchema(countsBody),
-  timeSeries: jsonSchema(timeSeriesBody),
-  reach: jsonSchema(reachBody),
+  counts: countsBody,
+  timeSeries: timeSeriesBody,
+  reach: reachBody,
 };

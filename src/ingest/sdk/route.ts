@@ -1,12 +1,24 @@
 import { gzipSync } from "node:zlib";
 import type { FastifyPluginAsync } from "fastify";
+import { z } from "zod";
 import { SDK_SCRIPT } from "./sdk.ts";
 
 const gzipped = gzipSync(SDK_SCRIPT);
 
 /** GET /sdk.js: the page tag, gzipped when the browser takes it; public, cached for 5 minutes. */
 export const sdkRoute: FastifyPluginAsync = async (app) => {
-  app.get("/sdk.js", async (request, reply) => {
+  const schema = {
+    tags: ["ingest"],
+    summary: "The page tag",
+    description: "Defines `impressions.track({ adId, userId })`: sendBeacon, then fetch, then the pixel, one id each.",
+    response: {
+      200: {
+        description: "the script, gzipped when the browser takes it; public, cached for 5 minutes",
+        content: { "text/javascript": { schema: z.string() } },
+      },
+    },
+  };
+  app.get("/sdk.js", { schema }, async (request, reply) => {
     reply
       .type("text/javascript; charset=utf-8")
       .header("cache-control", "public, max-age=300")
