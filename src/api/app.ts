@@ -3,6 +3,7 @@ import underPressure from "@fastify/under-pressure";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import { validatorCompiler } from "fastify-type-provider-zod";
 import type { Config } from "../config.ts";
+import { dashboardRoutes } from "../dashboard/route.ts";
 import { AppError, errorSpec } from "../errors.ts";
 import { createDelivery } from "../ingest/deliver.ts";
 import { pixelRoute } from "../ingest/pixel.ts";
@@ -10,6 +11,7 @@ import { ingestRoutes } from "../ingest/routes.ts";
 import { sdkRoute } from "../ingest/sdk/route.ts";
 import { ACK_SHARE_OF_PRODUCE_TIMEOUT, type ImpressionProducer } from "../kafka/producer.ts";
 import type { ApiMetrics } from "../metrics/api.ts";
+import { pipelineRoutes } from "../stats/pipeline.ts";
 import { statsRoutes } from "../stats/routes.ts";
 import { createGate, type Gate, guardRoutes, rateCharger } from "./auth.ts";
 import { registerCors } from "./cors.ts";
@@ -39,9 +41,10 @@ export interface AppDependencies {
 const MAX_EVENT_LOOP_DELAY_MS = 1000;
 const READINESS_CHECK_TIMEOUT_MS = 1000;
 const METRICS_KAFKA_TIMEOUT_MS = 1500;
+const PIPELINE_KAFKA_TIMEOUT_MS = 1500;
 
 const INGEST_PATHS = ["/event", "/events", "/pixel.gif"];
-const QUERY_PATHS = ["/stats", "/stats/timeseries", "/stats/reach"];
+const QUERY_PATHS = ["/stats", "/stats/timeseries", "/stats/reach", "/stats/pipeline"];
 const METRICS_PATH = "/metrics";
 
 /** Codes that refuse one event (or one whole body) for what it holds: counted as rejected events. */
@@ -82,13 +85,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const { metrics } = deps;
   installErrorHandlers(app, metrics && observeIngestErrors(metrics));
   if (metrics) {
-    app.addHook("onResponse", async (request, reply) => {
+    // A callback hook, not an async one: no promise per request.
+    app.addHook("onResponse", (request, reply, done) => {
       // The route's pattern, never the raw URL: one series per route, whatever the query strings.
       const route = request.routeOptions.url ?? "unmatched";
-      metrics.requestDuration.observe(
-        { route, method: request.method, status_code: reply.statusCode },
-        reply.elapsedTime / 1000,
-      );
+      const labels = { route, method: request.method, status_code: reply.statusCode };
+      metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
+      done();
     });
   }
   await registerCors(app, {
@@ -101,6 +104,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   await app.register(healthRoutes, { checks: deps.checks, checkTimeoutMs: READINESS_CHECK_TIMEOUT_MS });
   if (servesIngest) await app.register(sdkRoute);
+  // The dashboard's page and assets are public (they hold no data); the routes it reads are keyed.
+  if (servesQueries) await app.register(dashboardRoutes);
   await app.register(async (metrics) => {
     guardRoutes(metrics, gate, "query");
     await metrics.register(metricsRoutes, {
@@ -150,6 +155,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       await serving.register(async (query) => {
         guardRoutes(query, gate, "query");
         await query.register(statsRoutes, { clickhouse, config });
+        await query.register(pipelineRoutes, { clickhouse, config, kafkaTimeoutMs: PIPELINE_KAFKA_TIMEOUT_MS });
       });
     }
   });

@@ -15,7 +15,7 @@ export interface StatsOptions {
  * A ClickHouse error with a code is a query the server refused (a bug: 500); anything else means the
  * server did not answer, which the client may retry.
  */
-async function fromClickHouse<T>(query: Promise<T>): Promise<T> {
+export async function fromClickHouse<T>(query: Promise<T>): Promise<T> {
   try {
     return await query;
   } catch (error) {

@@ -114,9 +114,50 @@ const reachBody = z
     examples: [{ "ad-3": { impressions: 998, reach: 412, frequency: 2.4223300970873787 } }],
   });
 
+/** GET /stats/pipeline takes no parameter; a misspelt one is refused like anywhere else. */
+export const pipelineQuerySchema = z.strictObject({}, strict);
+
+const count = (description: string) => z.number().int().min(0).describe(description);
+
+const pipelineBody = z
+  .object({
+    measuredAt: z.string().describe("when the API read the engines, ISO 8601 UTC"),
+    received: count("events written to the impressions topic: the sum of its log-end offsets"),
+    counted: count("rows of the raw impressions table: each impression counted once"),
+    deadLetters: count("messages written to the dead-letter topic: the sum of its log-end offsets"),
+    lag: count("messages the worker group has not committed yet"),
+    duplicates: count(
+      "derived, not counted: received − counted − dead letters − lag, at least 0 (copies the workers dropped)",
+    ),
+    newestEventTime: z.string().nullable().describe("the newest counted event time (ts), ISO 8601 UTC; null if none"),
+    freshnessMs: z
+      .number()
+      .int()
+      .nullable()
+      .describe("measuredAt − newestEventTime in ms (negative if a sender's clock runs ahead); null if none"),
+  })
+  .meta({
+    description: "the pipeline's totals since the topics were made; rates come from two successive answers",
+    examples: [
+      {
+        measuredAt: "2026-12-01T10:30:15.250Z",
+        received: 120_431,
+        counted: 118_902,
+        deadLetters: 3,
+        lag: 412,
+        duplicates: 1114,
+        newestEventTime: "2026-12-01T10:30:14.803Z",
+        freshnessMs: 447,
+      },
+    ],
+  });
+
+export type PipelineStatus = z.infer<typeof pipelineBody>;
+
 /** Response bodies: documented and serialized from these (serializerCompiler in src/api/schemas.ts). */
 export const responses = {
   counts: countsBody,
   timeSeries: timeSeriesBody,
   reach: reachBody,
+  pipeline: pipelineBody,
 };

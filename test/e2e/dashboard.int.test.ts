@@ -1,0 +1,325 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import type { BrowserContextOptions, Page, Request } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildApp } from "../../src/api/app.ts";
+import { createGate } from "../../src/api/auth.ts";
+import { watchKeys } from "../../src/auth/keys-watcher.ts";
+import type { Impression } from "../../src/impression/fields.ts";
+import { createImpressionProducer } from "../../src/kafka/producer.ts";
+import { ensureTopics, impressionTopics } from "../../src/kafka/topics.ts";
+import { createWorker } from "../../src/worker/worker.ts";
+import { repoRoot } from "../../stack/paths.ts";
+import { useBrowser } from "../support/browser.ts";
+import { createTestDatabase } from "../support/clickhouse.ts";
+import { testConfig } from "../support/config.ts";
+import { makeImpression } from "../support/impressions.ts";
+import { runKeysCli } from "../support/keys.ts";
+import { waitFor } from "../support/wait.ts";
+
+// The dashboard (GET /) in headless Chromium against the whole system: the API (role all) and a worker on a
+// topic, group and database of their own, fed a known set of impressions. What the page shows must be what
+// the API answers, loaded from the API's origin only; screenshots go to test-output/ (git-ignored).
+
+const OUTPUT = join(repoRoot, "test-output");
+const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 900 } };
+const PHONE: BrowserContextOptions = {
+  viewport: { width: 390, height: 844 },
+  deviceScaleFactor: 2,
+  isMobile: true,
+  hasTouch: true,
+};
+
+const browser = useBrowser();
+const logger = pino({ level: "warn" });
+const closers: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const close of closers.reverse()) await close();
+});
+
+interface System {
+  api: string;
+  queryHeaders: Record<string, string>;
+  ingestHeaders: Record<string, string>;
+}
+
+async function startSystem(keys?: { file: string; queryKey: string; ingestKey: string }): Promise<System> {
+  const name = `dash-${randomBytes(4).toString("hex")}`;
+  const db = await createTestDatabase(
+    testConfig({
+      API_ROLE: "all",
+      AUTH: "off",
+      KAFKA_TOPIC: name,
+      KAFKA_DLQ_TOPIC: `${name}.dlq`,
+      KAFKA_CONSUMER_GROUP: `${name}-group`,
+      KAFKA_PARTITIONS: "2",
+      WORKER_BATCH_MAX_WAIT_MS: "100",
+      ...(keys && { AUTH: "auto", API_KEYS_FILE: keys.file }),
+    }),
+  );
+  closers.push(() => db.drop());
+  const { config } = db;
+  await ensureTopics(config.KAFKA_BROKERS, "dashboard-test", impressionTopics(config));
+  const worker = createWorker(config, logger);
+  closers.push(() => worker.stop());
+  await worker.start();
+  const producer = createImpressionProducer(config);
+  closers.push(() => producer.close());
+  const watcher = keys
+    ? watchKeys(config.API_KEYS_FILE, { onError: (error) => logger.error(error.message) })
+    : undefined;
+  if (watcher) closers.push(async () => watcher.close());
+  const gate = createGate(config, watcher);
+  const app = await buildApp({ config, producer, clickhouse: db.clickhouse, checks: {}, gate, logger: false });
+  closers.push(() => app.close());
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  return {
+    api: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+    queryHeaders: keys ? { authorization: `Bearer ${keys.queryKey}` } : {},
+    ingestHeaders: keys ? { authorization: `Bearer ${keys.ingestKey}` } : {},
+  };
+}
+
+async function get<T>(system: System, path: string): Promise<T> {
+  const response = await fetch(`${system.api}${path}`, { headers: system.queryHeaders });
+  expect(response.status, path).toBe(200);
+  return (await response.json()) as T;
+}
+
+interface Pipeline {
+  received: number;
+  counted: number;
+  deadLetters: number;
+  lag: number;
+  duplicates: number;
+}
+
+/**
+ * A known set: six ads with 6, 4, 3, 2, 1 and 1 impressions, from a few users each, sent by POST /events;
+ * then `copies` of them again (a sender's retries), which the worker drops. Resolves once all is counted.
+ */
+async function feed(system: System, copies = 3) {
+  const run = randomBytes(3).toString("hex");
+  const sizes = [6, 4, 3, 2, 1, 1];
+  const events: Impression[] = sizes.flatMap((n, ad) =>
+    Array.from({ length: n }, (_, i) =>
+      makeImpression(run, { adId: `ad-${run}-${ad}`, userId: `u-${run}-${i % 3}`, ts: Date.now() - (i + 1) * 60_000 }),
+    ),
+  );
+  for (const body of [events, events.slice(0, copies)]) {
+    const response = await fetch(`${system.api}/events`, {
+      method: "POST",
+      headers: { ...system.ingestHeaders, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    expect(response.status).toBe(202);
+  }
+  const total = events.length;
+  const pipeline = await waitFor("the worker to count every event and commit", 30_000, async () => {
+    const p = await get<Pipeline>(system, "/stats/pipeline");
+    return p.counted === total && p.lag === 0 ? p : undefined;
+  });
+  expect(pipeline).toMatchObject({ received: total + copies, counted: total, deadLetters: 0, duplicates: copies });
+  return { run, total, copies };
+}
+
+/** A dashboard tab in a fresh context, recording every request it makes and every error it reports. */
+async function openDashboard(system: System, options: BrowserContextOptions) {
+  const context = await browser().newContext(options);
+  closers.push(() => context.close());
+  const page = await context.newPage();
+  const requests: Request[] = [];
+  const problems: string[] = [];
+  page.on("request", (request) => requests.push(request));
+  page.on("requestfailed", (request) => problems.push(`failed: ${request.url()} ${request.failure()?.errorText}`));
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error" || message.type() === "warning") problems.push(message.text());
+  });
+  await page.goto(`${system.api}/`);
+  return { page, requests, problems };
+}
+
+interface Shown {
+  top: { adId: string; impressions: number; reach: number }[];
+  pipeline: Record<string, string>;
+  chartSeries: string[];
+}
+
+/** What the page shows: its table's rows, its pipeline tiles' values, its chart's legend. */
+function shown(page: Page): Promise<Shown> {
+  return page.evaluate(`(() => ({
+    top: [...document.querySelectorAll("#top tbody tr")].map((tr) => ({
+      adId: tr.dataset.ad,
+      impressions: Number(tr.querySelector(".impressions").dataset.value),
+      reach: Number(tr.querySelector(".reach").dataset.value),
+    })),
+    pipeline: Object.fromEntries(
+      [...document.querySelectorAll(".pipeline [id^=p-]")].map((el) => [el.id, el.dataset.value ?? el.textContent]),
+    ),
+    chartSeries: [...document.querySelectorAll("#chart .u-legend .u-series .u-label")].map((el) => el.textContent).slice(1),
+  }))()`);
+}
+
+/** Until the page shows `rows` ads: its first answers have arrived and been drawn. */
+async function untilShowing(page: Page, rows: number) {
+  await page.locator("body[data-state=ready]").waitFor({ timeout: 15_000 });
+  await page
+    .locator("#top tbody tr")
+    .nth(rows - 1)
+    .waitFor({ timeout: 15_000 });
+}
+
+/** GET /stats and /stats/reach for the window, as the page asks them (top 10), side by side. */
+async function expectedTop(system: System, minutes: number) {
+  const counts = await get<Record<string, number>>(system, `/stats?timeWindowMinutes=${minutes}&limit=10`);
+  const query = new URLSearchParams({ timeWindowMinutes: String(minutes) });
+  for (const adId of Object.keys(counts)) query.append("adId", adId);
+  const reach = await get<Record<string, { reach: number }>>(system, `/stats/reach?${query}`);
+  return Object.entries(counts)
+    .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1))
+    .map(([adId, impressions]) => ({ adId, impressions, reach: reach[adId]?.reach ?? Number.NaN }));
+}
+
+function screenshot(page: Page, name: string) {
+  mkdirSync(OUTPUT, { recursive: true });
+  const path = join(OUTPUT, name);
+  return page.screenshot({ path, fullPage: true }).then(() => {
+    expect(statSync(path).size).toBeGreaterThan(10_000);
+    return path;
+  });
+}
+
+const otherOrigin = (system: System, requests: Request[]) =>
+  requests.map((r) => r.url()).filter((url) => !url.startsWith(`${system.api}/`) && !url.startsWith("data:"));
+
+describe("the dashboard in Chromium, against the whole system", () => {
+  let system: System;
+  let fed: Awaited<ReturnType<typeof feed>>;
+  beforeAll(async () => {
+    system = await startSystem();
+    fed = await feed(system);
+  });
+
+  it("shows the top ads as GET /stats answers, the pipeline's totals, and a chart; nothing from elsewhere", async () => {
+    const { page, requests, problems } = await openDashboard(system, DESKTOP);
+    await untilShowing(page, 6);
+    const seen = await shown(page);
+    const top = await expectedTop(system, 60);
+    expect(top.map((row) => row.impressions)).toEqual([6, 4, 3, 2, 1, 1]);
+    expect(seen.top).toEqual(top);
+    expect(seen.chartSeries).toEqual(top.slice(0, 5).map((row) => row.adId));
+    expect(seen.pipeline).toMatchObject({
+      "p-received": String(fed.total + fed.copies),
+      "p-counted": String(fed.total),
+      "p-duplicates": String(fed.copies),
+      "p-dead-letters": "0",
+      "p-lag": "0",
+    });
+    expect(await page.locator("#p-freshness").textContent()).toMatch(/ (ms|s|min)$/);
+
+    // It refreshes by itself within 5 s: the second reading gives the rates (nothing arrives: 0 per second).
+    await waitFor("the second reading", 10_000, async () =>
+      (await page.locator("#p-received-rate").textContent()) === "0" ? true : undefined,
+    );
+    expect(await page.locator("#p-counted-rate").textContent()).toBe("0");
+    expect(await page.locator("#chart canvas").count()).toBeGreaterThan(0);
+    await screenshot(page, "dashboard-desktop.png");
+
+    expect(problems).toEqual([]);
+    expect(otherOrigin(system, requests)).toEqual([]);
+    expect(requests.some((r) => r.url() === `${system.api}/dashboard/uplot.iife.min.js`)).toBe(true);
+  });
+
+  it("changes window, and stops polling while paused", async () => {
+    const { page, requests, problems } = await openDashboard(system, DESKTOP);
+    await untilShowing(page, 6);
+    await page.selectOption("#window", "15");
+    // Events were sent 1 to 6 minutes before their send: all still in 15 minutes, with the same counts.
+    await waitFor("the 15-minute answers to be drawn", 10_000, async () =>
+      (await page.locator("#top-window").textContent()) === "last 15 min" ? true : undefined,
+    );
+    expect((await shown(page)).top).toEqual(await expectedTop(system, 15));
+    expect(requests.some((r) => r.url().includes("/stats?timeWindowMinutes=15&limit=10"))).toBe(true);
+
+    await page.click("#pause");
+    expect(await page.locator("#live").textContent()).toBe("paused");
+    const before = requests.length;
+    await page.waitForTimeout(6_000);
+    expect(requests.length).toBe(before);
+    await page.click("#pause");
+    await waitFor("a request after resuming", 5_000, () => (requests.length > before ? true : undefined));
+    expect(problems).toEqual([]);
+  });
+
+  it("fits a phone-sized screen", async () => {
+    const { page, requests, problems } = await openDashboard(system, PHONE);
+    await untilShowing(page, 6);
+    expect((await shown(page)).top).toEqual(await expectedTop(system, 60));
+    // Nothing wider than the screen: no sideways scrolling of the page.
+    const widths = await page.evaluate<{ page: number; screen: number }>(
+      "({ page: document.documentElement.scrollWidth, screen: window.innerWidth })",
+    );
+    expect(widths.page).toBeLessThanOrEqual(widths.screen);
+    await screenshot(page, "dashboard-phone.png");
+    expect(problems).toEqual([]);
+    expect(otherOrigin(system, requests)).toEqual([]);
+  });
+});
+
+describe("the dashboard with keys on (AUTH=auto)", () => {
+  let system: System;
+  let queryKey: string;
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dash-keys-"));
+    closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, "keys.json");
+    const ingestKey = runKeysCli(file, "create", "--scope", "ingest", "--name", "sender");
+    queryKey = runKeysCli(file, "create", "--scope", "query", "--name", "dashboard");
+    system = await startSystem({ file, queryKey, ingestKey });
+    await feed(system);
+  });
+
+  it("asks for the query key once, then shows the data; the key only ever travels in the Authorization header", async () => {
+    const { page, requests, problems } = await openDashboard(system, PHONE);
+    await page.locator("#key-form").waitFor({ state: "visible", timeout: 15_000 });
+    expect(await page.locator("body").getAttribute("data-state")).toBe("key");
+
+    // A wrong key is refused, and asked for again.
+    await page.fill("#key", "imp_qry_not-a-key");
+    await page.click("#key-form button[type=submit]");
+    await waitFor("the refusal to be shown", 10_000, async () =>
+      (await page.locator("#key-reason").textContent())?.includes("refused") ? true : undefined,
+    );
+    await page.locator("#key-form").waitFor({ state: "visible" });
+    await screenshot(page, "dashboard-key-phone.png");
+
+    await page.fill("#key", queryKey);
+    await page.click("#key-form button[type=submit]");
+    await untilShowing(page, 6);
+    expect((await shown(page)).top).toEqual(await expectedTop(system, 60));
+    expect(await page.evaluate("sessionStorage.getItem('impressions.queryKey')")).toBe(queryKey);
+
+    // A reload in the same tab keeps the key: no second prompt.
+    await page.reload();
+    await untilShowing(page, 6);
+    expect(await page.locator("#key-form").isVisible()).toBe(false);
+
+    const data = requests.filter((r) => new URL(r.url()).pathname.startsWith("/stats"));
+    expect(data.length).toBeGreaterThan(0);
+    for (const request of requests) expect(request.url()).not.toContain(queryKey);
+    const authorized = await Promise.all(data.map(async (r) => (await r.allHeaders()).authorization));
+    expect(authorized.filter((header) => header === `Bearer ${queryKey}`).length).toBeGreaterThan(0);
+    // The rest: the first requests, with no key yet, and those with the wrong key.
+    expect(new Set(authorized.filter((header) => header !== `Bearer ${queryKey}`))).toEqual(
+      new Set([undefined, "Bearer imp_qry_not-a-key"]),
+    );
+    // The 401s that made it ask are the browser's only complaints.
+    expect(problems.filter((text) => !/status of 401/.test(text))).toEqual([]);
+    expect(otherOrigin(system, requests)).toEqual([]);
+  });
+});
