@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ConsumedMessage } from "./consumer.ts";
-import { heldSince, joined, type PartitionState } from "./consumer-state.ts";
+import { heldSince, joined, type PartitionState, starvedPartitions } from "./consumer-state.ts";
 
 const message = (offset: bigint): ConsumedMessage => ({
   topic: "t",
@@ -64,5 +64,34 @@ describe("heldSince", () => {
 
   it("does not hold a batch whose partition was lost and assigned again", () => {
     expect(heldSince(joined(joined(holding, false), true), holding.losses)).toBe(false);
+  });
+});
+
+describe("starvedPartitions", () => {
+  const watch = (partition: number, lag: bigint, committedOffset: bigint | undefined, idle = true) => ({
+    partition,
+    lag,
+    committedOffset,
+    idle,
+  });
+
+  it("names a partition idle with lag and the same commit at two measurements in a row", () => {
+    const suspects = new Map<number, bigint | undefined>();
+    expect(starvedPartitions(suspects, [watch(0, 5n, 10n), watch(1, 0n, 3n)])).toEqual([]);
+    expect(starvedPartitions(suspects, [watch(0, 5n, 10n), watch(1, 0n, 3n)])).toEqual([0]);
+  });
+
+  it("clears a suspect that commits, gets work in hand, catches up or is no longer owned", () => {
+    const suspects = new Map<number, bigint | undefined>();
+    starvedPartitions(suspects, [watch(0, 5n, 10n), watch(1, 5n, undefined), watch(2, 5n, 7n), watch(3, 5n, 1n)]);
+    const next = [watch(0, 5n, 12n), watch(1, 5n, undefined, false), watch(2, 0n, 12n)];
+    expect(starvedPartitions(suspects, next)).toEqual([]);
+    expect([...suspects.keys()]).toEqual([0]);
+  });
+
+  it("counts a partition that never committed like any other", () => {
+    const suspects = new Map<number, bigint | undefined>();
+    starvedPartitions(suspects, [watch(4, 9n, undefined)]);
+    expect(starvedPartitions(suspects, [watch(4, 9n, undefined)])).toEqual([4]);
   });
 });

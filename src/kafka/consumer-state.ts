@@ -41,3 +41,35 @@ export function heldSince(
 ): state is PartitionState {
   return state?.assigned === true && state.losses === lossesAtTake;
 }
+
+/** What the consumer sees of one owned partition at a lag measurement. */
+export interface PartitionWatch {
+  partition: number;
+  lag: bigint;
+  committedOffset: bigint | undefined;
+  /** Nothing pending and no batch of it in hand: nothing is under way that would commit. */
+  idle: boolean;
+}
+
+/**
+ * Partitions that look starved: lag, nothing pending or in hand, and the same committed offset as at the
+ * previous measurement (`suspects`, updated in place). Messages the stream should deliver are not arriving.
+ */
+export function starvedPartitions(
+  suspects: Map<number, bigint | undefined>,
+  watched: readonly PartitionWatch[],
+): number[] {
+  const starved: number[] = [];
+  const seen = new Set<number>();
+  for (const { partition, lag, committedOffset, idle } of watched) {
+    seen.add(partition);
+    if (lag === 0n || !idle) {
+      suspects.delete(partition);
+      continue;
+    }
+    if (suspects.has(partition) && suspects.get(partition) === committedOffset) starved.push(partition);
+    else suspects.set(partition, committedOffset);
+  }
+  for (const partition of suspects.keys()) if (!seen.has(partition)) suspects.delete(partition);
+  return starved;
+}
