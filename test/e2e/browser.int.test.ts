@@ -1,21 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildApp } from "../../src/api/app.ts";
-import { createGate } from "../../src/api/auth.ts";
-import { watchKeys } from "../../src/auth/keys-watcher.ts";
-import { createImpressionProducer } from "../../src/kafka/producer.ts";
-import { ensureTopics, impressionTopics } from "../../src/kafka/topics.ts";
-import { createWorker } from "../../src/worker/worker.ts";
 import { servePage, useBrowser } from "../support/browser.ts";
-import { createTestDatabase } from "../support/clickhouse.ts";
-import { testConfig } from "../support/config.ts";
 import { makeImpression } from "../support/impressions.ts";
 import { runKeysCli } from "../support/keys.ts";
+import { startTestSystem } from "../support/system.ts";
 import { waitFor } from "../support/wait.ts";
 
 // The whole system as a browser meets it: a publisher's page on an origin of its own sends impressions in
@@ -25,7 +16,6 @@ import { waitFor } from "../support/wait.ts";
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 const browser = useBrowser();
-const logger = pino({ level: "warn" });
 /** Everything this file started, closed in reverse order after its last test. */
 const closers: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -38,47 +28,10 @@ interface System {
   queryHeaders: Record<string, string>;
 }
 
-/**
- * The API, listening on a free port, and one worker, on a topic, group and database of their own. With
- * `keys`: AUTH=auto on that keys file, watched (default interval) and gated as src/api/main.ts does, and
- * read with its query key.
- */
+/** The system of test/support/system.ts; with `keys`, read with its query key. */
 async function startSystem(keys?: { file: string; queryKey: string }): Promise<System> {
-  const name = `e2e-${randomBytes(4).toString("hex")}`;
-  const db = await createTestDatabase(
-    testConfig({
-      API_ROLE: "all",
-      AUTH: "off",
-      KAFKA_TOPIC: name,
-      KAFKA_DLQ_TOPIC: `${name}.dlq`,
-      KAFKA_CONSUMER_GROUP: `${name}-group`,
-      KAFKA_PARTITIONS: "2",
-      WORKER_BATCH_MAX_WAIT_MS: "100",
-      ...(keys && { AUTH: "auto", API_KEYS_FILE: keys.file }),
-    }),
-  );
-  closers.push(() => db.drop());
-  const { config } = db;
-  await ensureTopics(config.KAFKA_BROKERS, "e2e-test", impressionTopics(config));
-  const worker = createWorker(config, logger);
-  closers.push(() => worker.stop());
-  await worker.start();
-  const producer = createImpressionProducer(config);
-  closers.push(() => producer.close());
-  const watcher = keys
-    ? watchKeys(config.API_KEYS_FILE, {
-        onError: (error) => logger.error(`${error.message}; keeping the last good keys`),
-      })
-    : undefined;
-  if (watcher) closers.push(async () => watcher.close());
-  const gate = createGate(config, watcher);
-  const app = await buildApp({ config, producer, clickhouse: db.clickhouse, checks: {}, gate, logger: false });
-  closers.push(() => app.close());
-  await app.listen({ host: "127.0.0.1", port: 0 });
-  return {
-    api: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
-    queryHeaders: keys ? { authorization: `Bearer ${keys.queryKey}` } : {},
-  };
+  const { api } = await startTestSystem("e2e", closers, keys?.file);
+  return { api, queryHeaders: keys ? { authorization: `Bearer ${keys.queryKey}` } : {} };
 }
 
 /** A keys file in a temporary directory of its own (removed after), and `npm run keys -- …` on it. */

@@ -1,24 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import type { BrowserContextOptions, Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildApp } from "../../src/api/app.ts";
-import { createGate } from "../../src/api/auth.ts";
-import { watchKeys } from "../../src/auth/keys-watcher.ts";
 import type { Impression } from "../../src/impression/fields.ts";
-import { createImpressionProducer } from "../../src/kafka/producer.ts";
-import { ensureTopics, impressionTopics } from "../../src/kafka/topics.ts";
-import { createWorker } from "../../src/worker/worker.ts";
 import { repoRoot } from "../../stack/paths.ts";
 import { useBrowser } from "../support/browser.ts";
-import { createTestDatabase } from "../support/clickhouse.ts";
-import { testConfig } from "../support/config.ts";
 import { makeImpression } from "../support/impressions.ts";
 import { runKeysCli } from "../support/keys.ts";
+import { startTestSystem } from "../support/system.ts";
 import { waitFor } from "../support/wait.ts";
 
 // The dashboard (GET /) in headless Chromium against the whole system: the API (role all) and a worker on a
@@ -35,7 +26,6 @@ const PHONE: BrowserContextOptions = {
 };
 
 const browser = useBrowser();
-const logger = pino({ level: "warn" });
 const closers: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
   for (const close of closers.reverse()) await close();
@@ -47,38 +37,11 @@ interface System {
   ingestHeaders: Record<string, string>;
 }
 
+/** The system of test/support/system.ts, with the headers its keys (if any) are sent with. */
 async function startSystem(keys?: { file: string; queryKey: string; ingestKey: string }): Promise<System> {
-  const name = `dash-${randomBytes(4).toString("hex")}`;
-  const db = await createTestDatabase(
-    testConfig({
-      API_ROLE: "all",
-      AUTH: "off",
-      KAFKA_TOPIC: name,
-      KAFKA_DLQ_TOPIC: `${name}.dlq`,
-      KAFKA_CONSUMER_GROUP: `${name}-group`,
-      KAFKA_PARTITIONS: "2",
-      WORKER_BATCH_MAX_WAIT_MS: "100",
-      ...(keys && { AUTH: "auto", API_KEYS_FILE: keys.file }),
-    }),
-  );
-  closers.push(() => db.drop());
-  const { config } = db;
-  await ensureTopics(config.KAFKA_BROKERS, "dashboard-test", impressionTopics(config));
-  const worker = createWorker(config, logger);
-  closers.push(() => worker.stop());
-  await worker.start();
-  const producer = createImpressionProducer(config);
-  closers.push(() => producer.close());
-  const watcher = keys
-    ? watchKeys(config.API_KEYS_FILE, { onError: (error) => logger.error(error.message) })
-    : undefined;
-  if (watcher) closers.push(async () => watcher.close());
-  const gate = createGate(config, watcher);
-  const app = await buildApp({ config, producer, clickhouse: db.clickhouse, checks: {}, gate, logger: false });
-  closers.push(() => app.close());
-  await app.listen({ host: "127.0.0.1", port: 0 });
+  const { api } = await startTestSystem("dash", closers, keys?.file);
   return {
-    api: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+    api,
     queryHeaders: keys ? { authorization: `Bearer ${keys.queryKey}` } : {},
     ingestHeaders: keys ? { authorization: `Bearer ${keys.ingestKey}` } : {},
   };
