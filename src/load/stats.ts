@@ -4,31 +4,22 @@ import type { Outcome } from "./outcome.ts";
 
 type Category = Outcome["category"];
 
+/** A count of 0 for every answer category. */
+function zeroByCategory(): Record<Category, number> {
+  return { ok: 0, rejected: 0, throttled: 0, unavailable: 0, serverError: 0, clientError: 0, network: 0 };
+}
+
 /** The run as counted so far: the live line reads it every second, the summary at the end. */
 export class LoadStats {
   readonly latency = new Histogram();
   /** Since the last `tick()`: the live line's p50/p99 and rate. */
   readonly recent = new Histogram();
   readonly kinds: Record<EventKind, number> = { new: 0, late: 0, duplicate: 0, invalid: 0 };
-  readonly requests: Record<Category, number> = {
-    ok: 0,
-    rejected: 0,
-    throttled: 0,
-    unavailable: 0,
-    serverError: 0,
-    clientError: 0,
-    network: 0,
-  };
+  readonly requests: Record<Category, number> = zeroByCategory();
   readonly events: Record<Category | "accepted", number> & { sent: number } = {
     sent: 0,
     accepted: 0,
-    ok: 0,
-    rejected: 0,
-    throttled: 0,
-    unavailable: 0,
-    serverError: 0,
-    clientError: 0,
-    network: 0,
+    ...zeroByCategory(),
   };
   readonly byStatus: Record<string, number> = {};
   requestsSent = 0;

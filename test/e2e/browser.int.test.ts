@@ -2,11 +2,11 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { servePage, useBrowser } from "../support/browser.ts";
 import { makeImpression } from "../support/impressions.ts";
 import { runKeysCli } from "../support/keys.ts";
-import { startTestSystem } from "../support/system.ts";
+import { startTestSystem, useClosers } from "../support/system.ts";
 import { waitFor } from "../support/wait.ts";
 
 // The whole system as a browser meets it: a publisher's page on an origin of its own sends impressions in
@@ -16,11 +16,7 @@ import { waitFor } from "../support/wait.ts";
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 const browser = useBrowser();
-/** Everything this file started, closed in reverse order after its last test. */
-const closers: (() => Promise<unknown>)[] = [];
-afterAll(async () => {
-  for (const close of closers.reverse()) await close();
-});
+const closers = useClosers();
 
 interface System {
   api: string;

@@ -3,13 +3,13 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContextOptions, Page, Request } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { Impression } from "../../src/impression/fields.ts";
 import { repoRoot } from "../../stack/paths.ts";
 import { useBrowser } from "../support/browser.ts";
 import { makeImpression } from "../support/impressions.ts";
 import { runKeysCli } from "../support/keys.ts";
-import { startTestSystem } from "../support/system.ts";
+import { startTestSystem, useClosers } from "../support/system.ts";
 import { waitFor } from "../support/wait.ts";
 
 // The dashboard (GET /) in headless Chromium against the whole system: the API (role all) and a worker on a
@@ -26,10 +26,7 @@ const PHONE: BrowserContextOptions = {
 };
 
 const browser = useBrowser();
-const closers: (() => Promise<unknown>)[] = [];
-afterAll(async () => {
-  for (const close of closers.reverse()) await close();
-});
+const closers = useClosers();
 
 interface System {
   api: string;

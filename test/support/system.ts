@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
+import { afterAll } from "vitest";
 import { buildApp } from "../../src/api/app.ts";
 import { createGate } from "../../src/api/auth.ts";
 import { watchKeys } from "../../src/auth/keys-watcher.ts";
@@ -54,4 +55,13 @@ export async function startTestSystem(
   closers.push(() => app.close());
   await app.listen({ host: "127.0.0.1", port: 0 });
   return { api: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` };
+}
+
+/** What a test file starts, closed in reverse order after its last test: push a close function per thing. */
+export function useClosers(): (() => Promise<unknown>)[] {
+  const closers: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+  });
+  return closers;
 }
