@@ -19,6 +19,7 @@ import { installErrorHandlers } from "./errors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
 import { metricsRoutes } from "./metrics.ts";
 import { documentErrors, registerOpenApi } from "./openapi.ts";
+import { roleServes } from "./role.ts";
 import { serializerCompiler } from "./schemas.ts";
 
 export interface AppDependencies {
@@ -65,8 +66,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const gate = deps.gate ?? createGate(config, undefined);
   const chargeEvents = rateCharger(gate);
   const role = config.API_ROLE;
-  const servesIngest = role === "all" || role === "ingest";
-  const servesQueries = role === "all" || role === "query";
+  const { ingest: servesIngest, queries: servesQueries } = roleServes(role);
   const app = Fastify({
     ...(deps.logger === false
       ? { logger: false }

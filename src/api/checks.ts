@@ -2,6 +2,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type { ValkeyClient } from "../dedup/valkey.ts";
 import type { ImpressionProducer } from "../kafka/producer.ts";
 import type { EngineCheck } from "./health.ts";
+import { type ApiRole, roleServes } from "./role.ts";
 
 export interface Engines {
   /** Absent when the role serves no ingest: Kafka is then not this process's concern. */
@@ -11,8 +12,8 @@ export interface Engines {
   clickhouse: ClickHouseClient;
 }
 
-/** The /readyz probes: one round trip to each engine. */
-export function engineChecks({ producer, valkey, clickhouse }: Engines): Record<string, EngineCheck> {
+/** The /readyz probes of a role: one round trip to each engine it depends on. */
+export function readinessChecks(role: ApiRole, { producer, valkey, clickhouse }: Engines): Record<string, EngineCheck> {
   const checks: Record<string, EngineCheck> = {
     valkey: async () => {
       if (valkey.status === "wait") await valkey.connect();
@@ -23,6 +24,9 @@ export function engineChecks({ producer, valkey, clickhouse }: Engines): Record<
       if (!result.success) throw result.error;
     },
   };
-  if (producer) checks.kafka = () => producer.ping();
+  if (roleServes(role).ingest) {
+    if (!producer) throw new Error(`API_ROLE=${role} serves ingest: its readiness needs the Kafka producer`);
+    checks.kafka = () => producer.ping();
+  }
   return checks;
 }

@@ -9,7 +9,7 @@ import { createImpressionProducer, type ImpressionProducer } from "../kafka/prod
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
 import { buildApp } from "./app.ts";
-import { engineChecks } from "./checks.ts";
+import { readinessChecks } from "./checks.ts";
 
 const suffix = randomUUID().slice(0, 8);
 const config = testConfig({
@@ -26,7 +26,12 @@ let healthy: FastifyInstance;
 beforeAll(async () => {
   await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
   producer = createImpressionProducer(config);
-  healthy = await buildApp({ config, producer, checks: engineChecks({ producer, valkey, clickhouse }), logger: false });
+  healthy = await buildApp({
+    config,
+    producer,
+    checks: readinessChecks("ingest", { producer, valkey, clickhouse }),
+    logger: false,
+  });
 });
 
 afterAll(async () => {
@@ -62,7 +67,7 @@ describe("GET /readyz", () => {
     const app = await buildApp({
       config,
       producer,
-      checks: engineChecks({ producer, valkey: deadValkey, clickhouse: deadClickHouse }),
+      checks: readinessChecks("ingest", { producer, valkey: deadValkey, clickhouse: deadClickHouse }),
       logger: false,
     });
     try {

@@ -10,12 +10,13 @@ import { createRegistry, serveMetrics } from "../metrics/registry.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
 import { buildApp } from "./app.ts";
 import { createGate } from "./auth.ts";
-import { engineChecks } from "./checks.ts";
+import { readinessChecks } from "./checks.ts";
+import { roleServes } from "./role.ts";
 
 /** Composition root of the `api` process (one pm2 cluster instance): config, adapters, app, listen, stop. */
 const config = loadConfig(process.env);
 const log = pino({ level: config.LOG_LEVEL });
-const servesIngest = config.API_ROLE !== "query";
+const serves = roleServes(config.API_ROLE);
 
 // Keys first: an invalid or unreadable keys file throws here and stops the process with a message naming it.
 const keys =
@@ -40,15 +41,15 @@ if (config.AUTH === "off") {
   );
 }
 
-if (servesIngest) await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
-const producer = servesIngest ? createImpressionProducer(config) : undefined;
+if (serves.ingest) await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+const producer = serves.ingest ? createImpressionProducer(config) : undefined;
 const clickhouse = createClickHouse(config);
 // Readiness only: fail fast while Valkey is down rather than queueing probes.
 const valkey = createValkey(config, { lazyConnect: true });
 // Connection errors surface through the readiness probe; unhandled they would crash the process.
 valkey.on("error", () => {});
 
-const checks = engineChecks({ producer, valkey, clickhouse });
+const checks = readinessChecks(config.API_ROLE, { producer, valkey, clickhouse });
 const registry = config.METRICS === "on" ? createRegistry() : undefined;
 const metrics = registry && apiMetrics(registry, () => producer?.bufferedBytes ?? 0);
 const metricsServer =
