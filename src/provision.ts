@@ -1,6 +1,7 @@
 import type { Config } from "./config.ts";
 import { ensureTopics, impressionTopics } from "./kafka/topics.ts";
 import { createClickHouse } from "./storage/clickhouse.ts";
+import { createDatabaseStatement, ONE_SERVER } from "./storage/layout.ts";
 import { migrate } from "./storage/migrations.ts";
 import { applyRetention } from "./storage/retention.ts";
 
@@ -12,10 +13,11 @@ export async function provision(config: Config): Promise<void> {
 
 /** The ClickHouse part of `provision`: the database, its tables, and their TTL matching RETENTION_DAYS. */
 export async function provisionStorage(config: Config): Promise<void> {
+  const layout = ONE_SERVER;
   const server = createClickHouse({ ...config, CLICKHOUSE_DATABASE: "default" });
   try {
     await server.command({
-      query: "CREATE DATABASE IF NOT EXISTS {database:Identifier}",
+      query: createDatabaseStatement(layout),
       query_params: { database: config.CLICKHOUSE_DATABASE },
     });
   } finally {
@@ -23,8 +25,8 @@ export async function provisionStorage(config: Config): Promise<void> {
   }
   const clickhouse = createClickHouse(config);
   try {
-    await migrate(clickhouse, { retentionDays: config.RETENTION_DAYS });
-    await applyRetention(clickhouse, config.RETENTION_DAYS);
+    await migrate(clickhouse, { retentionDays: config.RETENTION_DAYS }, layout);
+    await applyRetention(clickhouse, config.RETENTION_DAYS, layout);
   } finally {
     await clickhouse.close();
   }

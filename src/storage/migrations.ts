@@ -1,10 +1,11 @@
 import type { ClickHouseClient } from "@clickhouse/client";
+import { layoutStatements, ONE_SERVER, type StorageLayout, schemaMigrationsStatement } from "./layout.ts";
 
 export interface MigrationSettings {
   retentionDays: number;
 }
 
-interface Migration {
+export interface Migration {
   version: number;
   name: string;
   statements: (s: MigrationSettings) => string[];
@@ -59,18 +60,24 @@ export const migrations: Migration[] = [
   },
 ];
 
+/** Every statement of one migration, as `layout` runs it. */
+export function migrationStatements(m: Migration, settings: MigrationSettings, layout: StorageLayout): string[] {
+  return m.statements(settings).flatMap((statement) => layoutStatements(layout, statement));
+}
+
 /** Applies the migrations not yet recorded in schema_migrations, in order. Safe to run from many processes. */
-export async function migrate(client: ClickHouseClient, settings: MigrationSettings): Promise<number[]> {
-  await client.command({
-    query: `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now())
-      ENGINE = ReplacingMergeTree ORDER BY version`,
-  });
+export async function migrate(
+  client: ClickHouseClient,
+  settings: MigrationSettings,
+  layout: StorageLayout = ONE_SERVER,
+): Promise<number[]> {
+  await client.command({ query: schemaMigrationsStatement(layout) });
   const rows = await client.query({ query: "SELECT DISTINCT version FROM schema_migrations", format: "JSONEachRow" });
   const applied = new Set((await rows.json<{ version: number }>()).map((r) => Number(r.version)));
   const done: number[] = [];
   for (const m of migrations) {
     if (applied.has(m.version)) continue;
-    for (const query of m.statements(settings)) await client.command({ query });
+    for (const query of migrationStatements(m, settings, layout)) await client.command({ query });
     await client.insert({
       table: "schema_migrations",
       values: [{ version: m.version, name: m.name }],
