@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, loadConfig, minInsyncReplicas } from "./config.ts";
 
 describe("loadConfig", () => {
   it("works on a fresh machine: every setting has a default", () => {
@@ -59,6 +59,15 @@ describe("loadConfig", () => {
     expect(message).toContain('VALKEY_URL="valkey": must be a URL');
     expect(message).toContain('CLICKHOUSE_DATABASE="a-b"');
     expect(message).not.toContain("RETENTION_DAYS");
+  });
+
+  it("takes KAFKA_MIN_INSYNC_REPLICAS up to the replication factor; by default 2 from three replicas on", () => {
+    expect(minInsyncReplicas(loadConfig({}))).toBeUndefined();
+    expect(minInsyncReplicas(loadConfig({ KAFKA_REPLICATION_FACTOR: "3" }))).toBe(2);
+    expect(minInsyncReplicas(loadConfig({ KAFKA_REPLICATION_FACTOR: "5", KAFKA_MIN_INSYNC_REPLICAS: "3" }))).toBe(3);
+    expect(() => loadConfig({ KAFKA_REPLICATION_FACTOR: "2", KAFKA_MIN_INSYNC_REPLICAS: "3" })).toThrow(
+      /KAFKA_MIN_INSYNC_REPLICAS="3": must be at most KAFKA_REPLICATION_FACTOR \(2\)/,
+    );
   });
 
   it("takes several Valkey URLs only for a cluster", () => {

@@ -50,6 +50,8 @@ const schema = z.object({
   KAFKA_DLQ_TOPIC: z.string().min(1).default("impressions.dlq"),
   KAFKA_PARTITIONS: int(1, 10_000).default(16),
   KAFKA_REPLICATION_FACTOR: int(1, 16).default(1),
+  /** Replicas that must have a write before it is acknowledged; unset: see minInsyncReplicas(). */
+  KAFKA_MIN_INSYNC_REPLICAS: int(1, 16).optional(),
   KAFKA_CONSUMER_GROUP: z.string().min(1).default("impressions-worker"),
   /** Upper bound on waiting for the broker's ack before answering 503. */
   PRODUCE_TIMEOUT_MS: int(100, 60_000).default(2000),
@@ -72,6 +74,15 @@ const schema = z.object({
   CLICKHOUSE_DATABASE: z.string().regex(/^\w+$/).default("default"),
   CLICKHOUSE_USER: z.string().default("default"),
   CLICKHOUSE_PASSWORD: z.string().default(""),
+  /** A cluster of the servers' remote_servers: the tables are sharded and replicated over it. Empty: one server. */
+  CLICKHOUSE_CLUSTER: z
+    .string()
+    .regex(
+      /^([A-Za-z_]\w*)?$/,
+      "must be a cluster name of remote_servers (letters, digits, _), or empty for one server",
+    )
+    .default("")
+    .transform((name) => name || undefined),
 
   /** A repeated impression id within this window of its first sighting is a duplicate. */
   DEDUP_WINDOW_SECONDS: int(1).default(86_400),
@@ -110,6 +121,12 @@ const schema = z.object({
   /** Worker: how long to gather messages before one ClickHouse insert. */
   WORKER_BATCH_MAX_WAIT_MS: int(10, 60_000).default(500),
   WORKER_BATCH_MAX_EVENTS: int(1, 1_000_000).default(20_000),
+  /**
+   * Worker: its GET /healthz says stalled once its partitions have lag and no batch was committed for this
+   * long. 60 s is well above the longest pause of a healthy worker, about 35 s: a rebalance (up to 20 s), then
+   * an insert that times out (5 s), the longest retry backoff (5 s) and the retried insert (5 s).
+   */
+  WORKER_STALL_SECONDS: int(1, 3600).default(60),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -122,7 +139,23 @@ const checked = schema.superRefine((config, ctx) => {
       message: "lists several URLs: set VALKEY_CLUSTER=true for a Valkey Cluster, or give one URL",
     });
   }
+  if ((config.KAFKA_MIN_INSYNC_REPLICAS ?? 0) > config.KAFKA_REPLICATION_FACTOR) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["KAFKA_MIN_INSYNC_REPLICAS"],
+      message: `must be at most KAFKA_REPLICATION_FACTOR (${config.KAFKA_REPLICATION_FACTOR}): no write could ever be acknowledged`,
+    });
+  }
 });
+
+/**
+ * The topics' min.insync.replicas: as set, else 2 with three or more replicas (a 2xx survives the loss of any
+ * one broker, and one broker may be down without stopping ingestion); below three replicas, unset unless set
+ * (the brokers' default applies).
+ */
+export function minInsyncReplicas(config: Config): number | undefined {
+  return config.KAFKA_MIN_INSYNC_REPLICAS ?? (config.KAFKA_REPLICATION_FACTOR >= 3 ? 2 : undefined);
+}
 
 /** This process's metrics port: the base plus pm2's instance number, or any free port for a base of 0. */
 export function metricsPort(config: Config, base: number): number {

@@ -1,19 +1,26 @@
 import type { Config } from "./config.ts";
-import { ensureTopics, impressionTopics } from "./kafka/topics.ts";
+import { ensureTopics, impressionTopics, type TopicDifference } from "./kafka/topics.ts";
 import { createClickHouse } from "./storage/clickhouse.ts";
-import { createDatabaseStatement, ONE_SERVER } from "./storage/layout.ts";
+import { createDatabaseStatement, storageLayout } from "./storage/layout.ts";
 import { migrate } from "./storage/migrations.ts";
 import { applyRetention } from "./storage/retention.ts";
 
-/** Creates what the engines must hold before events flow: the topics, the database and its tables. Idempotent. */
-export async function provision(config: Config): Promise<void> {
-  await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+/**
+ * Creates what the engines must hold before events flow: the topics, the database and its tables. Idempotent.
+ * Existing topics are left as they are: how they differ from the configuration is returned, for the caller to log.
+ */
+export async function provision(config: Config): Promise<TopicDifference[]> {
+  const differences = await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
   await provisionStorage(config);
+  return differences;
 }
 
-/** The ClickHouse part of `provision`: the database, its tables, and their TTL matching RETENTION_DAYS. */
+/**
+ * The ClickHouse part of `provision`: the database, its tables, and their TTL matching RETENTION_DAYS; with
+ * CLICKHOUSE_CLUSTER, on every server of the cluster (ON CLUSTER).
+ */
 export async function provisionStorage(config: Config): Promise<void> {
-  const layout = ONE_SERVER;
+  const layout = storageLayout(config);
   const server = createClickHouse({ ...config, CLICKHOUSE_DATABASE: "default" });
   try {
     await server.command({

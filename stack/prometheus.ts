@@ -10,11 +10,6 @@ export function ensurePrometheus(): Promise<{ prometheus: string; promtool: stri
   return ensureDebianPackage("prometheus", ["prometheus", "promtool"], { service: "prometheus" });
 }
 
-/** Debian's docker-compose (1.29), to validate docker-compose.yml without a Docker engine. */
-export async function ensureDockerCompose(): Promise<string> {
-  return (await ensureDebianPackage("docker-compose", ["docker-compose"]))["docker-compose"];
-}
-
 export interface PrometheusOptions {
   configFile: string;
   port: number;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../../stack/paths.ts";
-import { ensureDockerCompose, ensurePrometheus } from "../../stack/prometheus.ts";
+import { ensurePrometheus } from "../../stack/prometheus.ts";
 
 const run = promisify(execFile);
 
@@ -102,18 +102,5 @@ describe("deploy/grafana", () => {
     const queried = (metric: string) =>
       names.has(metric) || HISTOGRAM_SERIES.some((suffix) => names.has(`${metric}${suffix}`));
     expect(METRICS.filter((metric) => !queried(metric))).toEqual([]);
-  });
-});
-
-describe("docker-compose.yml", () => {
-  let dockerCompose: string;
-  // An install (apt-get) when missing takes a while.
-  beforeAll(async () => {
-    dockerCompose = await ensureDockerCompose();
-  }, 300_000);
-
-  it("docker-compose config -q accepts it", async () => {
-    const { code, output } = await exec(dockerCompose, ["-f", "docker-compose.yml", "config", "-q"]);
-    expect(code, output).toBe(0);
   });
 });

@@ -1,90 +1,169 @@
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import type { FastifyInstance } from "fastify";
-import { Valkey } from "iovalkey";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../stack/process.ts";
+import { repoRoot } from "../../stack/paths.ts";
+import { type EngineProcess, freePort, spawnLogged, waitUntilReady } from "../../stack/process.ts";
+import { useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
 import { buildApp } from "./app.ts";
 import { readinessChecks } from "./checks.ts";
+import type { ApiRole } from "./role.ts";
 
 const suffix = randomUUID().slice(0, 8);
-const config = testConfig({
-  KAFKA_TOPIC: `health-${suffix}`,
-  KAFKA_DLQ_TOPIC: `health-${suffix}.dlq`,
-  API_ROLE: "ingest",
-});
-const valkeyOptions = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 } as const;
+const config = testConfig({ KAFKA_TOPIC: `health-${suffix}`, KAFKA_DLQ_TOPIC: `health-${suffix}.dlq` });
+const db = useTestDatabase(() => config);
+const logs = mkdtempSync(join(tmpdir(), "readiness-"));
+let nowhere: number;
 let producer: ImpressionProducer;
-const valkey = new Valkey(config.VALKEY_URL, valkeyOptions);
+let deadProducer: ImpressionProducer;
 const clickhouse = createClickHouse(config);
-let healthy: FastifyInstance;
+let deadClickHouse: ReturnType<typeof createClient>;
+const apps: FastifyInstance[] = [];
+const processes: EngineProcess[] = [];
 
 beforeAll(async () => {
+  nowhere = await freePort();
   await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
   producer = createImpressionProducer(config);
-  healthy = await buildApp({
-    config,
-    producer,
-    checks: readinessChecks("ingest", { producer, valkey, clickhouse }),
-    logger: false,
-  });
+  deadProducer = createImpressionProducer({ ...config, KAFKA_BROKERS: [`127.0.0.1:${nowhere}`] });
+  deadClickHouse = createClient({ url: `http://127.0.0.1:${nowhere}`, log: { level: ClickHouseLogLevel.OFF } });
 });
 
 afterAll(async () => {
-  await healthy?.close();
-  await producer?.close();
-  valkey.disconnect();
-  await clickhouse.close();
+  await Promise.all(processes.map((p) => p.stop(10_000)));
+  await Promise.all(apps.map((app) => app.close()));
+  await Promise.allSettled([producer?.close(), deadProducer?.close(), clickhouse.close(), deadClickHouse?.close()]);
+  rmSync(logs, { recursive: true, force: true });
 });
+
+/** An API of `role` whose Kafka and ClickHouse are up or unreachable, as each test says. */
+async function readyz(role: ApiRole, engines: { kafka: "up" | "down"; clickhouse: "up" | "down" }) {
+  const own = { ...config, API_ROLE: role };
+  const deps = {
+    producer: engines.kafka === "up" ? producer : deadProducer,
+    clickhouse: engines.clickhouse === "up" ? clickhouse : deadClickHouse,
+  };
+  const app = await buildApp({ config: own, ...deps, checks: readinessChecks(role, deps), logger: false });
+  apps.push(app);
+  const started = Date.now();
+  const response = await app.inject({ method: "GET", url: "/readyz" });
+  return { status: response.statusCode, body: response.json(), ms: Date.now() - started };
+}
 
 describe("GET /healthz", () => {
   it("answers 200 { status: ok }", async () => {
-    const response = await healthy.inject({ method: "GET", url: "/healthz" });
+    const app = await buildApp({ config, producer, clickhouse, checks: {}, logger: false });
+    apps.push(app);
+    const response = await app.inject({ method: "GET", url: "/healthz" });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ status: "ok" });
   });
 });
 
-describe("GET /readyz", () => {
-  it("answers 200 with every engine up when Kafka, Valkey and ClickHouse answer", async () => {
-    const response = await healthy.inject({ method: "GET", url: "/readyz" });
-    expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual({
-      status: "ready",
-      engines: { kafka: { status: "up" }, valkey: { status: "up" }, clickhouse: { status: "up" } },
+describe("GET /readyz by API_ROLE", () => {
+  it("ingest: ready on Kafka alone, whatever ClickHouse does", async () => {
+    expect(await readyz("ingest", { kafka: "up", clickhouse: "down" })).toMatchObject({
+      status: 200,
+      body: { status: "ready", engines: { kafka: { status: "up" } } },
     });
+    const down = await readyz("ingest", { kafka: "down", clickhouse: "up" });
+    expect(down).toMatchObject({ status: 503, body: { error: "not_ready", message: "not ready: kafka down" } });
+    expect(Object.keys(down.body.details.engines)).toEqual(["kafka"]);
   });
 
-  it("answers 503 naming the engine that is down, within about a second", async () => {
-    const nowhere = `http://127.0.0.1:${await freePort()}`;
-    const deadValkey = new Valkey(nowhere.replace("http", "redis"), valkeyOptions);
-    deadValkey.on("error", () => {});
-    const deadClickHouse = createClient({ url: nowhere, log: { level: ClickHouseLogLevel.OFF } });
-    const app = await buildApp({
-      config,
-      producer,
-      checks: readinessChecks("ingest", { producer, valkey: deadValkey, clickhouse: deadClickHouse }),
-      logger: false,
+  it("query: ready on ClickHouse alone, whatever Kafka does", async () => {
+    expect(await readyz("query", { kafka: "down", clickhouse: "up" })).toMatchObject({
+      status: 200,
+      body: { status: "ready", engines: { clickhouse: { status: "up" } } },
     });
-    try {
-      const started = Date.now();
-      const response = await app.inject({ method: "GET", url: "/readyz" });
-      expect(Date.now() - started).toBeLessThan(1500);
-      expect(response.statusCode).toBe(503);
-      const body = response.json();
-      expect(body).toMatchObject({ error: "not_ready", message: "not ready: valkey, clickhouse down" });
-      expect(body.details.engines.kafka).toEqual({ status: "up" });
-      expect(body.details.engines.valkey.status).toBe("down");
-      expect(body.details.engines.clickhouse.status).toBe("down");
-      expect(body.details.engines.clickhouse.error).toContain("ECONNREFUSED");
-    } finally {
-      await app.close();
-      deadValkey.disconnect();
-      await deadClickHouse.close();
-    }
+    const down = await readyz("query", { kafka: "up", clickhouse: "down" });
+    expect(down).toMatchObject({ status: 503, body: { error: "not_ready", message: "not ready: clickhouse down" } });
+    expect(Object.keys(down.body.details.engines)).toEqual(["clickhouse"]);
+    expect(down.body.details.engines.clickhouse.error).toContain("ECONNREFUSED");
+  });
+
+  it("all: ready when both answer, not ready naming the one that does not, within about a second", async () => {
+    expect(await readyz("all", { kafka: "up", clickhouse: "up" })).toMatchObject({
+      status: 200,
+      body: { status: "ready", engines: { kafka: { status: "up" }, clickhouse: { status: "up" } } },
+    });
+    const noKafka = await readyz("all", { kafka: "down", clickhouse: "up" });
+    expect(noKafka).toMatchObject({ status: 503, body: { message: "not ready: kafka down" } });
+    expect(noKafka.body.details.engines).toMatchObject({ kafka: { status: "down" }, clickhouse: { status: "up" } });
+    expect(noKafka.ms).toBeLessThan(1500);
+    const noClickHouse = await readyz("all", { kafka: "up", clickhouse: "down" });
+    expect(noClickHouse).toMatchObject({ status: 503, body: { message: "not ready: clickhouse down" } });
+    expect(noClickHouse.body.details.engines).toMatchObject({
+      kafka: { status: "up" },
+      clickhouse: { status: "down" },
+    });
+  });
+});
+
+/** `node src/api/main.ts` as pm2 runs it, with `env` over the test stack's; resolves once it answers /healthz. */
+async function startApiProcess(name: string, env: Record<string, string>): Promise<string> {
+  const port = await freePort();
+  const proc = spawnLogged(process.execPath, [join(repoRoot, "src/api/main.ts")], {
+    cwd: repoRoot,
+    logFile: join(logs, `${name}.log`),
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: config.KAFKA_BROKERS.join(","),
+      KAFKA_TOPIC: config.KAFKA_TOPIC,
+      KAFKA_DLQ_TOPIC: config.KAFKA_DLQ_TOPIC,
+      CLICKHOUSE_URL: config.CLICKHOUSE_URL,
+      CLICKHOUSE_DATABASE: db.config.CLICKHOUSE_DATABASE,
+      VALKEY_URL: config.VALKEY_URL,
+      PORT: String(port),
+      AUTH: "off",
+      API_KEYS_FILE: "/nonexistent/keys.json",
+      API_METRICS_PORT: "0",
+      LOG_LEVEL: "warn",
+      ...env,
+    },
+  });
+  processes.push(proc);
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilReady(`api (${name})`, proc, () => fetch(`${url}/healthz`).then((r) => r.ok), 30_000);
+  return url;
+}
+
+describe("the api process by API_ROLE", () => {
+  it("ingest needs neither ClickHouse nor Valkey: ready, and takes events, with both unreachable", async () => {
+    const url = await startApiProcess("ingest", {
+      API_ROLE: "ingest",
+      CLICKHOUSE_URL: `http://127.0.0.1:${nowhere}`,
+      VALKEY_URL: `redis://127.0.0.1:${nowhere}`,
+    });
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: "ready", engines: { kafka: { status: "up" } } });
+    const sent = await fetch(`${url}/event`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id: `ready-${suffix}`, ts: Date.now(), userId: "u1", adId: "ad-1" }),
+    });
+    expect(sent.status).toBe(202);
+  });
+
+  it("query needs neither Kafka nor Valkey: ready, and answers /stats, with both unreachable", async () => {
+    const url = await startApiProcess("query", {
+      API_ROLE: "query",
+      KAFKA_BROKERS: `127.0.0.1:${nowhere}`,
+      VALKEY_URL: `redis://127.0.0.1:${nowhere}`,
+    });
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: "ready", engines: { clickhouse: { status: "up" } } });
+    const stats = await fetch(`${url}/stats?timeWindowMinutes=5`);
+    expect(stats.status).toBe(200);
+    expect(await stats.json()).toEqual({});
   });
 });

@@ -22,7 +22,7 @@ async function probe(name: string, check: EngineCheck, timeoutMs: number): Promi
   }
 }
 
-/** GET /healthz: the process serves HTTP. GET /readyz: every engine this process depends on answers. */
+/** GET /healthz: the process serves HTTP. GET /readyz: every engine this process's role depends on answers. */
 export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { checks, checkTimeoutMs }) => {
   const tags = ["health"];
   app.get("/healthz", { schema: { tags, summary: "Liveness", response: { 200: responses.liveness } } }, async () => ({
@@ -35,7 +35,9 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { che
       schema: {
         tags,
         summary: "Readiness",
-        description: "One round trip to each engine the process depends on, each bounded by 1 s.",
+        description:
+          "One round trip to each engine the process's API_ROLE depends on, each bounded by 1 s: Kafka for " +
+          "ingest, ClickHouse for query, both for all. The body names each engine checked.",
         response: { 200: responses.readiness },
         errors: ["not_ready"],
       },

@@ -2,9 +2,8 @@ import closeWithGrace from "close-with-grace";
 import { pino } from "pino";
 import { watchKeys } from "../auth/keys-watcher.ts";
 import { loadConfig, metricsPort } from "../config.ts";
-import { createValkey } from "../dedup/valkey.ts";
 import { createImpressionProducer } from "../kafka/producer.ts";
-import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
+import { describeDifference, ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { apiMetrics } from "../metrics/api.ts";
 import { createRegistry, serveMetrics } from "../metrics/registry.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
@@ -41,15 +40,14 @@ if (config.AUTH === "off") {
   );
 }
 
-if (serves.ingest) await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+if (serves.ingest) {
+  // An existing topic is never altered: each difference from the configuration is said at every start.
+  const differences = await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+  for (const difference of differences) log.warn(difference, describeDifference(difference));
+}
 const producer = serves.ingest ? createImpressionProducer(config) : undefined;
-const clickhouse = createClickHouse(config);
-// Readiness only: fail fast while Valkey is down rather than queueing probes.
-const valkey = createValkey(config, { lazyConnect: true });
-// Connection errors surface through the readiness probe; unhandled they would crash the process.
-valkey.on("error", () => {});
-
-const checks = readinessChecks(config.API_ROLE, { producer, valkey, clickhouse });
+const clickhouse = serves.queries ? createClickHouse(config) : undefined;
+const checks = readinessChecks(config.API_ROLE, { producer, clickhouse });
 const registry = config.METRICS === "on" ? createRegistry() : undefined;
 const metrics = registry && apiMetrics(registry, () => producer?.bufferedBytes ?? 0);
 const metricsServer =
@@ -81,7 +79,7 @@ closeWithGrace(
     clearInterval(sweeper);
     keys?.close();
     await producer?.close();
-    await Promise.allSettled([clickhouse.close(), valkey.quit(), metricsServer?.close()]);
+    await Promise.allSettled([clickhouse?.close(), metricsServer?.close()]);
     log.info("stopped");
   },
 );

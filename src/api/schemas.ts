@@ -39,9 +39,10 @@ const livenessBody = z.object({ status: z.literal("ok") }).meta({
 const engineStatus = z.object({ status: z.enum(["up", "down"]), error: z.string().optional() });
 export type EngineStatus = z.infer<typeof engineStatus>;
 const readinessBody = z.object({ status: z.literal("ready"), engines: z.record(z.string(), engineStatus) }).meta({
-  description: "every engine this process depends on answers",
+  description: "every engine this process's role depends on answers",
   examples: [
-    { status: "ready", engines: { kafka: { status: "up" }, valkey: { status: "up" }, clickhouse: { status: "up" } } },
+    { status: "ready", engines: { kafka: { status: "up" }, clickhouse: { status: "up" } } },
+    { status: "ready", engines: { kafka: { status: "up" } } },
   ],
 });
 

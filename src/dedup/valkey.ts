@@ -7,10 +7,10 @@ export type ValkeyClient = Redis | Cluster;
  * The Valkey client of a process: one server, or a Valkey Cluster when VALKEY_CLUSTER=true (VALKEY_URL then
  * lists some of its nodes). Both fail fast while Valkey is away instead of queueing commands: callers retry.
  */
-export function createValkey(config: Config, options: { lazyConnect?: boolean } = {}): ValkeyClient {
+export function createValkey(config: Config): ValkeyClient {
   const urls = config.VALKEY_URL.split(",").map((url) => url.trim());
   if (!config.VALKEY_CLUSTER) {
-    return new Valkey(urls[0] ?? "", { ...options, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    return new Valkey(urls[0] ?? "", { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
   }
   const nodes = urls.map((url) => {
     const { hostname, port } = new URL(url);
@@ -18,7 +18,6 @@ export function createValkey(config: Config, options: { lazyConnect?: boolean } 
   });
   const { username, password, protocol } = new URL(urls[0] ?? "");
   return new Cluster(nodes, {
-    ...options,
     enableOfflineQueue: false,
     redisOptions: {
       maxRetriesPerRequest: 0,

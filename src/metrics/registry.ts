@@ -9,6 +9,9 @@ export function createRegistry(): Registry {
   return registry;
 }
 
+/** A health probe served at GET /healthz beside /metrics: 200 when ok, 503 otherwise, with `body` as JSON. */
+export type HealthProbe = () => { ok: boolean; body: unknown };
+
 export interface MetricsServer {
   port: number;
   close(): Promise<void>;
@@ -16,12 +19,25 @@ export interface MetricsServer {
 
 /**
  * Serves `registry` at GET /metrics on a port of this process's own: pm2 runs several API processes on one
- * shared port, where a scrape would reach any one of them, so each process is scraped on its own port.
+ * shared port, where a scrape would reach any one of them, so each process is scraped on its own port. With
+ * `health`, GET /healthz answers it there too (the workers serve no other HTTP).
  */
-export async function serveMetrics(registry: Registry, host: string, port: number): Promise<MetricsServer> {
+export async function serveMetrics(
+  registry: Registry,
+  host: string,
+  port: number,
+  health?: HealthProbe,
+): Promise<MetricsServer> {
   const server = createServer((request, response) => {
-    if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
-      response.writeHead(404, { "content-type": "text/plain" }).end("see GET /metrics\n");
+    const path = request.method === "GET" ? request.url?.split("?")[0] : undefined;
+    if (health && path === "/healthz") {
+      const { ok, body } = health();
+      response.writeHead(ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(body));
+      return;
+    }
+    if (path !== "/metrics") {
+      const routes = health ? "GET /metrics or GET /healthz" : "GET /metrics";
+      response.writeHead(404, { "content-type": "text/plain" }).end(`see ${routes}\n`);
       return;
     }
     registry.metrics().then(

@@ -67,4 +67,16 @@ export function workerMetrics(registry: Registry) {
 
 export type WorkerMetrics = ReturnType<typeof workerMetrics>;
 
+/** worker_stalled: what the worker's GET /healthz says (src/worker/health.ts), judged at each scrape. */
+export function stalledGauge(registry: Registry, stalled: () => boolean): Gauge {
+  return new Gauge({
+    name: "worker_stalled",
+    help: "1 while this worker's partitions have lag and it committed nothing for WORKER_STALL_SECONDS, else 0.",
+    registers: [registry],
+    collect() {
+      this.set(stalled() ? 1 : 0);
+    },
+  });
+}
+
 export type PipelineStep = "decode" | "claim" | "lookup" | "insert" | "dead-letter" | "commit";

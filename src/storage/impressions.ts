@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import type { ClickHouseClient } from "@clickhouse/client";
+import type { ClickHouseClient, ClickHouseSettings } from "@clickhouse/client";
 import { IMPRESSION_FIELDS, type Impression, type ImpressionRow } from "../impression/fields.ts";
+import { everyCopyOf, ONE_SERVER, type StorageLayout } from "./layout.ts";
 
 /** Ids per existence query; at most 131 bytes each in the query text, hence the raised max_query_size. */
 const LOOKUP_CHUNK = 5_000;
@@ -33,14 +34,28 @@ export function deduplicationToken(events: readonly Impression[]): string {
 }
 
 /**
- * One INSERT of the raw rows; the materialized view fills the per-minute rollup. The token makes a retry of
- * the same rows a no-op in the raw table; the block still reaches the view, whose target's own dedup window
- * drops it there (deduplicate_blocks_in_dependent_materialized_views).
+ * How a retry of the batch is recognised. One server: the token names the batch's block. A cluster: the
+ * Distributed table splits the batch by shard and sends each shard its share with the query's settings, so a
+ * token would name the whole batch on every shard; a retry of only the shares whose first attempt did not show
+ * (the lookup drops the rows it finds) would carry another token, and a share that landed late would count
+ * twice. Without a token each shard deduplicates its share by its content, which a retry reproduces exactly.
+ * The insert returns once every shard has its share (foreground) on a majority of its replicas (quorum).
+ */
+function retrySettings(layout: StorageLayout, events: readonly Impression[]): ClickHouseSettings {
+  if (layout.kind === "one-server") return { insert_deduplication_token: deduplicationToken(events) };
+  return { distributed_foreground_insert: 1, insert_quorum: "auto" };
+}
+
+/**
+ * One INSERT of the raw rows; the materialized view fills the per-minute rollup. A retry of the same rows is a
+ * no-op in the raw table; the block still reaches the view, whose target's own dedup window drops it there
+ * (deduplicate_blocks_in_dependent_materialized_views).
  */
 export async function storeImpressions(
   client: ClickHouseClient,
   events: readonly Impression[],
   options: { timeoutMs: number },
+  layout: StorageLayout = ONE_SERVER,
 ): Promise<void> {
   if (events.length === 0) return;
   await client.insert({
@@ -53,14 +68,21 @@ export async function storeImpressions(
       // token deduplicates (ClickHouse 26 turns async_insert on by default).
       async_insert: 0,
       insert_deduplicate: 1,
-      insert_deduplication_token: deduplicationToken(events),
       deduplicate_blocks_in_dependent_materialized_views: 1,
+      ...retrySettings(layout, events),
     },
   });
 }
 
-/** Which of these events are already in the raw table (the ts range lets ClickHouse skip partitions). */
-export async function findStoredIds(client: ClickHouseClient, events: readonly Impression[]): Promise<Set<string>> {
+/**
+ * Which of these events are already in the raw table (the ts range lets ClickHouse skip partitions), on any
+ * replica in a cluster.
+ */
+export async function findStoredIds(
+  client: ClickHouseClient,
+  events: readonly Impression[],
+  layout: StorageLayout = ONE_SERVER,
+): Promise<Set<string>> {
   const stored = new Set<string>();
   for (let start = 0; start < events.length; start += LOOKUP_CHUNK) {
     const chunk = events.slice(start, start + LOOKUP_CHUNK);
@@ -74,7 +96,7 @@ export async function findStoredIds(client: ClickHouseClient, events: readonly I
     // would exceed HTTP servers' URL limits.
     const ids = chunk.map((e) => stringLiteral(e.id)).join(",");
     const result = await client.query({
-      query: `SELECT DISTINCT id FROM impressions
+      query: `SELECT DISTINCT id FROM ${everyCopyOf(layout, "impressions")}
         WHERE ts BETWEEN fromUnixTimestamp64Milli({min:Int64}, 'UTC') AND fromUnixTimestamp64Milli({max:Int64}, 'UTC')
           AND id IN (${ids})`,
       query_params: { min, max },

@@ -1,22 +1,35 @@
 import closeWithGrace from "close-with-grace";
 import { pino } from "pino";
 import { loadConfig, metricsPort } from "../config.ts";
+import { describeDifference } from "../kafka/topics.ts";
 import { createRegistry, serveMetrics } from "../metrics/registry.ts";
-import { workerMetrics } from "../metrics/worker.ts";
+import { stalledGauge, workerMetrics } from "../metrics/worker.ts";
 import { provision } from "../provision.ts";
+import { ConsumerProgress } from "./health.ts";
 import { createWorker, DEFAULT_TIMINGS } from "./worker.ts";
 
 /** Composition root of the `worker` process: topics and tables first (idempotent), then the worker. */
 const config = loadConfig(process.env);
 const logger = pino({ name: "worker", level: config.LOG_LEVEL });
 
-await provision(config);
+// An existing topic is never altered: each difference from the configuration is said at every start.
+for (const difference of await provision(config)) logger.warn(difference, describeDifference(difference));
 
+const progress = new ConsumerProgress();
+const health = () => progress.health(config.WORKER_STALL_SECONDS * 1000);
 const registry = config.METRICS === "on" ? createRegistry() : undefined;
+if (registry) stalledGauge(registry, () => health().status === "stalled");
 const metricsServer =
-  registry && (await serveMetrics(registry, config.METRICS_HOST, metricsPort(config, config.WORKER_METRICS_PORT)));
-if (metricsServer) logger.info(`metrics at http://${config.METRICS_HOST}:${metricsServer.port}/metrics`);
-const worker = createWorker(config, logger, DEFAULT_TIMINGS, registry && workerMetrics(registry));
+  registry &&
+  (await serveMetrics(registry, config.METRICS_HOST, metricsPort(config, config.WORKER_METRICS_PORT), () => {
+    const body = health();
+    return { ok: body.status === "ok", body };
+  }));
+if (metricsServer) {
+  const url = `http://${config.METRICS_HOST}:${metricsServer.port}`;
+  logger.info(`metrics at ${url}/metrics, health at ${url}/healthz`);
+}
+const worker = createWorker(config, logger, DEFAULT_TIMINGS, registry && workerMetrics(registry), progress);
 await worker.start();
 
 // SIGTERM/SIGINT, or a crash: finish the batch in hand, commit, leave the group, then exit (0 after a signal,

@@ -4,6 +4,7 @@ import type { ClaimStore } from "../dedup/claims.ts";
 import type { BatchOutcome, ConsumedMessage, PartitionBatch } from "../kafka/consumer.ts";
 import type { PipelineStep } from "../metrics/worker.ts";
 import { findStoredIds, storeImpressions } from "../storage/impressions.ts";
+import type { StorageLayout } from "../storage/layout.ts";
 import { claimIds } from "./claim-ids.ts";
 import { deadLetterPoison } from "./dead-letter-poison.ts";
 import type { DeadLetters } from "./dead-letters.ts";
@@ -19,6 +20,8 @@ export interface PipelineDependencies extends Pick<TakeoverDeadline, "takeoverAf
   decode: (message: ConsumedMessage) => Decoded;
   claims: ClaimStore;
   clickhouse: ClickHouseClient;
+  /** One server by default. */
+  layout?: StorageLayout;
   deadLetters: DeadLetters;
   logger: Logger;
   /** Times each step (for metrics); by default steps just run. */
@@ -41,7 +44,7 @@ const now = () => performance.now();
  * stored; the consumer then commits.
  */
 export async function processBatch(batch: PartitionBatch[], deps: PipelineDependencies): Promise<PipelineOutcome> {
-  const { clickhouse, takeoverAfterMs, insertTimeoutMs } = deps;
+  const { clickhouse, layout, takeoverAfterMs, insertTimeoutMs } = deps;
   const time = deps.timeStep ?? untimed;
   const { decoded, kept, dropped } = time("decode", () => {
     const decoded = decodeBatch(batch, deps.decode);
@@ -49,10 +52,16 @@ export async function processBatch(batch: PartitionBatch[], deps: PipelineDepend
   });
   const { claimedAt, claimed } = await time("claim", () => claimIds(kept, deps.claims, now));
   const { deferred, settled, poison } = deferBusyPartitions(claimed, decoded.poison);
-  const resolved = await time("lookup", () => resolveReplays(settled, (events) => findStoredIds(clickhouse, events)));
+  const resolved = await time("lookup", () =>
+    resolveReplays(settled, (events) => findStoredIds(clickhouse, events, layout)),
+  );
   const deadline = { claimedAt, now, takeoverAfterMs, insertTimeoutMs };
   await time("insert", () =>
-    insertBeforeTakeover(resolved.rows, (rows, options) => storeImpressions(clickhouse, rows, options), deadline),
+    insertBeforeTakeover(
+      resolved.rows,
+      (rows, options) => storeImpressions(clickhouse, rows, options, layout),
+      deadline,
+    ),
   );
   await time("dead-letter", () => deadLetterPoison(poison, deps.deadLetters, deps.logger));
 

@@ -9,8 +9,10 @@ import { BatchConsumer, type PartitionBatch } from "../kafka/consumer.ts";
 import type { ConsumerLag } from "../kafka/lag.ts";
 import type { PipelineStep, WorkerMetrics } from "../metrics/worker.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
+import { storageLayout } from "../storage/layout.ts";
 import { DeadLetters } from "./dead-letters.ts";
 import { createDecoder } from "./decode.ts";
+import type { ConsumerProgress } from "./health.ts";
 import { processBatch } from "./pipeline.ts";
 import type { PartitionTally } from "./tally.ts";
 
@@ -35,6 +37,8 @@ export function createWorker(
   logger: Logger,
   timings: WorkerTimings = DEFAULT_TIMINGS,
   metrics?: WorkerMetrics,
+  /** Told of each commit and lag measurement, for the worker's /healthz. */
+  progress?: ConsumerProgress,
 ): Worker {
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
   const clickhouse = createClickHouse(config);
@@ -55,6 +59,7 @@ export function createWorker(
       takeoverAfterMs: timings.takeoverAfterMs,
     }),
     clickhouse,
+    layout: storageLayout(config),
     deadLetters: new DeadLetters(dlqProducer, config.KAFKA_DLQ_TOPIC),
     logger,
     ...timings,
@@ -75,8 +80,14 @@ export function createWorker(
       tallies = outcome.tallies;
       return outcome;
     },
-    onCommitted: metrics && ((stored, seconds) => countCommitted(metrics, stored, tallies, seconds)),
-    onLag: metrics && ((lag) => showLag(metrics, lag)),
+    onCommitted: (stored, seconds) => {
+      progress?.committed();
+      if (metrics) countCommitted(metrics, stored, tallies, seconds);
+    },
+    onLag: (lag) => {
+      progress?.measuredLag(lag.total);
+      if (metrics) showLag(metrics, lag);
+    },
     logger,
   });
   return {

@@ -9,6 +9,8 @@ import { repoRoot } from "../../stack/paths.ts";
 import { freePort } from "../../stack/process.ts";
 import { startValkey } from "../../stack/valkey.ts";
 import { chaosEnv, startAppProcesses } from "./app-processes.ts";
+import { type ChaosArgs, ChaosArgsError, parseChaosArgs } from "./args.ts";
+import { runBrokerChaos } from "./broker-chaos.ts";
 import { waitForDrained } from "./drain.ts";
 import { planEvents } from "./events.ts";
 import { checkExactness, type Exactness, isExact } from "./exactness.ts";
@@ -145,11 +147,34 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 }
 
 if (import.meta.main) {
+  let args: ChaosArgs;
+  try {
+    args = parseChaosArgs(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof ChaosArgsError)) throw error;
+    console.error(error.message);
+    process.exit(2);
+  }
   const events = Number(process.env.CHAOS_EVENTS ?? 200_000);
+  const sendSeconds = process.env.CHAOS_SEND_SECONDS ? Number(process.env.CHAOS_SEND_SECONDS) : undefined;
+  if (args.brokers === 3) {
+    const result = await runBrokerChaos({
+      events,
+      duplicateRate: 0.1,
+      sendSeconds: sendSeconds ?? 120,
+      sendBatch: 100,
+      workers: 2,
+      workerKills: 4,
+      outageSeconds: 10,
+      dataDir: join(repoRoot, ".data/chaos-brokers"),
+    });
+    console.log(JSON.stringify(result, null, 2));
+    process.exit(isExact(result, result.distinctAccepted) ? 0 : 1);
+  }
   const result = await runChaos({
     events,
     duplicateRate: 0.1,
-    sendSeconds: Number(process.env.CHAOS_SEND_SECONDS ?? 120),
+    sendSeconds: sendSeconds ?? 120,
     workers: 2,
     workerKills: 12,
     dataDir: join(repoRoot, ".data/chaos"),

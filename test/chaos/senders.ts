@@ -8,6 +8,10 @@ export interface SendOptions {
   batchSize: number;
   /** Requests in flight at once. */
   senders: number;
+  /** Stops the senders (the run failed elsewhere). */
+  signal?: AbortSignal;
+  /** Called once, as soon as every distinct id of `events` has had a 2xx (the copies sent last may follow). */
+  onEveryIdAccepted?: () => void;
 }
 
 /** What the senders saw, each figure from their side of the HTTP connection. */
@@ -54,10 +58,12 @@ export async function sendEvents(apiUrl: string, events: ChaosEvent[], options: 
     startedAt,
     lastAcceptedAt: startedAt,
   };
+  const distinctIds = new Set(events.map((event) => event.id)).size;
   const batches = Math.ceil(events.length / options.batchSize);
   let next = 0;
   const sender = async () => {
     for (let b = next++; b < batches; b = next++) {
+      options.signal?.throwIfAborted();
       const due = startedAt + (b / batches) * options.sendSeconds * 1000;
       if (due > Date.now()) await sleep(due - Date.now());
       const batch = events.slice(b * options.batchSize, (b + 1) * options.batchSize);
@@ -65,11 +71,14 @@ export async function sendEvents(apiUrl: string, events: ChaosEvent[], options: 
       for (let attempt = 0; ; attempt++) {
         const outcome = await send(apiUrl, batch);
         if (outcome === "accepted") {
+          const before = report.accepted.size;
           accept(report, batch, firstTry);
+          if (before < distinctIds && report.accepted.size === distinctIds) options.onEveryIdAccepted?.();
           break;
         }
         report[outcome]++;
         report.retriedSends++;
+        options.signal?.throwIfAborted();
         if (Date.now() - firstTry > GIVE_UP_AFTER_MS) {
           throw new Error(`no 2xx for a batch within ${GIVE_UP_AFTER_MS / 1000}s (last: ${outcome})`);
         }
