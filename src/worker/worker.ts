@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
 import { Producer, stringSerializers } from "@platformatic/kafka";
 import type { Logger } from "pino";
 import type { Config } from "../config.ts";
 import { ClaimStore } from "../dedup/claims.ts";
+import { uniqueOwner } from "../dedup/owner.ts";
 import { createValkey } from "../dedup/valkey.ts";
 import { BatchConsumer, type PartitionBatch } from "../kafka/consumer.ts";
 import type { ConsumerLag } from "../kafka/lag.ts";
@@ -40,7 +39,7 @@ export function createWorker(
   /** Told of each commit and lag measurement, for the worker's /healthz. */
   progress?: ConsumerProgress,
 ): Worker {
-  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+  const owner = uniqueOwner();
   const clickhouse = createClickHouse(config);
   // Fail fast while Valkey is away: the consumer retries the whole batch with backoff.
   const valkey = createValkey(config);
