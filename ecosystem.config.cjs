@@ -25,6 +25,8 @@ module.exports = {
       name: "worker",
       script: "src/worker/main.ts",
       exec_mode: "fork",
+      // Each instance's NODE_APP_INSTANCE names its slot: restarted after a crash, it takes its dead
+      // predecessor's claims and partitions over at once (docs/DESIGN.md, "Worker names").
       instances: Number(process.env.WORKER_INSTANCES ?? cores),
       // Time to finish the current batch, commit and leave the group.
       kill_timeout: 30_000,

@@ -75,4 +75,10 @@ describe("loadConfig", () => {
       /VALKEY_URL=.*set VALKEY_CLUSTER=true/,
     );
   });
+
+  it("takes a worker slot's name only as a Kafka group.instance.id may be", () => {
+    expect(loadConfig({}).WORKER_ID).toBeUndefined();
+    expect(loadConfig({ WORKER_ID: "eu-west.worker_3" }).WORKER_ID).toBe("eu-west.worker_3");
+    expect(() => loadConfig({ WORKER_ID: "host:0" })).toThrow(/WORKER_ID="host:0": must be 1-200 characters/);
+  });
 });

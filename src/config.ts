@@ -118,6 +118,14 @@ const schema = z.object({
   /** Set by pm2 for each instance of an app (0, 1, ...). */
   NODE_APP_INSTANCE: int(0, 1000).default(0),
 
+  /**
+   * Worker: the name of its process slot, kept across restarts (claims owner and Kafka static member id);
+   * by default the host and NODE_APP_INSTANCE. Kafka's group.instance.id characters only.
+   */
+  WORKER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,200}$/, "must be 1-200 characters of A-Z a-z 0-9 . _ -")
+    .optional(),
   /** Worker: how long to gather messages before one ClickHouse insert. */
   WORKER_BATCH_MAX_WAIT_MS: int(10, 60_000).default(500),
   WORKER_BATCH_MAX_EVENTS: int(1, 1_000_000).default(20_000),

@@ -1,17 +1,25 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
+import { pathToFileURL } from "node:url";
 import type { Cluster } from "iovalkey";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../../stack/paths.ts";
+import { freePort } from "../../stack/process.ts";
 import { startValkeyCluster, type ValkeyCluster } from "../../stack/valkey.ts";
 import { testConfig } from "../../test/support/config.ts";
+import type { Config } from "../config.ts";
 import { ClaimStore, type Position } from "./claims.ts";
+import { OwnerLease, OwnerLeaseLostError, type OwnerLeaseOptions } from "./owner-lease.ts";
 import { createValkey, type ValkeyClient } from "./valkey.ts";
 
 const config = testConfig();
 const prefix = `claims-test:${randomBytes(4).toString("hex")}:`;
+const leasePrefix = `${prefix}worker:`;
 const at = (offset: number, partition = 0): Position => ({ topic: "t", partition, offset: BigInt(offset) });
 // Fixed ports: a cluster node also listens on its port + 10000; both stay below the ephemeral port range.
 const CLUSTER_PORTS = [17001, 17002, 17003];
@@ -33,21 +41,102 @@ async function connected(client: ValkeyClient): Promise<ValkeyClient> {
   return client;
 }
 
-const modes: [string, () => Promise<ValkeyClient>][] = [
-  ["one Valkey server", () => connected(createValkey(config))],
-  [
-    "a Valkey cluster of 3 primaries",
-    () => connected(createValkey({ ...config, VALKEY_URL: cluster.urls.join(","), VALKEY_CLUSTER: true })),
-  ],
+const modes: [string, () => Config][] = [
+  ["one Valkey server", () => config],
+  ["a Valkey cluster of 3 primaries", () => ({ ...config, VALKEY_URL: cluster.urls.join(","), VALKEY_CLUSTER: true })],
 ];
 
-describe.each(modes)("claims in %s", (_, connect) => {
+/** What a worker process does, in a child process of its own: lease its slot's name, claim one id, stay up. */
+const SLOT_PROCESS = `
+const { OwnerLease } = await import(process.env.LEASE_MODULE);
+const { ClaimStore } = await import(process.env.CLAIMS_MODULE);
+const { createValkey } = await import(process.env.VALKEY_MODULE);
+const { pino } = await import("pino");
+const valkey = createValkey({ VALKEY_URL: process.env.VALKEY_URL, VALKEY_CLUSTER: process.env.VALKEY_CLUSTER === "true" });
+const lease = await OwnerLease.acquire(valkey, {
+  keyPrefix: process.env.LEASE_PREFIX, identity: process.env.IDENTITY, ttlMs: 60000,
+  insertTimeoutMs: Number(process.env.INSERT_TIMEOUT_MS), onLost() {}, logger: pino({ level: "silent" }),
+});
+const store = new ClaimStore(valkey, { keyPrefix: process.env.CLAIM_PREFIX, windowSeconds: 60, owner: lease, takeoverAfterMs: 60000 });
+const [outcome] = process.env.ID
+  ? await store.claim([{ id: process.env.ID, position: { topic: "t", partition: 0, offset: 5n } }])
+  : [];
+if (process.env.SETTLE === "yes") {
+  lease.settled();
+  await valkey.get(process.env.LEASE_PREFIX + lease.name);
+}
+console.log(JSON.stringify({ name: lease.name, stable: lease.stable, outcome }));
+setInterval(() => {}, 60000);
+`;
+const moduleUrl = (file: string) => pathToFileURL(join(repoRoot, "src/dedup", file)).href;
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+/**
+ * A worker process of slot `identity` that took its lease, claimed `id` at position t:0:5 (none if ''), and is
+ * still running; `settled`: its lease says every insert of it was answered.
+ */
+async function slotProcess(
+  valkeyConfig: Config,
+  identity: string,
+  id: string,
+  settled: boolean,
+  insertTimeoutMs = 1_000,
+) {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", SLOT_PROCESS], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      LEASE_MODULE: moduleUrl("owner-lease.ts"),
+      CLAIMS_MODULE: moduleUrl("claims.ts"),
+      VALKEY_MODULE: moduleUrl("valkey.ts"),
+      VALKEY_URL: valkeyConfig.VALKEY_URL,
+      VALKEY_CLUSTER: String(valkeyConfig.VALKEY_CLUSTER),
+      LEASE_PREFIX: leasePrefix,
+      CLAIM_PREFIX: prefix,
+      IDENTITY: identity,
+      ID: id,
+      SETTLE: settled ? "yes" : "no",
+      INSERT_TIMEOUT_MS: String(insertTimeoutMs),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  const [line] = (await once(createInterface({ input: child.stdout }), "line")) as [string];
+  const said = JSON.parse(line) as { name: string; stable: boolean; outcome: string };
+  return {
+    ...said,
+    /** SIGKILL, as a crash; resolves once the process is gone (and reaped). */
+    kill: async () => {
+      const exited = once(child, "exit");
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+describe.each(modes)("claims in %s", (_, modeConfig) => {
   let valkey: ValkeyClient;
+  let valkeyConfig: Config;
   beforeAll(async () => {
-    valkey = await connect();
+    valkeyConfig = modeConfig();
+    valkey = await connected(createValkey(valkeyConfig));
   }, 60_000);
-  const store = (owner: string, takeoverAfterMs = 60_000, windowSeconds = 60) =>
+  const store = (owner: string | OwnerLease, takeoverAfterMs = 60_000, windowSeconds = 60) =>
     new ClaimStore(valkey, { keyPrefix: prefix, windowSeconds, owner, takeoverAfterMs });
+  const lease = (identity: string, options: Partial<OwnerLeaseOptions> = {}) =>
+    OwnerLease.acquire(valkey, {
+      keyPrefix: leasePrefix,
+      identity,
+      ttlMs: 60_000,
+      insertTimeoutMs: 5_000,
+      onLost: () => {},
+      logger: pino({ level: "silent" }),
+      ...options,
+    });
+  const slot = () => `slot-${randomBytes(3).toString("hex")}`;
 
   it("an unseen id is new, a copy at another position is a duplicate", async () => {
     const a = store("w1");
@@ -82,6 +171,105 @@ describe.each(modes)("claims in %s", (_, connect) => {
     expect(await store("w2", 0, 1).claim([{ id: "e1", position: at(1) }])).toEqual(["replay"]);
     await sleep(800);
     expect(await store("w2", 0, 1).claim([{ id: "e1", position: at(2) }])).toEqual(["new"]);
+  });
+
+  it("a restarted worker of a slot takes the name of its SIGKILLed predecessor and replays its claims at once", async () => {
+    const identity = slot();
+    const first = await slotProcess(valkeyConfig, identity, "k1", true);
+    expect(first).toMatchObject({ name: identity, stable: true, outcome: "new" });
+    await first.kill();
+    const next = await lease(identity);
+    expect({ name: next.name, stable: next.stable }).toEqual({ name: identity, stable: true });
+    const started = performance.now();
+    // At once: neither the 60 s takeover time nor the 5 s insert timeout.
+    expect(await store(next).claim([{ id: "k1", position: at(5) }])).toEqual(["replay"]);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it("a predecessor that died with claims whose insert may be landing: the next worker waits the insert timeout first", async () => {
+    const identity = slot();
+    const first = await slotProcess(valkeyConfig, identity, "k2", false);
+    await first.kill();
+    const next = await lease(identity, { insertTimeoutMs: 1_500 });
+    const started = performance.now();
+    expect(await store(next).claim([{ id: "k2", position: at(5) }])).toEqual(["replay"]);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(1_400);
+    // Its own claims settled, it no longer makes a successor wait.
+    next.settled();
+    await next.release();
+    const third = await lease(identity);
+    const again = performance.now();
+    expect(await store(third).claim([{ id: "k2", position: at(5) }])).toEqual(["replay"]);
+    expect(performance.now() - again).toBeLessThan(2_000);
+  });
+
+  it("a worker that died while waiting for its predecessor's insert passes only the rest of that wait on", async () => {
+    const identity = slot();
+    await (await slotProcess(valkeyConfig, identity, "k5", false)).kill();
+    // Takes the name over and waits 4 s before it may use a claim; killed after 2 s of that.
+    const waiting = await slotProcess(valkeyConfig, identity, "", false, 4_000);
+    expect(waiting.stable).toBe(true);
+    await sleep(2_000);
+    await waiting.kill();
+    const next = await lease(identity, { insertTimeoutMs: 4_000 });
+    const started = performance.now();
+    expect(await store(next).claim([{ id: "k5", position: at(5) }])).toEqual(["replay"]);
+    // The rest of the 4 s (about 2 s), not 4 s afresh.
+    expect(performance.now() - started).toBeGreaterThan(1_000);
+    expect(performance.now() - started).toBeLessThan(3_500);
+  });
+
+  it("a live holder keeps its name: a second process of the slot claims under a name of its own, and waits", async () => {
+    const identity = slot();
+    const first = await slotProcess(valkeyConfig, identity, "k3", true);
+    const second = await lease(identity);
+    expect(second.stable).toBe(false);
+    expect(second.name).not.toBe(identity);
+    expect(await store(second).claim([{ id: "k3", position: at(5) }])).toEqual(["busy"]);
+    await first.kill();
+    // Another lease in this very process is alive too.
+    const mine = await lease(slot());
+    const alsoMine = await lease(mine.name);
+    expect(alsoMine.stable).toBe(false);
+  });
+
+  it("keeps its name while idle past the lease time, and frees it at a stop", async () => {
+    const identity = slot();
+    const holder = await lease(identity, { ttlMs: 300 });
+    await sleep(700);
+    expect((await lease(identity)).stable).toBe(false);
+    await holder.release();
+    expect((await lease(identity)).name).toBe(identity);
+  });
+
+  it("a process whose name was taken meanwhile (it stalled past the lease) gets no claim outcome, and is told to go", async () => {
+    const identity = slot();
+    let told = 0;
+    const stalled = await lease(identity, { onLost: () => told++ });
+    // The lease ran out during the stall and another process took the name.
+    await valkey.set(`${leasePrefix}${identity}`, "elsewhere|1|t0|idle");
+    await expect(store(stalled).claim([{ id: "k4", position: at(5) }])).rejects.toThrow(OwnerLeaseLostError);
+    await expect(store(stalled).claim([{ id: "k4", position: at(5) }])).rejects.toThrow(OwnerLeaseLostError);
+    expect(told).toBe(1);
+  });
+});
+
+describe("a worker's name without Valkey", () => {
+  it("a worker that cannot reach Valkey at start goes on under a name of its own after 5 s", async () => {
+    const valkey = createValkey({ ...config, VALKEY_URL: `redis://127.0.0.1:${await freePort()}` });
+    valkey.on("error", () => {});
+    clients.push(valkey);
+    const started = performance.now();
+    const lease = await OwnerLease.acquire(valkey, {
+      keyPrefix: leasePrefix,
+      identity: "unreachable-0",
+      ttlMs: 60_000,
+      insertTimeoutMs: 5_000,
+      onLost: () => {},
+      logger: pino({ level: "silent" }),
+    });
+    expect(lease.stable).toBe(false);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(4_900);
   });
 });
 

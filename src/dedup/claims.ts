@@ -1,3 +1,4 @@
+import type { OwnerLease } from "./owner-lease.ts";
 import type { ValkeyClient } from "./valkey.ts";
 
 /** Where an event sits in Kafka: a replay of the same message has the same position. */
@@ -11,9 +12,10 @@ export interface Position {
  * What Valkey says about an id:
  * - new: claimed just now, nobody counted it in the window;
  * - duplicate: claimed by another Kafka position, an earlier copy of the event;
- * - replay: claimed earlier by this very position (a crash or rebalance replay): ClickHouse decides
- *   whether it was stored; the claim now belongs to this worker;
- * - busy: claimed by this position moments ago by another worker that may still be storing it.
+ * - replay: claimed earlier by this very position (a crash or rebalance replay) under this worker's name (its own,
+ *   or its slot's dead predecessor's), or long ago under another: ClickHouse decides whether it was stored; the
+ *   claim now belongs to this worker;
+ * - busy: claimed by this position moments ago under another name, by a worker that may still be storing it.
  */
 export type ClaimOutcome = "new" | "duplicate" | "replay" | "busy";
 
@@ -24,8 +26,11 @@ export interface ClaimOptions {
   keyPrefix: string;
   /** A claim lives this long after the id's first sighting; then the id counts again. */
   windowSeconds: number;
-  /** Names this worker process in its claims. */
-  owner: string;
+  /**
+   * Names this worker process in its claims: a name no other process uses, or a leased one (a worker's), which
+   * every claim call confirms: no outcome is returned unless this process still holds it.
+   */
+  owner: string | OwnerLease;
   /** A same-position claim of another worker older than this is taken over: that worker is gone or gave up. */
   takeoverAfterMs: number;
 }
@@ -107,7 +112,12 @@ export class ClaimStore {
 
   async claim(items: readonly Claim[]): Promise<ClaimOutcome[]> {
     if (items.length === 0) return [];
-    return this.#valkey.isCluster ? this.#claimInCluster(items) : this.#claimOnOneServer(items);
+    const claiming = this.#valkey.isCluster ? this.#claimInCluster(items) : this.#claimOnOneServer(items);
+    const { owner } = this.#options;
+    if (typeof owner === "string") return claiming;
+    // In parallel: a claim stamped after the name was lost is harmless, as this process inserts nothing then.
+    const [, outcomes] = await Promise.all([owner.claiming(), claiming]);
+    return outcomes;
   }
 
   async #claimOnOneServer(items: readonly Claim[]): Promise<ClaimOutcome[]> {
@@ -152,7 +162,8 @@ export class ClaimStore {
   /** The script's keys, then its arguments: window, owner, takeover time, one position per key. */
   #arguments(items: readonly Claim[], key: (item: Claim) => string): (string | number)[] {
     const { windowSeconds, owner, takeoverAfterMs } = this.#options;
-    return [...items.map(key), windowSeconds, owner, takeoverAfterMs, ...items.map((i) => formatPosition(i.position))];
+    const name = typeof owner === "string" ? owner : owner.name;
+    return [...items.map(key), windowSeconds, name, takeoverAfterMs, ...items.map((i) => formatPosition(i.position))];
   }
 }
 

@@ -44,6 +44,11 @@ export interface BatchConsumerOptions {
   brokers: string[];
   clientId: string;
   groupId: string;
+  /**
+   * Static group membership: a member that comes back under the same id within the session timeout gets its
+   * partitions back at once, without a rebalance. At most one live process may use an id.
+   */
+  groupInstanceId?: string;
   topic: string;
   /** A batch is handed over once it holds this many messages ... */
   maxBatchEvents: number;
@@ -60,7 +65,10 @@ export interface BatchConsumerOptions {
   stopTimeoutMs?: number;
 }
 
-/** A killed worker's partitions move to the others after this; heartbeats keep a live one in the group. */
+/**
+ * A killed worker's partitions move to the others after this, unless it comes back first as the same static member;
+ * heartbeats keep a live one in the group.
+ */
 const SESSION_TIMEOUT_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 1_000;
 const REBALANCE_TIMEOUT_MS = 20_000;
@@ -127,6 +135,7 @@ export class BatchConsumer {
       const consumer = new Consumer({
         clientId: this.#options.clientId,
         groupId: this.#options.groupId,
+        ...(this.#options.groupInstanceId ? { groupInstanceId: this.#options.groupInstanceId } : {}),
         bootstrapBrokers: this.#options.brokers,
         sessionTimeout: SESSION_TIMEOUT_MS,
         heartbeatInterval: HEARTBEAT_INTERVAL_MS,

@@ -57,10 +57,12 @@ async function startWorker(config: Config, timings?: { takeoverAfterMs: number; 
 }
 
 async function produce(config: Config, records: { key: string; value: string }[]): Promise<void> {
+  // Idempotent: a produce request retried on a busy machine must not write the records twice.
   const producer = new Producer({
     clientId: "worker-test",
     bootstrapBrokers: config.KAFKA_BROKERS,
     serializers: stringSerializers,
+    idempotent: true,
   });
   await producer.send({ messages: records.map((r) => ({ topic: config.KAFKA_TOPIC, ...r })) });
   await producer.close();

@@ -2,7 +2,8 @@ import { Producer, stringSerializers } from "@platformatic/kafka";
 import type { Logger } from "pino";
 import type { Config } from "../config.ts";
 import { ClaimStore } from "../dedup/claims.ts";
-import { uniqueOwner } from "../dedup/owner.ts";
+import { slotIdentity } from "../dedup/owner.ts";
+import { OwnerLease } from "../dedup/owner-lease.ts";
 import { createValkey } from "../dedup/valkey.ts";
 import { BatchConsumer, type PartitionBatch } from "../kafka/consumer.ts";
 import type { ConsumerLag } from "../kafka/lag.ts";
@@ -39,7 +40,7 @@ export function createWorker(
   /** Told of each commit and lag measurement, for the worker's /healthz. */
   progress?: ConsumerProgress,
 ): Worker {
-  const owner = uniqueOwner();
+  const identity = slotIdentity(config);
   const clickhouse = createClickHouse(config);
   // Fail fast while Valkey is away: the consumer retries the whole batch with backoff.
   const valkey = createValkey(config);
@@ -51,12 +52,6 @@ export function createWorker(
   });
   const deps = {
     decode: createDecoder({ maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS, retentionDays: config.RETENTION_DAYS }),
-    claims: new ClaimStore(valkey, {
-      keyPrefix: `seen:${config.KAFKA_TOPIC}:`,
-      windowSeconds: config.DEDUP_WINDOW_SECONDS,
-      owner,
-      takeoverAfterMs: timings.takeoverAfterMs,
-    }),
     clickhouse,
     layout: storageLayout(config),
     deadLetters: new DeadLetters(dlqProducer, config.KAFKA_DLQ_TOPIC),
@@ -66,36 +61,65 @@ export function createWorker(
   };
   /** What became of the messages of the batch in hand, counted once its offsets are committed. */
   let tallies = new Map<number, PartitionTally>();
-  const consumer = new BatchConsumer({
-    brokers: config.KAFKA_BROKERS,
-    clientId: `${config.KAFKA_CLIENT_ID}-worker`,
-    groupId: config.KAFKA_CONSUMER_GROUP,
-    topic: config.KAFKA_TOPIC,
-    maxBatchEvents: config.WORKER_BATCH_MAX_EVENTS,
-    maxWaitMs: config.WORKER_BATCH_MAX_WAIT_MS,
-    handle: async (batch) => {
-      metrics?.batchEvents.observe(batch.reduce((n, b) => n + b.messages.length, 0));
-      const outcome = await processBatch(batch, deps);
-      tallies = outcome.tallies;
-      return outcome;
-    },
-    onCommitted: (stored, seconds) => {
-      progress?.committed();
-      if (metrics) countCommitted(metrics, stored, tallies, seconds);
-    },
-    onLag: (lag) => {
-      progress?.measuredLag(lag.total);
-      if (metrics) showLag(metrics, lag);
-    },
-    logger,
-  });
+  /** The consumer, once the claims' owner is leased; the slot's own name also makes it Kafka's static member. */
+  const consumerFor = (lease: OwnerLease) => {
+    const claims = new ClaimStore(valkey, {
+      keyPrefix: `seen:${config.KAFKA_TOPIC}:`,
+      windowSeconds: config.DEDUP_WINDOW_SECONDS,
+      owner: lease,
+      takeoverAfterMs: timings.takeoverAfterMs,
+    });
+    return new BatchConsumer({
+      brokers: config.KAFKA_BROKERS,
+      clientId: `${config.KAFKA_CLIENT_ID}-worker`,
+      groupId: config.KAFKA_CONSUMER_GROUP,
+      groupInstanceId: lease.stable ? lease.name : undefined,
+      topic: config.KAFKA_TOPIC,
+      maxBatchEvents: config.WORKER_BATCH_MAX_EVENTS,
+      maxWaitMs: config.WORKER_BATCH_MAX_WAIT_MS,
+      handle: async (batch) => {
+        metrics?.batchEvents.observe(batch.reduce((n, b) => n + b.messages.length, 0));
+        const outcome = await processBatch(batch, { ...deps, claims });
+        // Its inserts are answered: a successor of this slot need not wait for one.
+        lease.settled();
+        tallies = outcome.tallies;
+        return outcome;
+      },
+      onCommitted: (stored, seconds) => {
+        progress?.committed();
+        if (metrics) countCommitted(metrics, stored, tallies, seconds);
+      },
+      onLag: (lag) => {
+        progress?.measuredLag(lag.total);
+        if (metrics) showLag(metrics, lag);
+      },
+      logger,
+    });
+  };
+  let running: { lease: OwnerLease; consumer: BatchConsumer } | undefined;
   return {
     start: async () => {
+      const lease = await OwnerLease.acquire(valkey, {
+        keyPrefix: `worker:${config.KAFKA_TOPIC}:`,
+        identity,
+        ttlMs: timings.takeoverAfterMs,
+        insertTimeoutMs: timings.insertTimeoutMs,
+        // Another process has this slot's name now (this one stalled past the lease): stop gracefully; pm2
+        // starts the slot again, under a name of its own.
+        onLost: () => process.kill(process.pid, "SIGTERM"),
+        logger,
+      });
+      const consumer = consumerFor(lease);
+      running = { lease, consumer };
       await consumer.start();
-      logger.info({ owner, group: config.KAFKA_CONSUMER_GROUP, topic: config.KAFKA_TOPIC }, "worker started");
+      logger.info(
+        { owner: lease.name, group: config.KAFKA_CONSUMER_GROUP, topic: config.KAFKA_TOPIC },
+        "worker started",
+      );
     },
     stop: async () => {
-      await consumer.stop();
+      await running?.consumer.stop();
+      await running?.lease.release().catch(() => {});
       await Promise.allSettled([dlqProducer.close(), clickhouse.close(), valkey.quit()]);
     },
   };
