@@ -73,6 +73,22 @@ describe("countPerAd", () => {
     }
   });
 
+  it("is exact for N=1 (one range of the raw table) wherever now falls in the minute", async () => {
+    // now + 36_543 ends on …:59.999, the one N=1 window that holds a whole minute (read from the rollup).
+    for (const at of [now, now - 23_456, now - 23_457, now - 23_455, now + 36_543]) {
+      expect(await countPerAd(db.clickhouse, { now: at, minutes: 1, adIds: [] })).toEqual(bruteCounts(events, at, 1));
+    }
+  });
+
+  it("filters and ranks at N=1 as at longer windows", async () => {
+    const adIds = ["edge-now", "edge-start-plus-1ms", "edge-start", ...Array.from({ length: 37 }, (_, i) => `ad${i}`)];
+    const expected = bruteCounts(events, now, 1, adIds);
+    expect(await countPerAd(db.clickhouse, { now, minutes: 1, adIds })).toEqual(expected);
+    const ranked = Object.entries(expected).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
+    const top = await countPerAd(db.clickhouse, { now, minutes: 1, adIds, limit: 4 });
+    expect(top).toEqual(Object.fromEntries(ranked.slice(0, 4)));
+  });
+
   it("answers {} for a window without events", async () => {
     expect(await countPerAd(db.clickhouse, { now: now - 3 * 1440 * MINUTE_MS, minutes: 60, adIds: [] })).toEqual({});
   });

@@ -28,7 +28,12 @@ export interface Reach {
   frequency: number;
 }
 
-const AD_FILTER = "(empty({adIds:Array(String)}) OR ad_id IN {adIds:Array(String)})";
+/** Only the given ads; for all ads no condition at all (an always-true `OR` is still evaluated on every row). */
+function adFilter(adIds: string[]): string {
+  return adIds.length === 0 ? "" : " AND ad_id IN {adIds:Array(String)}";
+}
+const RAW_WINDOW =
+  "ts > fromUnixTimestamp64Milli({start:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Milli({end:Int64}, 'UTC')";
 const RAW_EDGES = `((ts > fromUnixTimestamp64Milli({start:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({fullFrom:Int64}, 'UTC'))
       OR (ts >= fromUnixTimestamp64Milli({fullTo:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Milli({end:Int64}, 'UTC')))`;
 // SummingMergeTree rows of one key may not be merged yet: always sum.
@@ -58,24 +63,32 @@ function windowParams(window: SplitWindow, q: RankedQuery) {
 /** The statement behind `countPerAd`, for callers that run it themselves (the stats benchmark). */
 export function countPerAdQuery(q: RankedQuery) {
   const window = splitWindow(q.now, q.minutes);
+  const ads = adFilter(q.adIds);
+  const ranked = q.limit === undefined ? "" : "ORDER BY impressions DESC, ad_id LIMIT {limit:UInt32}";
+  const statement = (query: string) => ({
+    query,
+    query_params: windowParams(window, q),
+    clickhouse_settings: READ_SETTINGS,
+  });
+  // No whole minute (N=1): the window is one range of the raw table, read as the plain count would read it.
+  if (window.fullFrom === window.fullTo) {
+    return statement(
+      `SELECT ad_id, count() AS impressions FROM impressions WHERE ${RAW_WINDOW}${ads} GROUP BY ad_id ${ranked}`,
+    );
+  }
   // Each table read costs a few ms even when empty: only the levels the window needs are read.
-  const parts = [`SELECT ad_id, count() AS n FROM impressions WHERE ${RAW_EDGES} AND ${AD_FILTER} GROUP BY ad_id`];
+  const parts = [`SELECT ad_id, count() AS n FROM impressions WHERE ${RAW_EDGES}${ads} GROUP BY ad_id`];
   if (window.fullFrom < window.hourFrom || window.hourTo < window.fullTo) {
     parts.push(
-      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_EDGE_MINUTES} AND ${AD_FILTER} GROUP BY ad_id`,
+      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_EDGE_MINUTES}${ads} GROUP BY ad_id`,
     );
   }
   if (window.hourFrom < window.hourTo) {
     parts.push(
-      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_HOURS} AND ${AD_FILTER} GROUP BY ad_id`,
+      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_HOURS}${ads} GROUP BY ad_id`,
     );
   }
-  const ranked = q.limit === undefined ? "" : "ORDER BY impressions DESC, ad_id LIMIT {limit:UInt32}";
-  return {
-    query: `SELECT ad_id, sum(n) AS impressions FROM (${parts.join(" UNION ALL ")}) GROUP BY ad_id ${ranked}`,
-    query_params: windowParams(window, q),
-    clickhouse_settings: READ_SETTINGS,
-  };
+  return statement(`SELECT ad_id, sum(n) AS impressions FROM (${parts.join(" UNION ALL ")}) GROUP BY ad_id ${ranked}`);
 }
 
 /** Impressions per ad with ts in (now − minutes, now]; ads without any are absent. */
@@ -92,13 +105,14 @@ export async function countPerAd(client: ClickHouseClient, q: RankedQuery): Prom
  */
 export async function timeSeries(client: ClickHouseClient, q: WindowQuery): Promise<Record<string, MinuteCount[]>> {
   const window = splitWindow(q.now, q.minutes);
+  const ads = adFilter(q.adIds);
   const result = await client.query({
     query: `SELECT ad_id, minute, sum(n) AS impressions FROM (
         SELECT ad_id, toUnixTimestamp(minute) AS minute, sum(impressions) AS n FROM impressions_per_minute
-        WHERE ${ROLLUP_MINUTES} AND ${AD_FILTER} GROUP BY ad_id, minute
+        WHERE ${ROLLUP_MINUTES}${ads} GROUP BY ad_id, minute
         UNION ALL
         SELECT ad_id, toUnixTimestamp(toStartOfMinute(ts)) AS minute, count() AS n FROM impressions
-        WHERE ${RAW_EDGES} AND ${AD_FILTER} GROUP BY ad_id, minute
+        WHERE ${RAW_EDGES}${ads} GROUP BY ad_id, minute
       ) GROUP BY ad_id, minute`,
     query_params: windowParams(window, q),
     clickhouse_settings: READ_SETTINGS,
@@ -121,11 +135,11 @@ export async function timeSeries(client: ClickHouseClient, q: WindowQuery): Prom
 
 /** Exact distinct users and impressions per ad over the window, read from the raw table. */
 export async function reachPerAd(client: ClickHouseClient, q: RankedQuery): Promise<Record<string, Reach>> {
+  const ads = adFilter(q.adIds);
   const ranked = q.limit === undefined ? "" : "ORDER BY reach DESC, ad_id LIMIT {limit:UInt32}";
   const result = await client.query({
     query: `SELECT ad_id, count() AS impressions, uniqExact(user_id) AS reach FROM impressions
-      WHERE ts > fromUnixTimestamp64Milli({start:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Milli({end:Int64}, 'UTC')
-        AND ${AD_FILTER}
+      WHERE ${RAW_WINDOW}${ads}
       GROUP BY ad_id ${ranked}`,
     query_params: windowParams(splitWindow(q.now, q.minutes), q),
     format: "JSONCompactEachRow",

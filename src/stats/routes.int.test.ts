@@ -44,6 +44,12 @@ describe("GET /stats", () => {
     expect(await get("/stats?timeWindowMinutes=180")).toEqual({ status: 200, body: { r1: 3, r2: 1, r3: 1 } });
   });
 
+  it("answers the last minute too, filtered and ranked", async () => {
+    expect(await get("/stats?timeWindowMinutes=1")).toEqual({ status: 200, body: { r1: 3, r2: 1 } });
+    expect((await get("/stats?timeWindowMinutes=1&adId=r2&adId=r3")).body).toEqual({ r2: 1 });
+    expect((await get("/stats?timeWindowMinutes=1&limit=1")).body).toEqual({ r1: 3 });
+  });
+
   it("filters by repeated adId and keeps the top N with limit", async () => {
     expect((await get("/stats?timeWindowMinutes=180&adId=r2&adId=r3")).body).toEqual({ r2: 1, r3: 1 });
     expect((await get("/stats?timeWindowMinutes=180&adId=nothing")).body).toEqual({});
