@@ -8,6 +8,7 @@ import { repoRoot } from "../stack/paths.ts";
 import { freePort, spawnLogged, waitUntilReady } from "../stack/process.ts";
 import { median } from "./percentile.ts";
 import { apiNodeArgs } from "./pm2-apps.ts";
+import { pidListeningOn } from "./processes.ts";
 import { cpuSeconds, sampleRss } from "./rss.ts";
 
 /**
@@ -17,7 +18,9 @@ import { cpuSeconds, sampleRss } from "./rss.ts";
  * and CORS headers on every request), the pixel open against the pixel with that key, and /event with metrics
  * (the default) against METRICS=off, alternated for BENCH_ROUNDS rounds so that the machine's drift hits all of
  * them alike.
- * Uses KAFKA_BROKERS when given, else starts its own broker under .data/bench.
+ * Uses KAFKA_BROKERS when given, else starts its own broker under .data/bench (and then also reports its CPU per
+ * event). Before the first scenario, BENCH_WARMUP_S (default 10) of unmeasured /event load warm up the broker's JIT
+ * and the new topic, which the first scenario after the ceiling would otherwise pay for.
  * BENCH_DURATION_S (default 15), BENCH_CONNECTIONS (default 100), BENCH_ROUNDS (default 3) and
  * BENCH_ROUND_S (default 10) tune the load.
  */
@@ -25,6 +28,7 @@ const durationS = Number(process.env.BENCH_DURATION_S ?? 15);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const roundS = Number(process.env.BENCH_ROUND_S ?? 10);
+const warmupS = Number(process.env.BENCH_WARMUP_S ?? 10);
 const PUBLISHER = "https://publisher.example";
 const INGEST_KEY = newSecret("ingest");
 const benchDir = join(repoRoot, ".data/bench");
@@ -86,9 +90,14 @@ interface Row {
   rssPeakMb: number;
   /** The server's CPU time per 2xx request, microseconds: what the request costs, whatever bounds throughput. */
   cpuMicrosPerRequest: number;
+  /** The Kafka broker's CPU time per accepted event, microseconds; undefined for a broker the bench did not start. */
+  kafkaMicrosPerEvent: number | undefined;
   non2xx: number;
   errors: number;
 }
+
+/** The broker's pid when the bench started it: its CPU is part of what an acknowledged event costs. */
+let kafkaPid: number | undefined;
 
 async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
   const port = await freePort();
@@ -106,6 +115,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
     const pid = server.child.pid as number;
     const rss = sampleRss([pid]);
     const cpuBefore = cpuSeconds(pid);
+    const kafkaBefore = kafkaPid === undefined ? 0 : cpuSeconds(kafkaPid);
     const { body, pathOf } = scenario;
     const result = await autocannon({
       url: `${base}${scenario.path}`,
@@ -128,6 +138,9 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
     const [rssPeakMb = 0] = rss.stop();
     const ok = result["2xx"];
     const cpuMicrosPerRequest = ((cpuSeconds(pid) - cpuBefore) * 1e6) / Math.max(1, ok);
+    const events = Math.max(1, ok * scenario.eventsPerRequest);
+    const kafkaMicrosPerEvent =
+      kafkaPid === undefined ? undefined : ((cpuSeconds(kafkaPid) - kafkaBefore) * 1e6) / events;
     return {
       name: scenario.name,
       eventsPerSecond: (ok * scenario.eventsPerRequest) / seconds,
@@ -136,6 +149,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
       p99: result.latency.p99,
       rssPeakMb,
       cpuMicrosPerRequest,
+      kafkaMicrosPerEvent,
       non2xx: result.non2xx,
       errors: result.errors + result.timeouts,
     };
@@ -146,12 +160,12 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
 
 function table(rows: Row[], ceiling: number): string {
   const lines = [
-    "| scenario | events/s | requests/s | p50 ms | p99 ms | peak RSS MB | CPU µs/request | vs bare node:http | non-2xx | errors |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | events/s | requests/s | p50 ms | p99 ms | peak RSS MB | CPU µs/request | Kafka CPU µs/event | vs bare node:http | non-2xx | errors |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.name} | ${Math.round(r.eventsPerSecond).toLocaleString("en-US")} | ${Math.round(r.requestsPerSecond).toLocaleString("en-US")} | ${r.p50} | ${r.p99} | ${r.rssPeakMb.toFixed(0)} | ${Math.round(r.cpuMicrosPerRequest)} | ${(r.eventsPerSecond / ceiling).toFixed(2)} | ${r.non2xx} | ${r.errors} |`,
+      `| ${r.name} | ${Math.round(r.eventsPerSecond).toLocaleString("en-US")} | ${Math.round(r.requestsPerSecond).toLocaleString("en-US")} | ${r.p50} | ${r.p99} | ${r.rssPeakMb.toFixed(0)} | ${Math.round(r.cpuMicrosPerRequest)} | ${r.kafkaMicrosPerEvent?.toFixed(1) ?? ""} | ${(r.eventsPerSecond / ceiling).toFixed(2)} | ${r.non2xx} | ${r.errors} |`,
     );
   }
   return lines.join("\n");
@@ -165,14 +179,16 @@ async function main(): Promise<void> {
     const dataDir = join(benchDir, "kafka");
     rmSync(dataDir, { recursive: true, force: true });
     console.error("[bench] starting Kafka under .data/bench ...");
+    const kafkaPort = await freePort();
     const kafka = await startKafka({
-      port: await freePort(),
+      port: kafkaPort,
       controllerPort: await freePort(),
       dataDir,
       logFile: join(benchDir, "kafka.log"),
     });
     brokers = kafka.brokers.join(",");
     stopKafka = kafka.stop;
+    kafkaPid = pidListeningOn(kafkaPort);
   }
   // One ingest key, bound to the publisher's origin: each keyed request pays the key, origin and CORS checks.
   const keysFile = join(benchDir, "keys.json");
@@ -200,6 +216,13 @@ async function main(): Promise<void> {
   };
   // The API as pm2 runs it, with the ecosystem file's node arguments.
   const api = [...apiNodeArgs(), "src/api/main.ts"];
+  const event: Scenario = {
+    name: "POST /event -> Kafka ack",
+    server: api,
+    path: "/event",
+    body: impressionJson,
+    eventsPerRequest: 1,
+  };
   const scenarios: Scenario[] = [
     {
       name: "bare node:http, JSON.parse, 204 (ceiling)",
@@ -208,7 +231,7 @@ async function main(): Promise<void> {
       body: impressionJson,
       eventsPerRequest: 1,
     },
-    { name: "POST /event -> Kafka ack", server: api, path: "/event", body: impressionJson, eventsPerRequest: 1 },
+    event,
     {
       name: `POST /events (${BATCH_SIZE}/batch) -> Kafka ack`,
       server: api,
@@ -261,6 +284,10 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const frontDoorRows: Row[][] = frontDoor.map(() => []);
   try {
+    if (warmupS > 0) {
+      console.error(`[bench] warm-up: POST /event, ${warmupS}s, not measured ...`);
+      await run({ ...event, name: "warm-up", seconds: warmupS }, apiEnv);
+    }
     for (const scenario of scenarios) {
       console.error(`[bench] ${scenario.name}: ${connections} connections, ${durationS}s ...`);
       rows.push(await run(scenario, apiEnv));

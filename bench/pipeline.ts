@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
@@ -8,13 +8,12 @@ import type { Impression } from "../src/impression/schema.ts";
 import { provision } from "../src/provision.ts";
 import { storeImpressions } from "../src/storage/impressions.ts";
 import { migrate } from "../src/storage/migrations.ts";
-import { startClickHouse } from "../stack/clickhouse.ts";
-import { startKafka } from "../stack/kafka.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { type EngineProcess, freePort, spawnLogged } from "../stack/process.ts";
-import { startValkey } from "../stack/valkey.ts";
+import { startBenchEngines } from "./engines.ts";
 import { percentile } from "./percentile.ts";
 import { apiNodeArgs } from "./pm2-apps.ts";
+import { formatCpu, measureCpu } from "./processes.ts";
 import { sampleRss } from "./rss.ts";
 
 /**
@@ -51,6 +50,30 @@ async function post(url: string, events: Impression[]): Promise<number> {
     if (response && response.status !== 503) throw new Error(`the API answered ${response.status}`);
     await sleep(50);
   }
+}
+
+/** A worker's metrics URL, from the line it logs at start (its metrics port is a free one). */
+async function metricsUrl(logFile: string): Promise<string> {
+  for (let waited = 0; waited < 60_000; waited += 200) {
+    const found = /metrics at (http:\/\/\S+\/metrics)/.exec(readFileSync(logFile, "utf8"));
+    if (found?.[1]) return found[1];
+    await sleep(200);
+  }
+  throw new Error(`no "metrics at" line in ${logFile} after 60 s`);
+}
+
+/** Seconds spent in each pipeline step so far, summed over the workers (worker_step_duration_seconds), and batches. */
+async function stepSeconds(urls: string[]): Promise<Record<string, number>> {
+  const totals: Record<string, number> = {};
+  for (const url of urls) {
+    const text = await (await fetch(url)).text();
+    for (const [, step, value] of text.matchAll(/^worker_step_duration_seconds_sum\{step="([^"]+)"\} (\S+)$/gm)) {
+      totals[step as string] = (totals[step as string] ?? 0) + Number(value);
+    }
+    const batches = /^worker_batch_events_count (\S+)$/m.exec(text);
+    totals.batches = (totals.batches ?? 0) + Number(batches?.[1] ?? 0);
+  }
+  return totals;
 }
 
 async function count(clickhouse: ClickHouseClient): Promise<number> {
@@ -135,26 +158,12 @@ async function fullSpeed(url: string, clickhouse: ClickHouseClient, before: numb
   };
 }
 
-rmSync(dataDir, { recursive: true, force: true });
-const [kafkaPort, controllerPort, valkeyPort, clickhousePort, apiPort] = await Promise.all(
-  Array.from({ length: 5 }, () => freePort()),
-);
+const engines = await startBenchEngines(dataDir);
+const apiPort = await freePort();
 const log = (name: string) => join(dataDir, "logs", `${name}.log`);
-const [kafka, valkey, ch] = await Promise.all([
-  startKafka({
-    port: kafkaPort as number,
-    controllerPort: controllerPort as number,
-    dataDir: join(dataDir, "kafka"),
-    logFile: log("kafka"),
-  }),
-  startValkey({ port: valkeyPort as number, dataDir: join(dataDir, "valkey"), logFile: log("valkey") }),
-  startClickHouse({ port: clickhousePort as number, dataDir: join(dataDir, "clickhouse"), logFile: log("clickhouse") }),
-]);
 const env = {
   ...process.env,
-  KAFKA_BROKERS: kafka.brokers.join(","),
-  VALKEY_URL: valkey.url,
-  CLICKHOUSE_URL: ch.url,
+  ...engines.env,
   PORT: String(apiPort),
   LOG_LEVEL: "warn",
   // The pipeline's throughput, not keys: no keys file, whatever the developer has.
@@ -168,12 +177,16 @@ await provision(loadConfig(env));
 const config = loadConfig(env);
 
 console.log("[bench] baseline: straight ClickHouse inserts ...");
-const ceiling = await baseline(ch.url, 200_000, config.WORKER_BATCH_MAX_EVENTS);
+const ceiling = await baseline(engines.env.CLICKHOUSE_URL, 200_000, config.WORKER_BATCH_MAX_EVENTS);
 
 const children: EngineProcess[] = [
   spawnLogged(process.execPath, [...apiNodeArgs(), join(repoRoot, "src/api/main.ts")], { env, logFile: log("api") }),
   ...Array.from({ length: workerCount }, (_, i) =>
-    spawnLogged(process.execPath, [join(repoRoot, "src/worker/main.ts")], { env, logFile: log(`worker-${i}`) }),
+    // At info level a worker logs where its metrics are, which give each step's time.
+    spawnLogged(process.execPath, [join(repoRoot, "src/worker/main.ts")], {
+      env: { ...env, LOG_LEVEL: "info" },
+      logFile: log(`worker-${i}`),
+    }),
   ),
 ];
 const url = `http://127.0.0.1:${apiPort}`;
@@ -182,7 +195,7 @@ for (let ok = false; !ok; await sleep(200))
     (r) => r.ok,
     () => false,
   );
-const clickhouse = createClient({ url: ch.url });
+const clickhouse = createClient({ url: engines.env.CLICKHOUSE_URL });
 await post(url, [event()]);
 while ((await count(clickhouse)) < 1) await sleep(100);
 
@@ -190,12 +203,30 @@ const rss = sampleRss(children.map((c) => c.child.pid as number));
 console.log(`[bench] steady: ${steadyRate} events/s for ${steadySeconds}s ...`);
 const fresh = await steady(url, clickhouse);
 console.log(`[bench] full speed: ${fullEvents} events ...`);
+const [apiChild, ...workerChildren] = children.map((c) => c.child.pid as number);
+const cpu = measureCpu({
+  api: [apiChild as number],
+  ...Object.fromEntries(workerChildren.map((pid, i) => [`worker ${i}`, [pid]])),
+  kafka: [engines.pids.kafka],
+  valkey: [engines.pids.valkey],
+  clickhouse: [engines.pids.clickhouse],
+  "load generator (this process)": [process.pid],
+});
+const workerMetrics = await Promise.all(children.slice(1).map((c) => metricsUrl(c.logFile)));
+const stepsBefore = await stepSeconds(workerMetrics);
+const fullStarted = performance.now();
 const full = await fullSpeed(url, clickhouse, await count(clickhouse));
+const cpuSeconds = cpu.stop();
+const fullSeconds = (performance.now() - fullStarted) / 1000;
+const stepsAfter = await stepSeconds(workerMetrics);
+const steps = Object.fromEntries(
+  Object.entries(stepsAfter).map(([step, total]) => [step, Number((total - (stepsBefore[step] ?? 0)).toFixed(2))]),
+);
 
 const [apiRss = 0, ...workerRss] = rss.stop();
 await clickhouse.close();
 await Promise.all(children.map((c) => c.stop(30_000)));
-await Promise.all([kafka.stop(), valkey.stop(), ch.stop()]);
+await engines.stop();
 
 const figures = {
   workers: workerCount,
@@ -209,5 +240,19 @@ const figures = {
   fullSpeedAcceptedPerSecond: Math.round(full.accepted),
   drainAfterLastAcceptSeconds: Number(full.drainSeconds.toFixed(1)),
   peakRssMb: { api: Math.round(apiRss), workers: workerRss.map(Math.round) },
+  fullSpeedWorkerStepSeconds: steps,
+  fullSpeedCpuSeconds: Object.fromEntries(Object.entries(cpuSeconds).map(([name, s]) => [name, Number(s.toFixed(2))])),
+  fullSpeedCpuMicrosPerEvent: Object.fromEntries(
+    Object.entries(cpuSeconds).map(([name, s]) => [name, Number(((s * 1e6) / fullEvents).toFixed(1))]),
+  ),
 };
 console.log(JSON.stringify(figures, null, 2));
+console.log(`[bench] CPU at full speed, ${fullEvents} events: ${formatCpu(cpuSeconds, fullSeconds)}`);
+const { batches = 0, ...stepTimes } = steps;
+console.log(
+  `[bench] worker steps at full speed, summed over ${workerCount} workers (${batches} batches): ` +
+    Object.entries(stepTimes)
+      .sort((a, b) => b[1] - a[1])
+      .map(([step, seconds]) => `${step} ${seconds.toFixed(2)} s`)
+      .join(", "),
+);

@@ -1,12 +1,69 @@
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { repoRoot } from "../stack/paths.ts";
+import { type EngineProcess, spawnLogged } from "../stack/process.ts";
+import { childrenRunning } from "./processes.ts";
 
 interface Pm2App {
   name: string;
   node_args?: string[];
 }
 
+function apps(): Pm2App[] {
+  return (createRequire(import.meta.url)("../ecosystem.config.cjs") as { apps: Pm2App[] }).apps;
+}
+
 /** The node arguments pm2 gives the `api` app (ecosystem.config.cjs), so benchmarks run what production runs. */
 export function apiNodeArgs(): string[] {
-  const { apps } = createRequire(import.meta.url)("../ecosystem.config.cjs") as { apps: Pm2App[] };
-  return apps.find((app) => app.name === "api")?.node_args ?? [];
+  return apps().find((app) => app.name === "api")?.node_args ?? [];
+}
+
+/** The app as `npm start` runs it: pm2-runtime on ecosystem.config.cjs, with its API and worker processes. */
+export interface Pm2System {
+  runtime: EngineProcess;
+  apiPids: number[];
+  workerPids: number[];
+}
+
+/**
+ * Starts pm2-runtime on ecosystem.config.cjs as stack/start.ts does (`env` names the engines, the port and
+ * API_INSTANCES / WORKER_INSTANCES), and resolves once every app process runs and `healthUrl` answers.
+ */
+export async function startPm2Apps(env: NodeJS.ProcessEnv, stateDir: string, healthUrl: string): Promise<Pm2System> {
+  // The instance counts as ecosystem.config.cjs reads them.
+  const cores = availableParallelism();
+  const apiCount = Number(env.API_INSTANCES ?? cores);
+  const workerCount = Number(env.WORKER_INSTANCES ?? cores);
+  const runtime = spawnLogged(
+    process.execPath,
+    [join(repoRoot, "node_modules/pm2/bin/pm2-runtime"), "ecosystem.config.cjs"],
+    {
+      cwd: repoRoot,
+      env: { ...env, PM2_HOME: join(stateDir, "pm2") },
+      logFile: join(stateDir, "logs", "app.log"),
+    },
+  );
+  const pid = runtime.child.pid as number;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const apiPids = childrenRunning(pid, "src/api/main.ts");
+    const workerPids = childrenRunning(pid, "src/worker/main.ts");
+    const healthy = await fetch(healthUrl).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (healthy && apiPids.length === apiCount && workerPids.length === workerCount) {
+      return { runtime, apiPids, workerPids };
+    }
+    if (runtime.child.exitCode !== null || Date.now() > deadline) {
+      await runtime.stop(30_000);
+      throw new Error(
+        `pm2-runtime: ${apiPids.length}/${apiCount} api and ${workerPids.length}/${workerCount} worker processes, ` +
+          `healthy ${healthy}, after ${runtime.child.exitCode === null ? "90 s" : "it exited"} (log: ${runtime.logFile})`,
+      );
+    }
+    await sleep(250);
+  }
 }

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { validImpressionEncoder } from "../impression/codec.ts";
 import { impressionSchema } from "../impression/schema.ts";
 import { MalformedLine, parseNdjson, validateBatch } from "./batch.ts";
 
-const schema = impressionSchema({ maxFutureSkewMs: 60_000, retentionDays: 30 });
+const limits = { maxFutureSkewMs: 60_000, retentionDays: 30 };
+const validation = { schema: impressionSchema(limits), encodeValid: validImpressionEncoder(limits) };
 const ts = Date.now() - 1_000;
 const event = (id: string) => ({ id, ts, userId: "u-1", adId: "ad-1" });
 
@@ -26,10 +28,10 @@ describe("validateBatch", () => {
   it("keys valid events by id as compact JSON and says which items were rejected and why", () => {
     const { records, rejected } = validateBatch(
       [event("e1"), { ...event("e2"), extra: true }, new MalformedLine("malformed JSON: x"), event("e3")],
-      schema,
+      validation,
     );
     expect(records.map((r) => r.key)).toEqual(["e1", "e3"]);
-    expect(JSON.parse(records[0]?.value ?? "")).toEqual(event("e1"));
+    expect(JSON.parse(String(records[0]?.value))).toEqual(event("e1"));
     expect(rejected).toEqual([
       { index: 1, error: 'Unrecognized key: "extra"' },
       { index: 2, error: "malformed JSON: x" },

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { encodeImpression } from "../impression/codec.ts";
+import { encodeImpressionBytes } from "../impression/codec.ts";
 import type { Impression } from "../impression/schema.ts";
 import type { KeyedRecord } from "../kafka/producer.ts";
 
@@ -41,8 +41,15 @@ export interface ValidatedBatch {
   malformed: number;
 }
 
+/** How a batch's items are judged: the impression schema, and its allocation-free fast path for valid items. */
+export interface BatchValidation {
+  schema: z.ZodType<Impression>;
+  /** The Kafka value of an item the schema accepts, or undefined to let the schema judge it (validImpressionEncoder). */
+  encodeValid: (item: unknown) => Buffer | undefined;
+}
+
 /** Validates each item on its own: valid ones become Kafka records keyed by id, the others say why not. */
-export function validateBatch(items: readonly unknown[], schema: z.ZodType<Impression>): ValidatedBatch {
+export function validateBatch(items: readonly unknown[], { schema, encodeValid }: BatchValidation): ValidatedBatch {
   const records: KeyedRecord[] = [];
   const rejected: ValidatedBatch["rejected"] = [];
   let malformed = 0;
@@ -53,9 +60,14 @@ export function validateBatch(items: readonly unknown[], schema: z.ZodType<Impre
       malformed++;
       continue;
     }
+    const value = encodeValid(item);
+    if (value !== undefined) {
+      records.push({ key: (item as Impression).id, value });
+      continue;
+    }
     const result = schema.safeParse(item);
     if (result.success) {
-      records.push({ key: result.data.id, value: encodeImpression(result.data) });
+      records.push({ key: result.data.id, value: encodeImpressionBytes(result.data) });
     } else {
       rejected.push({ index, error: result.error.issues.map((issue) => issue.message).join("; ") });
     }

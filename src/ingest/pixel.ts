@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifySchema } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { ChargeEvents } from "../api/auth.ts";
-import { encodeImpression } from "../impression/codec.ts";
+import { encodeImpressionBytes } from "../impression/codec.ts";
 import { type Impression, type ImpressionLimits, impressionQuerySchema } from "../impression/schema.ts";
 import { DELIVERY_ERRORS, type Deliver } from "./deliver.ts";
 
@@ -62,7 +62,7 @@ export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, { delive
     } = request.query as Partial<Impression> & Record<keyof typeof pixelAuthParams, string | undefined>;
     const event = { ...fields, ts: fields.ts ?? receivedAt } as Impression;
     chargeEvents(request, reply, 1);
-    await deliver("/pixel.gif", [{ key: event.id, value: encodeImpression(event) }]);
+    await deliver("/pixel.gif", [{ key: event.id, value: encodeImpressionBytes(event) }]);
     return reply.code(200).headers(NO_CACHE).type("image/gif").send(PIXEL_GIF);
   });
 };

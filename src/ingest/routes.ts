@@ -5,7 +5,7 @@ import type { ChargeEvents } from "../api/auth.ts";
 import { BODY_ERRORS } from "../api/errors.ts";
 import { responses } from "../api/schemas.ts";
 import { AppError } from "../errors.ts";
-import { encodeImpression } from "../impression/codec.ts";
+import { encodeImpressionBytes, validImpressionEncoder } from "../impression/codec.ts";
 import { exampleImpressions, type Impression, impressionSchema } from "../impression/schema.ts";
 import { Admission, type Release } from "./admission.ts";
 import { NdjsonBody, parseNdjson, validateBatch } from "./batch.ts";
@@ -66,7 +66,9 @@ function batchBodies(event: z.ZodType<Impression>, maxEvents: number) {
 /** POST /event (one impression) and POST /events (JSON array or NDJSON); 202 only after Kafka's ack. */
 export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, options) => {
   const { deliver } = options;
-  const schema = impressionSchema({ maxFutureSkewMs: options.maxFutureSkewMs, retentionDays: options.retentionDays });
+  const limits = { maxFutureSkewMs: options.maxFutureSkewMs, retentionDays: options.retentionDays };
+  const schema = impressionSchema(limits);
+  const batchValidation = { schema, encodeValid: validImpressionEncoder(limits) };
   // JSON, and the same JSON as text/plain (what navigator.sendBeacon sends for a string, in any charset: the
   // fields are ASCII), NDJSON for /events; forms, multipart and others are answered 415.
   app.removeAllContentTypeParsers();
@@ -97,7 +99,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
     async (request, reply) => {
       const event = request.body;
       options.chargeEvents(request, reply, 1);
-      await deliver("/event", [{ key: event.id, value: encodeImpression(event) }]);
+      await deliver("/event", [{ key: event.id, value: encodeImpressionBytes(event) }]);
       return reply.code(202).send({ accepted: 1, rejected: [] });
     },
   );
@@ -176,7 +178,9 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
           );
         }
         options.chargeEvents(request, reply, items.length);
-        const { records, rejected, malformed } = validateBatch(items, schema);
+        const { records, rejected, malformed } = validateBatch(items, batchValidation);
+        // The parsed items outweigh the records: let them go while the records wait for Kafka's ack.
+        request.body = undefined;
         if (malformed > 0) options.countRejected?.("malformed_json", malformed);
         if (rejected.length > malformed) options.countRejected?.("invalid_event", rejected.length - malformed);
         if (records.length === 0) {

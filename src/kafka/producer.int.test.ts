@@ -8,10 +8,10 @@ import { ensureTopics } from "./topics.ts";
 
 // A broker address where nothing listens: the real client, failing the way it does when Kafka is down.
 async function producerToNowhere(maxBufferBytes: number, timeoutMs: number): Promise<ImpressionProducer> {
-  const producer = new Producer<string, string, string, string>({
+  const producer = new Producer<string, string | Buffer, string, string>({
     clientId: "producer-test",
     bootstrapBrokers: [`127.0.0.1:${await freePort()}`],
-    serializers: stringSerializers,
+    serializers: { ...stringSerializers, value: (value) => (typeof value === "string" ? Buffer.from(value) : value) },
     idempotent: true,
     retries: 1000,
     retryDelay: 100,
@@ -23,6 +23,7 @@ async function producerToNowhere(maxBufferBytes: number, timeoutMs: number): Pro
     maxBatchBytes: 1024,
     maxBufferBytes,
     timeoutMs,
+    maxInFlight: 1,
   });
 }
 

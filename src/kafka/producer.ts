@@ -1,12 +1,14 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { type MessageToProduce, Producer, stringSerializers } from "@platformatic/kafka";
+import { type MessageToProduce, ProduceAcks, type Producer, stringSerializers } from "@platformatic/kafka";
 import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
 import { keyPartitioner } from "./partitioner.ts";
+import { OneBufferBatchProducer } from "./record-batch.ts";
 
 export interface KeyedRecord {
   key: string;
-  value: string;
+  /** The value's bytes, or its text (sent as UTF-8). */
+  value: string | Buffer;
 }
 
 export type ProducerFailure = "KAFKA_TIMEOUT" | "KAFKA_UNAVAILABLE" | "PRODUCER_BUFFER_FULL" | "PRODUCER_CLOSED";
@@ -22,7 +24,7 @@ export class ProducerUnavailableError extends AppError {
   }
 }
 
-type StringMessage = MessageToProduce<string, string, string, string>;
+type StringMessage = MessageToProduce<string, string | Buffer, string, string>;
 
 interface Batch {
   messages: StringMessage[];
@@ -32,7 +34,7 @@ interface Batch {
 }
 
 export interface ImpressionProducerOptions {
-  producer: Producer<string, string, string, string>;
+  producer: Producer<string, string | Buffer, string, string>;
   topic: string;
   /** When no produce request is outstanding, how long the first record waits for others to join it. */
   lingerMs: number;
@@ -42,6 +44,8 @@ export interface ImpressionProducerOptions {
   maxBufferBytes: number;
   /** Longest a caller waits for the broker's ack. */
   timeoutMs: number;
+  /** Produce requests outstanding at once; records arriving while all are out gather into the next batch. */
+  maxInFlight: number;
 }
 
 /** Record framing in a Kafka batch (lengths, offsets, timestamps) counted on top of key and value. */
@@ -53,17 +57,18 @@ const RECORD_OVERHEAD_BYTES = 24;
 const DEFAULT_MAX_BATCH_BYTES = 512 * 1024;
 
 /**
- * Writes keyed records to one topic; send() resolves only once the broker acknowledged them (acks=all,
- * idempotent producer). One produce request is outstanding at a time (the idempotent producer allows no
- * more per connection); records arriving meanwhile gather into the next batch, so batches grow with load
- * and throughput comes from batching, never from answering before the ack.
+ * Writes keyed records to one topic; send() resolves only once the broker acknowledged them (acks=all).
+ * At most `maxInFlight` produce requests are outstanding; records arriving while all are out gather into
+ * the next batch, so batches grow with load and throughput comes from batching, never from answering
+ * before the ack.
  */
 export class ImpressionProducer {
   readonly #options: ImpressionProducerOptions;
   /** Batches waiting to be sent, oldest first; the last one takes new records. */
   readonly #queue: Batch[] = [];
   #lingerTimer: NodeJS.Timeout | undefined;
-  #sending: Promise<void> | undefined;
+  /** Produce requests sent and not yet settled by the broker. */
+  readonly #inFlight = new Set<Promise<void>>();
   #bufferedBytes = 0;
   #closed = false;
 
@@ -95,8 +100,8 @@ export class ImpressionProducer {
       batch.bytes += size;
       acks.add(batch.acked.promise);
     }
-    if (!this.#sending && this.#lingerTimer === undefined) {
-      this.#lingerTimer = setTimeout(() => this.#sendNext(), this.#options.lingerMs);
+    if (this.#inFlight.size < this.#options.maxInFlight && this.#lingerTimer === undefined) {
+      this.#lingerTimer = setTimeout(() => this.#sendQueued(), this.#options.lingerMs);
     }
     // A large send spans several batches: it is acknowledged when all of them are.
     return acks.size === 1 ? ([...acks][0] as Promise<void>) : Promise.all(acks).then(() => {});
@@ -118,9 +123,9 @@ export class ImpressionProducer {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    if (!this.#sending) this.#sendNext();
+    this.#sendQueued();
     const drained = (async () => {
-      while (this.#sending) await this.#sending;
+      while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
     })();
     await Promise.race([drained, sleep(this.#options.timeoutMs)]);
     await this.#options.producer.close(true);
@@ -144,30 +149,37 @@ export class ImpressionProducer {
     return batch;
   }
 
-  #sendNext(): void {
+  /** Sends queued batches, oldest first, while fewer than maxInFlight requests are outstanding. */
+  #sendQueued(): void {
     clearTimeout(this.#lingerTimer);
     this.#lingerTimer = undefined;
-    const batch = this.#queue.shift();
-    if (!batch) {
-      this.#sending = undefined;
-      return;
+    while (this.#inFlight.size < this.#options.maxInFlight) {
+      const batch = this.#queue.shift();
+      if (!batch) return;
+      this.#produce(batch);
     }
-    this.#sending = new Promise<void>((resolve) => {
-      this.#options.producer.send({ messages: batch.messages }, (error) => {
-        clearTimeout(batch.deadline);
-        this.#bufferedBytes -= batch.bytes;
-        if (error) {
-          batch.acked.reject(
-            new ProducerUnavailableError("KAFKA_UNAVAILABLE", `Kafka did not accept the write: ${error.message}`, {
-              cause: error,
-            }),
-          );
-        } else {
-          batch.acked.resolve();
-        }
-        resolve();
-        this.#sendNext();
-      });
+  }
+
+  #produce(batch: Batch): void {
+    // In the set before send(): the client may call back synchronously.
+    const settled = Promise.withResolvers<void>();
+    this.#inFlight.add(settled.promise);
+    // acks on every send: for a producer that is not idempotent the client's default is the leader's ack alone.
+    this.#options.producer.send({ messages: batch.messages, acks: ProduceAcks.ALL }, (error) => {
+      clearTimeout(batch.deadline);
+      this.#bufferedBytes -= batch.bytes;
+      if (error) {
+        batch.acked.reject(
+          new ProducerUnavailableError("KAFKA_UNAVAILABLE", `Kafka did not accept the write: ${error.message}`, {
+            cause: error,
+          }),
+        );
+      } else {
+        batch.acked.resolve();
+      }
+      this.#inFlight.delete(settled.promise);
+      settled.resolve();
+      this.#sendQueued();
     });
   }
 }
@@ -183,10 +195,11 @@ export const ACK_SHARE_OF_PRODUCE_TIMEOUT = 0.5;
  * `timeoutMs` whatever the client is still retrying.
  */
 export function createImpressionProducer(config: Config): ImpressionProducer {
-  const producer = new Producer<string, string, string, string>({
+  const producer = new OneBufferBatchProducer<string, string | Buffer, string, string>({
     clientId: `${config.KAFKA_CLIENT_ID}-api`,
     bootstrapBrokers: config.KAFKA_BROKERS,
-    serializers: stringSerializers,
+    // Values the API encodes are bytes already; text is sent as UTF-8.
+    serializers: { ...stringSerializers, value: (value) => (typeof value === "string" ? Buffer.from(value) : value) },
     partitioner: keyPartitioner,
     idempotent: true,
     // Measured (docs/BENCHMARKS.md): lz4 costs the producer less CPU per message than no compression.
@@ -205,5 +218,8 @@ export function createImpressionProducer(config: Config): ImpressionProducer {
     maxBatchBytes: DEFAULT_MAX_BATCH_BYTES,
     maxBufferBytes: config.PRODUCER_MAX_BUFFER_BYTES,
     timeoutMs: Math.round(config.PRODUCE_TIMEOUT_MS * ACK_SHARE_OF_PRODUCE_TIMEOUT),
+    // The idempotent producer allows one produce request in flight per connection. More (not idempotent) were
+    // measured no faster here: /event and /events are bound by the API's CPU (docs/BENCHMARKS.md).
+    maxInFlight: 1,
   });
 }

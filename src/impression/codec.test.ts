@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { encodeImpressionBytes, validImpressionEncoder } from "./codec.ts";
+import { impressionSchema } from "./schema.ts";
+
+const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
+const limits = { maxFutureSkewMs: 60_000, retentionDays: 30, now: () => NOW };
+const schema = impressionSchema(limits);
+const encodeValid = validImpressionEncoder(limits);
+const RETENTION_MS = 30 * 86_400_000;
+const valid = { id: "5f1c2f8e-3c1a-4b7e-9f4e-2d7c1a9b0e11", ts: NOW - 1000, userId: "user_42", adId: "ad:7" };
+
+/** Values of every JSON type and the edges of each rule. */
+const identifiers: unknown[] = [
+  "a",
+  "A-z.0_9:",
+  "x".repeat(128),
+  "x".repeat(129),
+  "",
+  "a b",
+  "é",
+  'a"b',
+  "a\\b",
+  7,
+  null,
+  [],
+  {},
+  true,
+];
+const timestamps: unknown[] = [
+  NOW,
+  NOW + 60_000,
+  NOW + 60_001,
+  NOW - RETENTION_MS,
+  NOW - RETENTION_MS - 1,
+  NOW + 0.5,
+  String(NOW),
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  -0,
+  2 ** 60,
+  null,
+  [],
+  {},
+];
+
+/** Items a sender might send: valid ones, every field replaced by each value above, fields missing or added. */
+function corpus(): unknown[] {
+  const items: unknown[] = [valid, null, [], [valid], "event", 1, {}, JSON.parse('{"__proto__":{"id":"x"}}')];
+  for (const field of ["id", "userId", "adId"] as const) {
+    for (const value of identifiers) items.push({ ...valid, [field]: value });
+  }
+  for (const ts of timestamps) items.push({ ...valid, ts });
+  for (const field of Object.keys(valid)) {
+    const { [field as keyof typeof valid]: _, ...rest } = valid;
+    items.push(rest, { ...rest, campaign: "x" });
+  }
+  items.push({ ...valid, campaign: "x" }, JSON.parse(`{"__proto__":1,${JSON.stringify(valid).slice(1)}`));
+  items.push(Object.assign(Object.create({ inherited: true }), valid));
+  return items;
+}
+
+describe("validImpressionEncoder", () => {
+  it("gives encodeImpressionBytes' value for a valid impression", () => {
+    expect(encodeValid(valid)).toEqual(encodeImpressionBytes(valid));
+  });
+
+  it("accepts exactly what impressionSchema accepts, with the value of what the schema returns", () => {
+    let accepted = 0;
+    for (const item of corpus()) {
+      const parsed = schema.safeParse(item);
+      const value = encodeValid(item);
+      expect({ item, value }).toEqual({ item, value: parsed.success ? encodeImpressionBytes(parsed.data) : undefined });
+      if (value !== undefined) accepted++;
+    }
+    // The corpus holds valid items at each edge (longest ids, ts at the skew and retention limits).
+    expect(accepted).toBeGreaterThan(10);
+  });
+});
