@@ -29,7 +29,10 @@ if (metricsServer) {
   const url = `http://${config.METRICS_HOST}:${metricsServer.port}`;
   logger.info(`metrics at ${url}/metrics, health at ${url}/healthz`);
 }
-const worker = createWorker(config, logger, DEFAULT_TIMINGS, registry && workerMetrics(registry), progress);
+// Another process has this slot's name now (this one stalled past the lease): stop gracefully; pm2 starts the
+// slot again, under a name of its own.
+const stopSelf = () => process.kill(process.pid, "SIGTERM");
+const worker = createWorker(config, logger, DEFAULT_TIMINGS, registry && workerMetrics(registry), progress, stopSelf);
 await worker.start();
 
 // SIGTERM/SIGINT, or a crash: finish the batch in hand, commit, leave the group, then exit (0 after a signal,

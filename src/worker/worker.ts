@@ -39,6 +39,11 @@ export function createWorker(
   metrics?: WorkerMetrics,
   /** Told of each commit and lag measurement, for the worker's /healthz. */
   progress?: ConsumerProgress,
+  /**
+   * Another process has this slot's name now (this one stalled past the lease); its claim outcomes are refused
+   * from then on. The process's composition root decides what to do (the worker process stops itself).
+   */
+  onLeaseLost: () => void = () => logger.error("lost this worker slot's name to another process"),
 ): Worker {
   const identity = slotIdentity(config);
   const clickhouse = createClickHouse(config);
@@ -104,9 +109,7 @@ export function createWorker(
         identity,
         ttlMs: timings.takeoverAfterMs,
         insertTimeoutMs: timings.insertTimeoutMs,
-        // Another process has this slot's name now (this one stalled past the lease): stop gracefully; pm2
-        // starts the slot again, under a name of its own.
-        onLost: () => process.kill(process.pid, "SIGTERM"),
+        onLost: onLeaseLost,
         logger,
       });
       const consumer = consumerFor(lease);
