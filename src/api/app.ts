@@ -89,8 +89,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     app.addHook("onResponse", (request, reply, done) => {
       // The route's pattern, never the raw URL: one series per route, whatever the query strings.
       const route = request.routeOptions.url ?? "unmatched";
-      const labels = { route, method: request.method, status_code: reply.statusCode };
-      metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
+      metrics.observeRequest(route, request.method, reply.statusCode, reply.elapsedTime / 1000);
       done();
     });
   }

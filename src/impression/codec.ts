@@ -47,41 +47,46 @@ export function encodeImpression(event: Impression): string {
 }
 
 /**
- * For batches: a function giving the Kafka value of an item that keeps impressionSchema's rules (an object of
- * exactly the listed fields, identifiers matching IDENTIFIER_PATTERN, an integer ts within the limits), or
- * undefined. It checks without copying the item, where the schema's parse allocates a copy and state for every
- * check (a third of /events' garbage, docs/BENCHMARKS.md). The schema stays the judge: an item refused here is
- * parsed by it, which accepts it or says why not; src/impression/codec.test.ts checks that nothing the schema
- * refuses is accepted here.
+ * A check that `item` keeps impressionSchema's rules (an object of exactly the listed fields, identifiers matching
+ * IDENTIFIER_PATTERN, an integer ts within the limits) without copying it, where the schema's parse allocates a
+ * copy and state for every check (a third of /events' garbage, docs/BENCHMARKS.md). The schema stays the judge:
+ * an item refused here is parsed by it, which accepts it or says why not; src/impression/codec.test.ts checks that
+ * nothing the schema refuses is accepted here.
  */
-export function validImpressionEncoder(limits: ImpressionLimits): (item: unknown) => Buffer | undefined {
+export function impressionCheck(limits: ImpressionLimits): (item: unknown) => item is Impression {
   const now = limits.now ?? Date.now;
   const retentionMs = limits.retentionDays * DAY_MS;
-  return (item) => {
-    if (typeof item !== "object" || item === null || Array.isArray(item)) return undefined;
+  return (item): item is Impression => {
+    if (typeof item !== "object" || item === null || Array.isArray(item)) return false;
     let fields = 0;
     for (const key in item) {
-      if (!Object.hasOwn(item, key) || !FIELD_NAMES.has(key)) return undefined;
+      if (!Object.hasOwn(item, key) || !FIELD_NAMES.has(key)) return false;
       fields++;
     }
-    if (fields !== parts.length) return undefined;
+    if (fields !== parts.length) return false;
     const event = item as Record<string, unknown>;
     const at = now();
     for (const part of parts) {
       const value = event[part.name];
       switch (part.kind) {
         case "identifier":
-          if (typeof value !== "string" || !IDENTIFIER_PATTERN.test(value)) return undefined;
+          if (typeof value !== "string" || !IDENTIFIER_PATTERN.test(value)) return false;
           break;
         case "epochMillis":
-          if (!Number.isSafeInteger(value)) return undefined;
-          if ((value as number) > at + limits.maxFutureSkewMs || (value as number) < at - retentionMs) return undefined;
+          if (!Number.isSafeInteger(value)) return false;
+          if ((value as number) > at + limits.maxFutureSkewMs || (value as number) < at - retentionMs) return false;
           break;
         default:
           // A kind with no check here yet: the schema judges it.
-          return undefined;
+          return false;
       }
     }
-    return encodeImpressionBytes(event as Impression);
+    return true;
   };
+}
+
+/** For batches: the Kafka value of an item that passes impressionCheck, or undefined to let the schema judge it. */
+export function validImpressionEncoder(limits: ImpressionLimits): (item: unknown) => Buffer | undefined {
+  const valid = impressionCheck(limits);
+  return (item) => (valid(item) ? encodeImpressionBytes(item) : undefined);
 }

@@ -18,6 +18,6 @@ export function createDelivery(producer: ImpressionProducer, metrics: ApiMetrics
     } finally {
       stop();
     }
-    metrics.received.inc({ route }, records.length);
+    metrics.countReceived(route, records.length);
   };
 }

@@ -1,11 +1,12 @@
-import type { FastifyPluginAsync } from "fastify";
-import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { FastifyPluginAsync, FastifySchemaCompiler } from "fastify";
+import type { FastifyRouteSchemaDef } from "fastify/types/schema.js";
+import { validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { ChargeEvents } from "../api/auth.ts";
 import { BODY_ERRORS } from "../api/errors.ts";
 import { responses } from "../api/schemas.ts";
 import { AppError } from "../errors.ts";
-import { encodeImpressionBytes, validImpressionEncoder } from "../impression/codec.ts";
+import { encodeImpressionBytes, impressionCheck, validImpressionEncoder } from "../impression/codec.ts";
 import { exampleImpressions, type Impression, impressionSchema } from "../impression/schema.ts";
 import { Admission, type Release } from "./admission.ts";
 import { NdjsonBody, parseNdjson, validateBatch } from "./batch.ts";
@@ -48,6 +49,18 @@ export const BATCH_BYTES_IN_PROGRESS = 16 * 1024 * 1024;
 /** One event is well under 1 KiB; anything far larger is not an event. */
 const EVENT_MAX_BYTES = 16 * 1024;
 
+/**
+ * The route's zod validator behind `check`, impressionCheck's allocation-free test: a body it passes is the
+ * schema's output as it is (the schema has no transforms), anything else goes to the schema, which says why.
+ */
+function checkedValidator(check: (item: unknown) => boolean): FastifySchemaCompiler<unknown> {
+  return (route) => {
+    // Compiled for the body part only, whose schema is the route's zod body schema.
+    const judge = validatorCompiler(route as FastifyRouteSchemaDef<z.ZodType>);
+    return (data) => (check(data) ? { value: data } : judge(data));
+  };
+}
+
 /** POST /events bodies, for the document only: the route parses them itself and validates each item. */
 function batchBodies(event: z.ZodType<Impression>, maxEvents: number) {
   const examples = exampleImpressions(Date.now());
@@ -84,6 +97,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
     "/event",
     {
       bodyLimit: EVENT_MAX_BYTES,
+      validatorCompiler: checkedValidator(impressionCheck(limits)),
       schema: {
         tags: ["ingest"],
         summary: "Send one impression",
