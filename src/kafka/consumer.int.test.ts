@@ -70,4 +70,32 @@ describe("BatchConsumer", () => {
     await waitFor("all 20 messages stored", 30_000, () => (stored.size === 20 ? true : undefined));
     expect(members).toHaveLength(2);
   }, 60_000);
+
+  it("stops within its timeouts while the handling of the batch in hand never ends", async () => {
+    const name = `consumer-${randomBytes(4).toString("hex")}`;
+    await topicWithMessages(brokers, name, [0]);
+    let handed = false;
+    const consumer = new BatchConsumer({
+      brokers,
+      clientId: name,
+      groupId: `${name}-group`,
+      topic: name,
+      maxBatchEvents: 100,
+      maxWaitMs: 100,
+      stopTimeoutMs: 1_000,
+      leaveTimeoutMs: 2_000,
+      // An engine that took the request and never answers.
+      handle: () => {
+        handed = true;
+        return new Promise(() => {});
+      },
+      logger: pino({ level: "silent" }),
+    });
+    closing.push(() => consumer.stop());
+    await consumer.start();
+    await waitFor("the batch handed over", 30_000, () => (handed ? true : undefined));
+    const started = performance.now();
+    await consumer.stop();
+    expect(performance.now() - started).toBeLessThan(1_000 + 2_000 + 500);
+  }, 60_000);
 });

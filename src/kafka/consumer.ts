@@ -63,6 +63,8 @@ export interface BatchConsumerOptions {
   onLag?: (lag: ConsumerLag) => void;
   /** How long stop() waits for the batch in hand before giving up on it (it is then replayed by another worker). */
   stopTimeoutMs?: number;
+  /** How long stop() waits to leave the group; past it the group notices after the session timeout. */
+  leaveTimeoutMs?: number;
 }
 
 /**
@@ -80,10 +82,25 @@ const REBALANCE_TIMEOUT_MS = 20_000;
  */
 const FETCH_MIN_BYTES = 256 * 1024;
 const FETCH_MAX_WAIT_MS = 100;
+/** A stop that cannot leave the group in this time gives up on it, as a crash would. */
+const LEAVE_TIMEOUT_MS = 5_000;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 /** A deferred partition is tried again after this. */
 const DEFER_MS = 500;
+
+/** Whether `work` settles within `ms`; it goes on either way. */
+async function settlesWithin(work: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+  const timeout = new AbortController();
+  const settled = Promise.resolve(work).then(
+    () => true,
+    () => true,
+  );
+  const expired = sleep(ms, false, { signal: timeout.signal }).catch(() => false);
+  const outcome = await Promise.race([settled, expired]);
+  timeout.abort();
+  return outcome;
+}
 
 function backoff(attempt: number): number {
   return Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
@@ -126,14 +143,24 @@ export class BatchConsumer {
     this.#lagTimer.unref();
   }
 
-  /** Finishes the batch in hand, commits it, then leaves the group so its partitions move at once. */
+  /**
+   * Finishes the batch in hand, commits it, then leaves the group so its partitions move at once. Bounded: a batch
+   * whose handling neither ends nor fails (an engine that takes a request and never answers) is given up after
+   * stopTimeoutMs, a group that cannot be left after leaveTimeoutMs. What was not committed is replayed by the
+   * partitions' next owner, as after a crash; a late insert of the given-up batch is the zombie case
+   * (docs/DESIGN.md).
+   */
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
     clearInterval(this.#lagTimer);
     this.#wake.resolve();
-    await this.#loop;
-    await this.#disconnect();
+    if (!(await settlesWithin(this.#loop, this.#options.stopTimeoutMs ?? 20_000))) {
+      this.#log.warn("stopping while the batch in hand is still being handled; it will be replayed");
+    }
+    if (!(await settlesWithin(this.#disconnect(), this.#options.leaveTimeoutMs ?? LEAVE_TIMEOUT_MS))) {
+      this.#log.warn("stopping without having left the group; its partitions move after the session timeout");
+    }
   }
 
   async #connect(): Promise<void> {
