@@ -9,7 +9,7 @@ import { freePort, spawnLogged, waitUntilReady } from "../stack/process.ts";
 import { median } from "./percentile.ts";
 import { apiNodeArgs } from "./pm2-apps.ts";
 import { pidListeningOn } from "./processes.ts";
-import { cpuSeconds, sampleRss } from "./rss.ts";
+import { busyShare, cpuSeconds, machineTicks, sampleRss } from "./rss.ts";
 
 /**
  * npm run bench:ingest: POST /event and POST /events (1,000 per batch) through a real Kafka broker, against
@@ -19,7 +19,8 @@ import { cpuSeconds, sampleRss } from "./rss.ts";
  * (the default) against METRICS=off, alternated for BENCH_ROUNDS rounds so that the machine's drift hits all of
  * them alike.
  * Uses KAFKA_BROKERS when given, else starts its own broker under .data/bench (and then also reports its CPU per
- * event). Before the first scenario, BENCH_WARMUP_S (default 10) of unmeasured /event load warm up the broker's JIT
+ * event; every row also has the share of the machine's cores busy, which shows whether the machine or the server is
+ * the bound). Before the first scenario, BENCH_WARMUP_S (default 10) of unmeasured /event load warm up the broker's JIT
  * and the new topic, which the first scenario after the ceiling would otherwise pay for.
  * BENCH_DURATION_S (default 15), BENCH_CONNECTIONS (default 100), BENCH_ROUNDS (default 3) and
  * BENCH_ROUND_S (default 10) tune the load.
@@ -92,6 +93,8 @@ interface Row {
   cpuMicrosPerRequest: number;
   /** The Kafka broker's CPU time per accepted event, microseconds; undefined for a broker the bench did not start. */
   kafkaMicrosPerEvent: number | undefined;
+  /** Share of the machine's cores busy during the load (server, broker and load generator together). */
+  machineBusy: number;
   non2xx: number;
   errors: number;
 }
@@ -116,6 +119,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
     const rss = sampleRss([pid]);
     const cpuBefore = cpuSeconds(pid);
     const kafkaBefore = kafkaPid === undefined ? 0 : cpuSeconds(kafkaPid);
+    const machineBefore = machineTicks();
     const { body, pathOf } = scenario;
     const result = await autocannon({
       url: `${base}${scenario.path}`,
@@ -136,6 +140,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
       ],
     });
     const [rssPeakMb = 0] = rss.stop();
+    const machineBusy = busyShare(machineBefore, machineTicks());
     const ok = result["2xx"];
     const cpuMicrosPerRequest = ((cpuSeconds(pid) - cpuBefore) * 1e6) / Math.max(1, ok);
     const events = Math.max(1, ok * scenario.eventsPerRequest);
@@ -150,6 +155,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
       rssPeakMb,
       cpuMicrosPerRequest,
       kafkaMicrosPerEvent,
+      machineBusy,
       non2xx: result.non2xx,
       errors: result.errors + result.timeouts,
     };
@@ -160,12 +166,12 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
 
 function table(rows: Row[], ceiling: number): string {
   const lines = [
-    "| scenario | events/s | requests/s | p50 ms | p99 ms | peak RSS MB | CPU µs/request | Kafka CPU µs/event | vs bare node:http | non-2xx | errors |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | events/s | requests/s | p50 ms | p99 ms | peak RSS MB | CPU µs/request | Kafka CPU µs/event | machine busy | vs bare node:http | non-2xx | errors |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.name} | ${Math.round(r.eventsPerSecond).toLocaleString("en-US")} | ${Math.round(r.requestsPerSecond).toLocaleString("en-US")} | ${r.p50} | ${r.p99} | ${r.rssPeakMb.toFixed(0)} | ${Math.round(r.cpuMicrosPerRequest)} | ${r.kafkaMicrosPerEvent?.toFixed(1) ?? ""} | ${(r.eventsPerSecond / ceiling).toFixed(2)} | ${r.non2xx} | ${r.errors} |`,
+      `| ${r.name} | ${Math.round(r.eventsPerSecond).toLocaleString("en-US")} | ${Math.round(r.requestsPerSecond).toLocaleString("en-US")} | ${r.p50} | ${r.p99} | ${r.rssPeakMb.toFixed(0)} | ${Math.round(r.cpuMicrosPerRequest)} | ${r.kafkaMicrosPerEvent?.toFixed(1) ?? ""} | ${(r.machineBusy * 100).toFixed(0)}% | ${(r.eventsPerSecond / ceiling).toFixed(2)} | ${r.non2xx} | ${r.errors} |`,
     );
   }
   return lines.join("\n");
