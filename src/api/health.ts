@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from "fastify";
 import { AppError } from "../errors.ts";
+import { withTimeout } from "../timeout.ts";
 import { sendError } from "./errors.ts";
 import { type EngineStatus, responses } from "./schemas.ts";
-import { withTimeout } from "./timeout.ts";
 
 /** A probe of one engine: resolves when it answers, rejects with the reason otherwise. */
 export type EngineCheck = () => Promise<unknown>;

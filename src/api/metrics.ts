@@ -3,8 +3,8 @@ import type { FastifyPluginAsync, FastifySchema } from "fastify";
 import { z } from "zod";
 import { AppError } from "../errors.ts";
 import { type ConsumerLag, measureConsumerLag } from "../kafka/lag.ts";
+import { withTimeout } from "../timeout.ts";
 import { sendError } from "./errors.ts";
-import { withTimeout } from "./timeout.ts";
 
 export interface MetricsOptions {
   brokers: string[];

@@ -7,6 +7,7 @@ import {
   type MessagesStream,
 } from "@platformatic/kafka";
 import type { Logger } from "pino";
+import { withTimeout } from "../timeout.ts";
 import { heldSince, joined, type PartitionState, starvedPartitions } from "./consumer-state.ts";
 import { type ConsumerLag, computeLag } from "./lag.ts";
 
@@ -89,19 +90,6 @@ const RETRY_MAX_MS = 5_000;
 /** A deferred partition is tried again after this. */
 const DEFER_MS = 500;
 
-/** Whether `work` settles within `ms`; it goes on either way. */
-async function settlesWithin(work: Promise<unknown> | undefined, ms: number): Promise<boolean> {
-  const timeout = new AbortController();
-  const settled = Promise.resolve(work).then(
-    () => true,
-    () => true,
-  );
-  const expired = sleep(ms, false, { signal: timeout.signal }).catch(() => false);
-  const outcome = await Promise.race([settled, expired]);
-  timeout.abort();
-  return outcome;
-}
-
 function backoff(attempt: number): number {
   return Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
 }
@@ -155,11 +143,25 @@ export class BatchConsumer {
     this.#running = false;
     clearInterval(this.#lagTimer);
     this.#wake.resolve();
-    if (!(await settlesWithin(this.#loop, this.#options.stopTimeoutMs ?? 20_000))) {
-      this.#log.warn("stopping while the batch in hand is still being handled; it will be replayed");
+    // Each goes on in the background past its bound; the stop does not wait for it.
+    const handled = await withTimeout(
+      this.#loop ?? Promise.resolve(),
+      this.#options.stopTimeoutMs ?? 20_000,
+      "the batch in hand",
+    ).catch((error: Error) => error);
+    if (handled instanceof Error) {
+      this.#log.warn({ err: handled }, "stopping while the batch in hand is still being handled; it will be replayed");
     }
-    if (!(await settlesWithin(this.#disconnect(), this.#options.leaveTimeoutMs ?? LEAVE_TIMEOUT_MS))) {
-      this.#log.warn("stopping without having left the group; its partitions move after the session timeout");
+    const left = await withTimeout(
+      this.#disconnect(),
+      this.#options.leaveTimeoutMs ?? LEAVE_TIMEOUT_MS,
+      "leaving the group",
+    ).catch((error: Error) => error);
+    if (left instanceof Error) {
+      this.#log.warn(
+        { err: left },
+        "stopping without having left the group; its partitions move after the session timeout",
+      );
     }
   }
 

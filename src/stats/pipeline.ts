@@ -2,10 +2,10 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { Admin, ListOffsetTimestamps } from "@platformatic/kafka";
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { withTimeout } from "../api/timeout.ts";
 import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
 import { measureConsumerLag } from "../kafka/lag.ts";
+import { withTimeout } from "../timeout.ts";
 import { fromClickHouse } from "./routes.ts";
 import { type PipelineStatus, pipelineQuerySchema, responses } from "./schemas.ts";
 
