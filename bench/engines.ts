@@ -13,6 +13,28 @@ export interface BenchEngines {
   stop(): Promise<void>;
 }
 
+/**
+ * The app's environment against `engines`: its port, warnings only, no keys (throughput, not keys: whatever keys
+ * file the developer has is left out), free metrics ports (a benchmark runs beside `npm start`, which has the fixed
+ * ones); `overrides` on top.
+ */
+export function benchAppEnv(
+  engines: BenchEngines,
+  apiPort: number,
+  overrides: Record<string, string> = {},
+): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...engines.env,
+    PORT: String(apiPort),
+    LOG_LEVEL: "warn",
+    AUTH: "off",
+    API_METRICS_PORT: "0",
+    WORKER_METRICS_PORT: "0",
+    ...overrides,
+  };
+}
+
 /** Starts the three engines as the stack does, with fresh data under `dataDir` (logs in `dataDir`/logs). */
 export async function startBenchEngines(dataDir: string): Promise<BenchEngines> {
   rmSync(dataDir, { recursive: true, force: true });

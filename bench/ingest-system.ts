@@ -8,7 +8,7 @@ import { loadConfig } from "../src/config.ts";
 import { provision } from "../src/provision.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { freePort, spawnLogged, waitUntilReady } from "../stack/process.ts";
-import { startBenchEngines } from "./engines.ts";
+import { benchAppEnv, startBenchEngines } from "./engines.ts";
 import { median } from "./percentile.ts";
 import { startPm2Apps } from "./pm2-apps.ts";
 import { formatCpu, measureCpu } from "./processes.ts";
@@ -68,17 +68,7 @@ async function load(url: string, seconds = roundS) {
 mkdirSync(dataDir, { recursive: true });
 const engines = await startBenchEngines(dataDir);
 const apiPort = await freePort();
-const env = {
-  ...process.env,
-  ...engines.env,
-  PORT: String(apiPort),
-  LOG_LEVEL: "warn",
-  // Throughput, not keys: no keys file, whatever the developer has.
-  AUTH: "off",
-  // Free metrics ports: this runs beside `npm start`, which has the fixed ones.
-  API_METRICS_PORT: "0",
-  WORKER_METRICS_PORT: "0",
-};
+const env = benchAppEnv(engines, apiPort);
 await provision(loadConfig(env));
 const apiUrl = `http://127.0.0.1:${apiPort}`;
 const system = await startPm2Apps(env, dataDir, `${apiUrl}/healthz`);

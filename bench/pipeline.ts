@@ -10,7 +10,7 @@ import { storeImpressions } from "../src/storage/impressions.ts";
 import { migrate } from "../src/storage/migrations.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { type EngineProcess, freePort, spawnLogged } from "../stack/process.ts";
-import { startBenchEngines } from "./engines.ts";
+import { benchAppEnv, startBenchEngines } from "./engines.ts";
 import { percentile } from "./percentile.ts";
 import { apiNodeArgs } from "./pm2-apps.ts";
 import { formatCpu, measureCpu } from "./processes.ts";
@@ -161,18 +161,7 @@ async function fullSpeed(url: string, clickhouse: ClickHouseClient, before: numb
 const engines = await startBenchEngines(dataDir);
 const apiPort = await freePort();
 const log = (name: string) => join(dataDir, "logs", `${name}.log`);
-const env = {
-  ...process.env,
-  ...engines.env,
-  PORT: String(apiPort),
-  LOG_LEVEL: "warn",
-  // The pipeline's throughput, not keys: no keys file, whatever the developer has.
-  AUTH: "off",
-  // Free metrics ports: this runs beside `npm start`, which has the fixed ones.
-  API_METRICS_PORT: "0",
-  WORKER_METRICS_PORT: "0",
-  KAFKA_PARTITIONS: "8",
-};
+const env = benchAppEnv(engines, apiPort, { KAFKA_PARTITIONS: "8" });
 await provision(loadConfig(env));
 const config = loadConfig(env);
 

@@ -1,16 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
-import { Consumer } from "@platformatic/kafka";
+import { Admin } from "@platformatic/kafka";
 import { type Config, loadConfig } from "../src/config.ts";
+import { measureConsumerLag } from "../src/kafka/lag.ts";
 import { provision } from "../src/provision.ts";
-import { startClickHouse } from "../stack/clickhouse.ts";
-import { startKafka } from "../stack/kafka.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { type EngineProcess, freePort, spawnLogged } from "../stack/process.ts";
-import { startValkey } from "../stack/valkey.ts";
+import { benchAppEnv, startBenchEngines } from "./engines.ts";
 import { apiNodeArgs } from "./pm2-apps.ts";
 
 /**
@@ -105,28 +104,12 @@ async function fullCount(clickhouse: ClickHouseClient, prefix: string, timeoutMs
   throw new Error(`not every event was counted within ${timeoutMs / 1000} s`);
 }
 
-/** The group's committed offset and the log end of every partition. */
+/** Where every partition stands for the workers' group, as GET /metrics reports it (src/kafka/lag.ts). */
 function offsetProbe(config: Config) {
-  const probe = new Consumer({
-    clientId: "bench-recovery-probe",
-    groupId: config.KAFKA_CONSUMER_GROUP,
-    bootstrapBrokers: config.KAFKA_BROKERS,
-  });
-  const topic = config.KAFKA_TOPIC;
-  const partitions = Array.from({ length: config.KAFKA_PARTITIONS }, (_, p) => p);
+  const admin = new Admin({ clientId: "bench-recovery-probe", bootstrapBrokers: config.KAFKA_BROKERS });
   return {
-    read: async () => {
-      const [ends, commits] = await Promise.all([
-        probe.listOffsets({ topics: [topic] }),
-        probe.listCommittedOffsets({ topics: [{ topic, partitions }] }),
-      ]);
-      return partitions.map((p) => ({
-        partition: p,
-        end: ends.get(topic)?.[p] ?? 0n,
-        committed: commits.get(topic)?.[p] ?? -1n,
-      }));
-    },
-    close: () => probe.close(),
+    read: async () => (await measureConsumerLag(admin, config.KAFKA_TOPIC, config.KAFKA_CONSUMER_GROUP)).partitions,
+    close: () => admin.close(),
   };
 }
 
@@ -135,7 +118,7 @@ type Probe = ReturnType<typeof offsetProbe>;
 /** Until the group committed every partition to its end. */
 async function drained(probe: Probe, timeoutMs: number): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(POLL_MS)) {
-    if ((await probe.read()).every((p) => p.end === 0n || p.committed >= p.end)) return;
+    if ((await probe.read()).every((p) => p.lag === 0n)) return;
   }
   throw new Error(`the workers did not commit everything within ${timeoutMs / 1000} s`);
 }
@@ -167,15 +150,15 @@ async function commitsResumedAfter(
 ): Promise<number | undefined> {
   const waiting = new Map(
     (await probe.read())
-      .filter((p) => partitions.includes(p.partition) && p.end > p.committed)
-      .map((p) => [p.partition, p.committed]),
+      .filter((p) => partitions.includes(p.partition) && p.lag > 0n)
+      .map((p) => [p.partition, p.committedOffset ?? -1n]),
   );
   if (waiting.size === 0) return undefined;
   let last = 0;
   for (const deadline = killedAt + timeoutMs; waiting.size > 0 && Date.now() < deadline; await sleep(POLL_MS)) {
     for (const p of await probe.read()) {
       const before = waiting.get(p.partition);
-      if (before !== undefined && p.committed > before) {
+      if (before !== undefined && (p.committedOffset ?? -1n) > before) {
         last = Date.now() - killedAt;
         waiting.delete(p.partition);
       }
@@ -201,35 +184,14 @@ interface Kill {
 
 const seconds = (ms: number) => Number((ms / 1000).toFixed(1));
 
-rmSync(dataDir, { recursive: true, force: true });
-const [kafkaPort, controllerPort, valkeyPort, clickhousePort, apiPort] = await Promise.all(
-  Array.from({ length: 5 }, () => freePort()),
-);
+const engines = await startBenchEngines(dataDir);
+const apiPort = await freePort();
 const log = (name: string) => join(dataDir, "logs", `${name}.log`);
-const [kafka, valkey, ch] = await Promise.all([
-  startKafka({
-    port: kafkaPort as number,
-    controllerPort: controllerPort as number,
-    dataDir: join(dataDir, "kafka"),
-    logFile: log("kafka"),
-  }),
-  startValkey({ port: valkeyPort as number, dataDir: join(dataDir, "valkey"), logFile: log("valkey") }),
-  startClickHouse({ port: clickhousePort as number, dataDir: join(dataDir, "clickhouse"), logFile: log("clickhouse") }),
-]);
-const env = {
-  ...process.env,
-  KAFKA_BROKERS: kafka.brokers.join(","),
-  VALKEY_URL: valkey.url,
-  CLICKHOUSE_URL: ch.url,
-  PORT: String(apiPort),
+const env = benchAppEnv(engines, apiPort, {
   // The workers' logs (under .data/bench-recovery/logs) show when each restarted worker got its name and partitions.
   LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
-  AUTH: "off",
-  // Free metrics ports: this runs beside `npm start`, which has the fixed ones.
-  API_METRICS_PORT: "0",
-  WORKER_METRICS_PORT: "0",
   KAFKA_PARTITIONS: "8",
-};
+});
 const config = loadConfig(env);
 await provision(config);
 
@@ -250,7 +212,7 @@ for (let ok = false; !ok; await sleep(200))
     (r) => r.ok,
     () => false,
   );
-const clickhouse = createClient({ url: ch.url });
+const clickhouse = createClient({ url: engines.env.CLICKHOUSE_URL });
 const probe = offsetProbe(config);
 const run = randomBytes(3).toString("hex");
 // Warm-up: both workers joined and counting before anything is timed.
@@ -319,7 +281,7 @@ await probe.close();
 await clickhouse.close();
 await Promise.all(workers.map((w) => w.stop(30_000)));
 await api.stop(10_000);
-await Promise.all([kafka.stop(), valkey.stop(), ch.stop()]);
+await engines.stop();
 const { kills: killed = [], ...crashTotals } = crash;
 console.log(JSON.stringify({ baseline, crash: crashTotals }, null, 2));
 for (const kill of killed) console.log(`[bench] kill: ${JSON.stringify(kill)}`);
