@@ -24,9 +24,9 @@ let server: MetricsServer;
 
 beforeAll(async () => {
   await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
-  producer = createImpressionProducer(config);
   registry = createRegistry();
   const metrics = apiMetrics(registry, () => producer.bufferedBytes);
+  producer = createImpressionProducer(config, metrics.observeProduce);
   app = await buildApp({ config, producer, checks: {}, metrics, logger: false });
   server = await serveMetrics(registry, "127.0.0.1", 0);
 });
@@ -77,6 +77,19 @@ describe("the API's metrics", () => {
       1,
     );
     expect(await scraped("process_cpu_seconds_total")).toBeGreaterThan(0);
+  });
+
+  it("time produce requests, not senders: concurrent events share one request to Kafka", async () => {
+    const before = (await scraped("kafka_produce_duration_seconds_count")) ?? 0;
+    const receivedBefore = (await scraped('impressions_received_total{route="/event"}')) ?? 0;
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => post("/event", JSON.stringify(makeImpression(suffix)))),
+    );
+    expect(answers.map((answer) => answer.statusCode)).toEqual(Array(50).fill(202));
+    expect(await scraped('impressions_received_total{route="/event"}')).toBe(receivedBefore + 50);
+    const produceRequests = ((await scraped("kafka_produce_duration_seconds_count")) ?? 0) - before;
+    expect(produceRequests).toBeGreaterThan(0);
+    expect(produceRequests).toBeLessThan(50);
   });
 
   it("count 503s by reason", async () => {

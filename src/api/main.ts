@@ -45,11 +45,12 @@ if (serves.ingest) {
   const differences = await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
   for (const difference of differences) log.warn(difference, describeDifference(difference));
 }
-const producer = serves.ingest ? createImpressionProducer(config) : undefined;
+const registry = config.METRICS === "on" ? createRegistry() : undefined;
+// The gauge reads the producer's buffer at each scrape, by then the producer exists.
+const metrics = registry && apiMetrics(registry, (): number => producer?.bufferedBytes ?? 0);
+const producer = serves.ingest ? createImpressionProducer(config, metrics?.observeProduce) : undefined;
 const clickhouse = serves.queries ? createClickHouse(config) : undefined;
 const checks = readinessChecks(config.API_ROLE, { producer, clickhouse });
-const registry = config.METRICS === "on" ? createRegistry() : undefined;
-const metrics = registry && apiMetrics(registry, () => producer?.bufferedBytes ?? 0);
 const metricsServer =
   registry && (await serveMetrics(registry, config.METRICS_HOST, metricsPort(config, config.API_METRICS_PORT)));
 if (metricsServer) log.info(`metrics at http://${config.METRICS_HOST}:${metricsServer.port}/metrics`);

@@ -37,6 +37,7 @@ describe("POST /event", () => {
     const event = impression();
     const response = await postEvent(event);
     expect(response.statusCode).toBe(202);
+    expect(response.headers["content-type"]).toBe("application/json; charset=utf-8");
     expect(response.json()).toEqual({ accepted: 1, rejected: [] });
 
     const messages = await readTopic(config.KAFKA_BROKERS, config.KAFKA_TOPIC, (seen) => seen.length >= 1);

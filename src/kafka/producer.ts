@@ -46,6 +46,8 @@ export interface ImpressionProducerOptions {
   timeoutMs: number;
   /** Produce requests outstanding at once; records arriving while all are out gather into the next batch. */
   maxInFlight: number;
+  /** Called as each produce request settles (acked or failed), with the seconds since it was sent. */
+  observeProduce?: (seconds: number) => void;
 }
 
 /** Record framing in a Kafka batch (lengths, offsets, timestamps) counted on top of key and value. */
@@ -164,9 +166,11 @@ export class ImpressionProducer {
     // In the set before send(): the client may call back synchronously.
     const settled = Promise.withResolvers<void>();
     this.#inFlight.add(settled.promise);
+    const sentAt = performance.now();
     // acks on every send: for a producer that is not idempotent the client's default is the leader's ack alone.
     this.#options.producer.send({ messages: batch.messages, acks: ProduceAcks.ALL }, (error) => {
       clearTimeout(batch.deadline);
+      this.#options.observeProduce?.((performance.now() - sentAt) / 1000);
       this.#bufferedBytes -= batch.bytes;
       if (error) {
         batch.acked.reject(
@@ -194,7 +198,10 @@ export const ACK_SHARE_OF_PRODUCE_TIMEOUT = 0.5;
  * The producer the API runs with: idempotent, acks=all, a few retries. The caller's wait is bounded by
  * `timeoutMs` whatever the client is still retrying.
  */
-export function createImpressionProducer(config: Config): ImpressionProducer {
+export function createImpressionProducer(
+  config: Config,
+  observeProduce?: ImpressionProducerOptions["observeProduce"],
+): ImpressionProducer {
   const producer = new OneBufferBatchProducer<string, string | Buffer, string, string>({
     clientId: `${config.KAFKA_CLIENT_ID}-api`,
     bootstrapBrokers: config.KAFKA_BROKERS,
@@ -221,5 +228,6 @@ export function createImpressionProducer(config: Config): ImpressionProducer {
     // The idempotent producer allows one produce request in flight per connection. More (not idempotent) were
     // measured no faster here: /event and /events are bound by the API's CPU (docs/BENCHMARKS.md).
     maxInFlight: 1,
+    observeProduce,
   });
 }
