@@ -81,6 +81,38 @@ describe("CORS", () => {
     expect(other.headers["access-control-allow-origin"]).toBeUndefined();
   });
 
+  it("answers carry the headers for pages only: a sender without an Origin header (a server, an app) gets none", async () => {
+    const app = await appWith({ CORS_QUERY_ORIGINS: "https://dash.example" });
+    const event = (headers: Record<string, string>) =>
+      app.inject({
+        method: "POST",
+        url: "/event?x=1",
+        headers: { "content-type": "text/plain", ...headers },
+        payload: "{",
+      });
+    const fromServer = await event({});
+    expect(fromServer.statusCode).toBe(400);
+    expect(Object.keys(fromServer.headers).filter((name) => name.startsWith("access-control-"))).toEqual([]);
+    const fromPage = await event({ origin: "https://publisher.example" });
+    expect(fromPage.headers["access-control-allow-origin"]).toBe("*");
+    expect(fromPage.headers["access-control-expose-headers"]).toBe(
+      "retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset",
+    );
+    expect(fromPage.headers.vary).toBeUndefined();
+
+    // A query answer differs by Origin, so every one says so to caches, with or without the header (here
+    // refusals of a missing window, which need no data).
+    const stats = (headers: Record<string, string>) => app.inject({ url: "/stats", headers });
+    const listed = await stats({ origin: "https://dash.example" });
+    expect(listed.statusCode).toBe(400);
+    expect(listed.headers["access-control-allow-origin"]).toBe("https://dash.example");
+    expect(listed.headers.vary).toContain("Origin");
+    const unlisted = await stats({ origin: "https://publisher.example" });
+    expect(unlisted.headers["access-control-allow-origin"]).toBeUndefined();
+    expect(unlisted.headers.vary).toContain("Origin");
+    expect((await stats({})).headers.vary).toContain("Origin");
+  });
+
   it("a wrong origin list stops the process with the variable named", () => {
     expect(() => testConfig({ CORS_QUERY_ORIGINS: "https://dash.example/path" })).toThrow(/CORS_QUERY_ORIGINS/);
   });
