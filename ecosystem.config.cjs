@@ -13,6 +13,9 @@ module.exports = {
       node_args: ["--max-semi-space-size=32"],
       exec_mode: "cluster",
       instances: apiInstances,
+      // No @pm2/io in the process: it wraps every HTTP request to time it for pm2's own monitor, which cost
+      // /event ~1 µs of CPU and ~2% of its requests/s (docs/BENCHMARKS.md); the app's metrics are at /metrics.
+      pmx: false,
       // Each process enforces its share of every rate limit (docs/API.md, "Rate limits").
       env: { API_INSTANCES: String(apiInstances) },
       // Time to finish in-flight requests and flush the producer after SIGTERM.
@@ -25,6 +28,7 @@ module.exports = {
       name: "worker",
       script: "src/worker/main.ts",
       exec_mode: "fork",
+      pmx: false,
       // Each instance's NODE_APP_INSTANCE names its slot: restarted after a crash, it takes its dead
       // predecessor's claims and partitions over at once (docs/DESIGN.md, "Worker names").
       instances: Number(process.env.WORKER_INSTANCES ?? cores),

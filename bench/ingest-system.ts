@@ -12,7 +12,7 @@ import { benchAppEnv, startBenchEngines } from "./engines.ts";
 import { median } from "./percentile.ts";
 import { startPm2Apps } from "./pm2-apps.ts";
 import { formatCpu, measureCpu } from "./processes.ts";
-import { sampleRss } from "./rss.ts";
+import { busyShare, machineTicks, sampleRss } from "./rss.ts";
 
 /**
  * npm run bench:ingest-system: POST /event against the whole system as `npm start` runs it (its engines, then
@@ -21,7 +21,8 @@ import { sampleRss } from "./rss.ts";
  * one process, started beside the idle system) for BENCH_ROUNDS rounds of BENCH_ROUND_S seconds, 100 connections
  * (BENCH_CONNECTIONS), a fresh random impression per request. After each /event round it waits until ClickHouse
  * holds every accepted event, so the next round starts with no backlog and the count is checked. Before the first
- * round, BENCH_WARMUP_S (10) of unmeasured /event load warm up the engines' JIT and the new topic.
+ * round, BENCH_WARMUP_S (10) of unmeasured /event load warm up the engines' JIT and the new topic. Each round
+ * prints the share of the machine's cores busy during the load and every process's CPU, the load generator's too.
  */
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const roundS = Number(process.env.BENCH_ROUND_S ?? 15);
@@ -113,15 +114,19 @@ try {
       logFile: join(dataDir, "logs", "baseline.log"),
     });
     let ceiling: Awaited<ReturnType<typeof load>>;
+    let ceilingBusy = 0;
     try {
       const answers = () => fetch(`http://127.0.0.1:${barePort}/`, { method: "POST", body: "{}" }).then(() => true);
       await waitUntilReady("baseline", bare, answers, 30_000);
+      const bareMachine = machineTicks();
       ceiling = await load(`http://127.0.0.1:${barePort}/event`);
+      ceilingBusy = busyShare(bareMachine, machineTicks());
     } finally {
       await bare.stop();
     }
     say(
-      `round ${round}: bare node:http ${Math.round(ceiling.perSecond)} events/s (p50 ${ceiling.p50} ms, p99 ${ceiling.p99} ms)`,
+      `round ${round}: bare node:http ${Math.round(ceiling.perSecond)} events/s (p50 ${ceiling.p50} ms, p99 ${ceiling.p99} ms, ` +
+        `machine ${(ceilingBusy * 100).toFixed(0)}% busy)`,
     );
 
     const cpu = measureCpu({
@@ -131,10 +136,14 @@ try {
       kafka: [engines.pids.kafka],
       valkey: [engines.pids.valkey],
       clickhouse: [engines.pids.clickhouse],
+      // autocannon runs in this process.
+      "load generator": [process.pid],
     });
     const rss = sampleRss(system.apiPids);
     const started = performance.now();
+    const machine = machineTicks();
     const event = await load(`${apiUrl}/event`);
+    const machineBusy = busyShare(machine, machineTicks());
     const rssPeaks = rss.stop();
     accepted += event.ok;
     sent += event.ok + event.non2xx + event.errors;
@@ -146,7 +155,7 @@ try {
     ratios.push(ratio);
     say(
       `round ${round}: POST /event ${Math.round(event.perSecond)} events/s = ${ratio.toFixed(2)} x bare (p50 ${event.p50} ms, ` +
-        `p99 ${event.p99} ms, non-2xx ${event.non2xx}, errors ${event.errors}); API peak RSS ` +
+        `p99 ${event.p99} ms, non-2xx ${event.non2xx}, errors ${event.errors}, machine ${(machineBusy * 100).toFixed(0)}% busy); API peak RSS ` +
         `${rssPeaks.map((mb) => Math.round(mb)).join(" / ")} MB; backlog drained ${drained.toFixed(1)} s after the load; ` +
         `stored ${count} of ${accepted} accepted so far, the warm-up included (${sent} answered; each connection's ` +
         "last request, unanswered when the round ended, may be stored too)",
