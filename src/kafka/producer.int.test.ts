@@ -1,31 +1,33 @@
 import { randomBytes } from "node:crypto";
-import { Admin, ListOffsetTimestamps, Producer, stringSerializers } from "@platformatic/kafka";
+import { type AddressInfo, createServer } from "node:net";
+import { Admin, ListOffsetTimestamps, Producer } from "@platformatic/kafka";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../stack/process.ts";
 import { testConfig } from "../../test/support/config.ts";
+import { keyPartitioner } from "./partitioner.ts";
 import { createImpressionProducer, ImpressionProducer } from "./producer.ts";
 import { ensureTopics } from "./topics.ts";
 
-// A broker address where nothing listens: the real client, failing the way it does when Kafka is down.
-async function producerToNowhere(maxBufferBytes: number, timeoutMs: number): Promise<ImpressionProducer> {
-  const producer = new Producer<string, string | Buffer, string, string>({
-    clientId: "producer-test",
-    bootstrapBrokers: [`127.0.0.1:${await freePort()}`],
-    serializers: { ...stringSerializers, value: (value) => (typeof value === "string" ? Buffer.from(value) : value) },
-    idempotent: true,
-    retries: 1000,
-    retryDelay: 100,
-  });
+/** A producer of the real client to `address`: nothing listening, or a server that never answers. */
+function producerTo(address: string, maxBufferBytes: number, timeoutMs: number): ImpressionProducer {
+  const client = new Producer({ clientId: "producer-test", bootstrapBrokers: [address], retries: 0 });
   return new ImpressionProducer({
-    producer,
+    client,
     topic: "nowhere",
+    compression: "lz4",
     lingerMs: 1,
     maxBatchBytes: 1024,
     maxBufferBytes,
     timeoutMs,
+    brokerTimeoutMs: timeoutMs,
+    retries: 1000,
+    retryDelayMs: 100,
     maxInFlight: 1,
   });
 }
+// A broker address where nothing listens: the real client, failing the way it does when Kafka is down.
+const producerToNowhere = async (maxBufferBytes: number, timeoutMs: number) =>
+  producerTo(`127.0.0.1:${await freePort()}`, maxBufferBytes, timeoutMs);
 
 const record = { key: "id-1", value: '{"id":"id-1","ts":1,"userId":"u","adId":"a"}' };
 let current: ImpressionProducer | undefined;
@@ -35,11 +37,30 @@ afterEach(async () => {
 });
 
 describe("ImpressionProducer without a reachable broker", () => {
-  it("rejects with KAFKA_TIMEOUT once timeoutMs passed, never waiting longer", async () => {
+  it("rejects with KAFKA_UNAVAILABLE and the cause once retrying cannot succeed within timeoutMs", async () => {
     current = await producerToNowhere(1024 * 1024, 300);
     const started = Date.now();
-    await expect(current.send([record])).rejects.toMatchObject({ failure: "KAFKA_TIMEOUT", code: "kafka_unavailable" });
-    expect(Date.now() - started).toBeLessThan(800);
+    await expect(current.send([record])).rejects.toMatchObject({
+      failure: "KAFKA_UNAVAILABLE",
+      code: "kafka_unavailable",
+    });
+    expect(Date.now() - started).toBeLessThan(300);
+  });
+
+  it("rejects with KAFKA_TIMEOUT once timeoutMs passed when the broker never answers, never waiting longer", async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      current = producerTo(`127.0.0.1:${(silent.address() as AddressInfo).port}`, 1024 * 1024, 300);
+      const started = Date.now();
+      await expect(current.send([record])).rejects.toMatchObject({
+        failure: "KAFKA_TIMEOUT",
+        code: "kafka_unavailable",
+      });
+      expect(Date.now() - started).toBeLessThan(800);
+    } finally {
+      silent.close();
+    }
   });
 
   it("refuses at once with PRODUCER_BUFFER_FULL while unacknowledged records fill the buffer", async () => {
@@ -62,6 +83,41 @@ describe("ImpressionProducer without a reachable broker", () => {
 });
 
 describe("ImpressionProducer with a broker", () => {
+  it("puts each record on the partition its key hashes to, as the library's partitioner does, once", async () => {
+    const topic = `producer-${randomBytes(4).toString("hex")}`;
+    const config = testConfig({ KAFKA_TOPIC: topic, PRODUCE_TIMEOUT_MS: "20000" });
+    await ensureTopics(config.KAFKA_BROKERS, "producer-test", [{ name: topic, partitions: 4, replicationFactor: 1 }]);
+    current = createImpressionProducer(config);
+    const records = Array.from({ length: 400 }, (_, i) => ({ key: `key-${i}`, value: `{"n":${i}}` }));
+    await Promise.all([current.send(records.slice(0, 150)), current.send(records.slice(150))]);
+
+    const expected = [0, 0, 0, 0];
+    for (const { key } of records) {
+      const partition = keyPartitioner(undefined, Buffer.from(key)) % 4;
+      expected[partition] = (expected[partition] ?? 0) + 1;
+    }
+    const admin = new Admin({ clientId: "producer-test", bootstrapBrokers: config.KAFKA_BROKERS });
+    try {
+      const [offsets] = await admin.listOffsets({
+        topics: [
+          {
+            name: topic,
+            partitions: [0, 1, 2, 3].map((partitionIndex) => ({
+              partitionIndex,
+              timestamp: ListOffsetTimestamps.LATEST,
+            })),
+          },
+        ],
+      });
+      const written = [0, 1, 2, 3].map((p) =>
+        Number(offsets?.partitions.find((o) => o.partitionIndex === p)?.offset ?? -1n),
+      );
+      expect(written).toEqual(expected);
+    } finally {
+      await admin.close();
+    }
+  });
+
   it("splits a send larger than the broker's 1 MiB batch limit into several produce requests", async () => {
     const topic = `producer-${randomBytes(4).toString("hex")}`;
     // Several produce requests in a row, the first to a just-created topic: room for a slow machine.

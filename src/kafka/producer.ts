@@ -1,9 +1,20 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { type MessageToProduce, ProduceAcks, type Producer, stringSerializers } from "@platformatic/kafka";
+import {
+  type Broker,
+  type ClusterMetadata,
+  type CompressionAlgorithmValue,
+  type Connection,
+  kGetApi,
+  kGetConnection,
+  ProduceAcks,
+  Producer,
+  protocolErrors,
+  protocolErrorsCodesById,
+} from "@platformatic/kafka";
 import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
 import { keyPartitioner } from "./partitioner.ts";
-import { OneBufferBatchProducer } from "./record-batch.ts";
+import { encodeRecordBatch, type PartitionBatch, produceRecordBatches } from "./record-batch.ts";
 
 export interface KeyedRecord {
   key: string;
@@ -24,18 +35,20 @@ export class ProducerUnavailableError extends AppError {
   }
 }
 
-type StringMessage = MessageToProduce<string, string | Buffer, string, string>;
-
+/** Records gathered for one produce request: keys and values side by side, no object per record. */
 interface Batch {
-  messages: StringMessage[];
+  keys: string[];
+  values: Buffer[];
   bytes: number;
   acked: PromiseWithResolvers<void>;
   deadline: NodeJS.Timeout;
 }
 
 export interface ImpressionProducerOptions {
-  producer: Producer<string, string | Buffer, string, string>;
+  /** The Kafka client whose metadata and connections the producer uses; it never sends through it. */
+  client: Producer;
   topic: string;
+  compression: CompressionAlgorithmValue;
   /** When no produce request is outstanding, how long the first record waits for others to join it. */
   lingerMs: number;
   /** Most record bytes in one produce request: a record that would go past it starts the next one. */
@@ -44,6 +57,11 @@ export interface ImpressionProducerOptions {
   maxBufferBytes: number;
   /** Longest a caller waits for the broker's ack. */
   timeoutMs: number;
+  /** How long the broker may wait for the in-sync replicas (the produce request's timeout_ms). */
+  brokerTimeoutMs: number;
+  /** Sends of a produce request's failed partitions again after a retriable error, each after retryDelayMs. */
+  retries: number;
+  retryDelayMs: number;
   /** Produce requests outstanding at once; records arriving while all are out gather into the next batch. */
   maxInFlight: number;
   /** Called as each produce request settles (acked or failed), with the seconds since it was sent. */
@@ -57,12 +75,42 @@ const RECORD_OVERHEAD_BYTES = 24;
  * on a partition's record batch even if every key hashed to one partition.
  */
 const DEFAULT_MAX_BATCH_BYTES = 512 * 1024;
+const PRODUCE_V11 = 11;
+
+/** A partition's records that Kafka did not take, and whether sending them again may succeed. */
+interface Refusal {
+  retriable: boolean;
+  reason: string;
+}
+
+/** What one try at a batch left: the partitions still to write and why, or nothing when all were written. */
+interface Attempt {
+  pending: PartitionBatch[] | undefined;
+  failure?: Error;
+  retriable?: boolean;
+}
+
+/** The brokers cannot take the produce requests this producer writes: retrying will not help. */
+class ProduceVersionError extends Error {}
+
+function refusalOf(errorCode: number, message: string | null | undefined): Refusal {
+  const id = protocolErrorsCodesById[errorCode as keyof typeof protocolErrorsCodesById];
+  const known = id === undefined ? undefined : protocolErrors[id as keyof typeof protocolErrors];
+  return {
+    retriable: known?.canRetry ?? false,
+    reason: `${id ?? `error ${errorCode}`}${message ? `: ${message}` : ""}`,
+  };
+}
 
 /**
  * Writes keyed records to one topic; send() resolves only once the broker acknowledged them (acks=all).
  * At most `maxInFlight` produce requests are outstanding; records arriving while all are out gather into
  * the next batch, so batches grow with load and throughput comes from batching, never from answering
- * before the ack.
+ * before the ack. It builds the record batches and the produce requests itself, from the records' keys and
+ * values, and uses the client for metadata and connections only: the client's own send made a message
+ * object, two Maps and a key buffer per record and kept them until the ack (docs/BENCHMARKS.md). Not
+ * idempotent: a request sent again after a lost answer may write its records twice, which the workers drop
+ * as duplicates like any other copy (docs/DESIGN.md, "The producer").
  */
 export class ImpressionProducer {
   readonly #options: ImpressionProducerOptions;
@@ -73,6 +121,8 @@ export class ImpressionProducer {
   readonly #inFlight = new Set<Promise<void>>();
   #bufferedBytes = 0;
   #closed = false;
+  /** Resolves once the brokers are known to speak Produce v11. */
+  #apiChecked: Promise<void> | undefined;
 
   constructor(options: ImpressionProducerOptions) {
     this.#options = options;
@@ -93,20 +143,27 @@ export class ImpressionProducer {
       );
     }
     this.#bufferedBytes += bytes;
-    const topic = this.#options.topic;
-    const acks = new Set<Promise<void>>();
+    let first: Promise<void> | undefined;
+    let more: Set<Promise<void>> | undefined;
     for (const record of records) {
       const size = record.key.length + record.value.length + RECORD_OVERHEAD_BYTES;
       const batch = this.#batchWithRoom(size);
-      batch.messages.push({ topic, key: record.key, value: record.value });
+      batch.keys.push(record.key);
+      batch.values.push(typeof record.value === "string" ? Buffer.from(record.value) : record.value);
       batch.bytes += size;
-      acks.add(batch.acked.promise);
+      const acked = batch.acked.promise;
+      if (first === undefined) first = acked;
+      else if (acked !== first) {
+        more ??= new Set([first]);
+        more.add(acked);
+      }
     }
     if (this.#inFlight.size < this.#options.maxInFlight && this.#lingerTimer === undefined) {
       this.#lingerTimer = setTimeout(() => this.#sendQueued(), this.#options.lingerMs);
     }
     // A large send spans several batches: it is acknowledged when all of them are.
-    return acks.size === 1 ? ([...acks][0] as Promise<void>) : Promise.all(acks).then(() => {});
+    if (more) return Promise.all(more).then(() => {});
+    return first ?? Promise.resolve();
   }
 
   /** Bytes of records handed over and not yet settled by Kafka. */
@@ -116,7 +173,7 @@ export class ImpressionProducer {
 
   /** A metadata round trip to the brokers, for readiness; fails if the topic is missing. */
   async ping(): Promise<void> {
-    await this.#options.producer.metadata({ topics: [this.#options.topic], forceUpdate: true, retries: 0 });
+    await this.#options.client.metadata({ topics: [this.#options.topic], forceUpdate: true, retries: 0 });
   }
 
   /**
@@ -130,7 +187,7 @@ export class ImpressionProducer {
       while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
     })();
     await Promise.race([drained, sleep(this.#options.timeoutMs)]);
-    await this.#options.producer.close(true);
+    await this.#options.client.close(true);
   }
 
   /** The last queued batch if `bytes` more still fit (an empty batch takes any record), else a new one. */
@@ -146,7 +203,7 @@ export class ImpressionProducer {
         ),
       );
     }, this.#options.timeoutMs);
-    const batch: Batch = { messages: [], bytes: 0, acked, deadline };
+    const batch: Batch = { keys: [], values: [], bytes: 0, acked, deadline };
     this.#queue.push(batch);
     return batch;
   }
@@ -163,28 +220,156 @@ export class ImpressionProducer {
   }
 
   #produce(batch: Batch): void {
-    // In the set before send(): the client may call back synchronously.
-    const settled = Promise.withResolvers<void>();
-    this.#inFlight.add(settled.promise);
     const sentAt = performance.now();
-    // acks on every send: for a producer that is not idempotent the client's default is the leader's ack alone.
-    this.#options.producer.send({ messages: batch.messages, acks: ProduceAcks.ALL }, (error) => {
-      clearTimeout(batch.deadline);
-      this.#options.observeProduce?.((performance.now() - sentAt) / 1000);
-      this.#bufferedBytes -= batch.bytes;
-      if (error) {
+    const settled = this.#write(batch).then(
+      () => batch.acked.resolve(),
+      (error: Error) =>
         batch.acked.reject(
           new ProducerUnavailableError("KAFKA_UNAVAILABLE", `Kafka did not accept the write: ${error.message}`, {
             cause: error,
           }),
-        );
-      } else {
-        batch.acked.resolve();
-      }
-      this.#inFlight.delete(settled.promise);
-      settled.resolve();
+        ),
+    );
+    const done = settled.then(() => {
+      clearTimeout(batch.deadline);
+      this.#options.observeProduce?.((performance.now() - sentAt) / 1000);
+      this.#bufferedBytes -= batch.bytes;
+      this.#inFlight.delete(done);
       this.#sendQueued();
     });
+    this.#inFlight.add(done);
+  }
+
+  /**
+   * The batch's records as one record batch per partition, sent to each partition's leader; what failed with a
+   * retriable error (no metadata, a new leader, too few in-sync replicas, a lost connection) is sent again with
+   * fresh metadata, up to `retries` times and only while its senders still wait. Resolves once every partition
+   * is written.
+   */
+  async #write(batch: Batch): Promise<void> {
+    const giveUpAt = performance.now() + this.#options.timeoutMs;
+    let pending: PartitionBatch[] | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.#attempt(batch, pending, attempt > 0);
+      if (outcome.failure === undefined) return;
+      pending = outcome.pending;
+      const last =
+        !outcome.retriable ||
+        attempt >= this.#options.retries ||
+        performance.now() + this.#options.retryDelayMs >= giveUpAt;
+      if (last) throw outcome.failure;
+      await sleep(this.#options.retryDelayMs);
+    }
+  }
+
+  /** One try at writing `pending` (the whole batch when undefined): what is still unwritten after it, and why. */
+  async #attempt(batch: Batch, pending: PartitionBatch[] | undefined, refresh: boolean): Promise<Attempt> {
+    try {
+      this.#apiChecked ??= this.#checkApi();
+      await this.#apiChecked;
+      const metadata = await this.#options.client.metadata({ topics: [this.#options.topic], forceUpdate: refresh });
+      const batches = pending ?? this.#encode(batch, metadata);
+      const refused = await this.#sendToLeaders(batches, metadata);
+      if (refused.size === 0) return { pending: [] };
+      const reasons = [...new Set([...refused.values()].map((refusal) => refusal.reason))].join("; ");
+      return {
+        pending: batches.filter(([partition]) => refused.has(partition)),
+        failure: new Error(reasons),
+        retriable: [...refused.values()].every((refusal) => refusal.retriable),
+      };
+    } catch (error) {
+      return { pending, failure: error as Error, retriable: !(error instanceof ProduceVersionError) };
+    }
+  }
+
+  /** The brokers must speak Produce v11, the only version this producer writes. */
+  async #checkApi(): Promise<void> {
+    const { client } = this.#options;
+    const version = await new Promise<number>((resolve, reject) => {
+      client[kGetApi]("Produce", (error, api) => (api ? resolve(api.version) : reject(error)));
+    }).catch((error: unknown) => {
+      this.#apiChecked = undefined;
+      throw error;
+    });
+    if (version < PRODUCE_V11) {
+      throw new ProduceVersionError(
+        `the brokers speak Produce v${version}; this API needs v${PRODUCE_V11} (Kafka 3.7 or later)`,
+      );
+    }
+  }
+
+  /** Each partition's record batch, the partition picked from the key as the library's partitioner picks it. */
+  #encode(batch: Batch, metadata: ClusterMetadata): PartitionBatch[] {
+    const count = metadata.topics.get(this.#options.topic)?.partitionsCount ?? 0;
+    if (count === 0) throw new Error(`topic ${this.#options.topic} has no partitions in the metadata`);
+    const keys = new Map<number, Buffer[]>();
+    const values = new Map<number, Buffer[]>();
+    for (let i = 0; i < batch.keys.length; i++) {
+      const key = Buffer.from(batch.keys[i] as string);
+      const partition = keyPartitioner(undefined, key) % count;
+      let ofPartition = keys.get(partition);
+      if (ofPartition === undefined) {
+        ofPartition = [];
+        keys.set(partition, ofPartition);
+        values.set(partition, []);
+      }
+      ofPartition.push(key);
+      values.get(partition)?.push(batch.values[i] as Buffer);
+    }
+    // The records live on in the encoded batches only.
+    batch.keys = [];
+    batch.values = [];
+    const timestamp = BigInt(Date.now());
+    return [...keys].map(
+      ([partition, ofPartition]): PartitionBatch => [
+        partition,
+        encodeRecordBatch(ofPartition, values.get(partition) ?? [], timestamp, this.#options.compression),
+      ],
+    );
+  }
+
+  /** One produce request per leader; the partitions that were not written, and why. */
+  async #sendToLeaders(batches: PartitionBatch[], metadata: ClusterMetadata): Promise<Map<number, Refusal>> {
+    const { client, topic } = this.#options;
+    const partitions = metadata.topics.get(topic)?.partitions ?? [];
+    const byLeader = new Map<number, PartitionBatch[]>();
+    const refused = new Map<number, Refusal>();
+    for (const entry of batches) {
+      const leader = partitions[entry[0]]?.leader ?? -1;
+      if (leader < 0 || !metadata.brokers.has(leader)) {
+        refused.set(entry[0], { retriable: true, reason: `partition ${entry[0]} has no leader` });
+        continue;
+      }
+      const ofLeader = byLeader.get(leader);
+      if (ofLeader) ofLeader.push(entry);
+      else byLeader.set(leader, [entry]);
+    }
+    await Promise.all(
+      [...byLeader].map(async ([leader, ofLeader]) => {
+        try {
+          const broker = metadata.brokers.get(leader) as Broker;
+          const connection = await new Promise<Connection>((resolve, reject) => {
+            client[kGetConnection](broker, (error, opened) => (opened ? resolve(opened) : reject(error)));
+          });
+          const response = await produceRecordBatches.async(
+            connection,
+            ProduceAcks.ALL,
+            this.#options.brokerTimeoutMs,
+            topic,
+            ofLeader,
+          );
+          for (const answer of response.responses.flatMap((r) => r.partitionResponses)) {
+            if (answer.errorCode !== 0) refused.set(answer.index, refusalOf(answer.errorCode, answer.errorMessage));
+          }
+        } catch (error) {
+          // No answer (a lost connection, a timeout): these partitions may or may not be written; sending
+          // them again may write copies, which the workers drop.
+          for (const [partition] of ofLeader)
+            refused.set(partition, { retriable: true, reason: (error as Error).message });
+        }
+      }),
+    );
+    return refused;
   }
 }
 
@@ -195,38 +380,35 @@ export class ImpressionProducer {
 export const ACK_SHARE_OF_PRODUCE_TIMEOUT = 0.5;
 
 /**
- * The producer the API runs with: idempotent, acks=all, a few retries. The caller's wait is bounded by
- * `timeoutMs` whatever the client is still retrying.
+ * The producer the API runs with: acks=all, a few retries, not idempotent (docs/DESIGN.md, "The producer"). The
+ * caller's wait is bounded by `timeoutMs` whatever is still being retried.
  */
 export function createImpressionProducer(
   config: Config,
   observeProduce?: ImpressionProducerOptions["observeProduce"],
 ): ImpressionProducer {
-  const producer = new OneBufferBatchProducer<string, string | Buffer, string, string>({
+  const client = new Producer({
     clientId: `${config.KAFKA_CLIENT_ID}-api`,
     bootstrapBrokers: config.KAFKA_BROKERS,
-    // Values the API encodes are bytes already; text is sent as UTF-8.
-    serializers: { ...stringSerializers, value: (value) => (typeof value === "string" ? Buffer.from(value) : value) },
-    partitioner: keyPartitioner,
-    idempotent: true,
-    // Measured (docs/BENCHMARKS.md): lz4 costs the producer less CPU per message than no compression.
-    compression: "lz4",
-    timeout: config.PRODUCE_TIMEOUT_MS,
     connectTimeout: config.PRODUCE_TIMEOUT_MS,
     requestTimeout: config.PRODUCE_TIMEOUT_MS,
-    // Past the timeout the sender already has its 503: retrying longer would only hold memory.
-    retries: 3,
-    retryDelay: Math.max(50, Math.floor(config.PRODUCE_TIMEOUT_MS / 8)),
+    retries: 0,
   });
   return new ImpressionProducer({
-    producer,
+    client,
     topic: config.KAFKA_TOPIC,
+    // Measured (docs/BENCHMARKS.md): lz4 costs the producer less CPU per message than no compression.
+    compression: "lz4",
     lingerMs: config.PRODUCER_LINGER_MS,
     maxBatchBytes: DEFAULT_MAX_BATCH_BYTES,
     maxBufferBytes: config.PRODUCER_MAX_BUFFER_BYTES,
     timeoutMs: Math.round(config.PRODUCE_TIMEOUT_MS * ACK_SHARE_OF_PRODUCE_TIMEOUT),
-    // The idempotent producer allows one produce request in flight per connection. More (not idempotent) were
-    // measured no faster here: /event and /events are bound by the API's CPU (docs/BENCHMARKS.md).
+    brokerTimeoutMs: config.PRODUCE_TIMEOUT_MS,
+    // Past the timeout the sender already has its 503: retrying longer would only hold memory.
+    retries: 3,
+    retryDelayMs: Math.max(50, Math.floor(config.PRODUCE_TIMEOUT_MS / 8)),
+    // More requests in flight were measured no faster here: /event and /events are bound by the API's CPU
+    // (docs/BENCHMARKS.md); one keeps a partition's batches in order.
     maxInFlight: 1,
     observeProduce,
   });

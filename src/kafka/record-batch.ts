@@ -1,16 +1,11 @@
 import {
-  type API,
-  type Callback,
-  type CreateRecordsBatchOptions,
+  type CompressionAlgorithmValue,
   compressionsAlgorithms,
   crc32c,
   createAPI,
-  groupByProperty,
-  kGetApi,
-  type MessageRecord,
   ProduceAcks,
-  Producer,
   produceV11,
+  ResponseError,
   Writer,
 } from "@platformatic/kafka";
 
@@ -21,7 +16,8 @@ const LENGTH_EXCLUDES = 12;
 /** The CRC covers the batch from the attributes (after leader epoch, magic and the crc itself) to the end. */
 const CRC_FROM = 21;
 const MAGIC = 2;
-const IS_TRANSACTIONAL = 1 << 4;
+/** A producer without an id (not idempotent): what @platformatic/kafka writes for one. */
+const NO_PRODUCER_ID = -1n;
 
 const zigZag = (value: number) => ((value << 1) ^ (value >> 31)) >>> 0;
 
@@ -46,136 +42,122 @@ function writeVarInt(buffer: Buffer, at: number, value: number): number {
   return position;
 }
 
-/** A key, value or header field: its length as a varint (-1 for none), then its bytes. */
-const fieldBytes = (field: Buffer | null | undefined) => (field ? varIntBytes(field.length) + field.length : 1);
-
-function writeField(buffer: Buffer, at: number, field: Buffer | null | undefined): number {
-  if (!field) return writeVarInt(buffer, at, -1);
+/** A key or value field: its length as a varint, then its bytes. */
+function writeField(buffer: Buffer, at: number, field: Buffer): number {
   const position = writeVarInt(buffer, at, field.length);
   return position + field.copy(buffer, position);
 }
 
 /**
- * One partition's messages as a Kafka v2 record batch, byte for byte what @platformatic/kafka's
- * createRecordsBatch writes (src/kafka/record-batch.test.ts compares them), but into one buffer: the library
- * allocates a few small buffers per record and then concatenates them, which at 200k events/s was the API's
+ * One partition's records as a Kafka v2 record batch, all with `timestamp` and no headers, for a producer that
+ * is not idempotent: byte for byte what @platformatic/kafka's createRecordsBatch writes for the same records
+ * (src/kafka/record-batch.test.ts compares them), but into one buffer and from the keys and values alone: the
+ * library allocates a few small buffers and a message object per record, which at 200k events/s was the API's
  * largest CPU cost and half of its garbage (docs/BENCHMARKS.md).
  */
-export function encodeRecordBatch(messages: MessageRecord[], options: Partial<CreateRecordsBatchOptions>): Buffer {
-  const now = BigInt(Date.now());
-  const firstTimestamp = messages[0]?.timestamp ?? now;
-  let maxTimestamp = firstTimestamp;
-  const deltas = new Array<number>(messages.length);
-  const lengths = new Array<number>(messages.length);
+export function encodeRecordBatch(
+  keys: readonly Buffer[],
+  values: readonly Buffer[],
+  timestamp: bigint,
+  compression: CompressionAlgorithmValue,
+): Buffer {
+  const count = keys.length;
+  const lengths = new Array<number>(count);
   let recordsBytes = 0;
-  for (let i = 0; i < messages.length; i++) {
-    const message = messages[i] as MessageRecord;
-    const timestamp = message.timestamp ?? now;
-    if (timestamp > maxTimestamp) maxTimestamp = timestamp;
-    const delta = timestamp === firstTimestamp ? 0 : Number(timestamp - firstTimestamp);
-    deltas[i] = delta;
-    let length = 1 + varIntBytes(delta) + varIntBytes(i) + fieldBytes(message.key) + fieldBytes(message.value);
-    length += varIntBytes(message.headers?.size ?? 0);
-    for (const [key, value] of message.headers ?? []) length += fieldBytes(key) + fieldBytes(value);
+  for (let i = 0; i < count; i++) {
+    const key = keys[i] as Buffer;
+    const value = values[i] as Buffer;
+    // attributes, timestamp delta 0, offset delta, key, value, no headers
+    const length =
+      1 + 1 + varIntBytes(i) + varIntBytes(key.length) + key.length + varIntBytes(value.length) + value.length + 1;
     lengths[i] = length;
     recordsBytes += varIntBytes(length) + length;
   }
   let records: Buffer = Buffer.allocUnsafe(recordsBytes);
   let at = 0;
-  for (let i = 0; i < messages.length; i++) {
-    const message = messages[i] as MessageRecord;
+  for (let i = 0; i < count; i++) {
     at = writeVarInt(records, at, lengths[i] as number);
     records[at++] = 0; // attributes: unused
-    at = writeVarInt(records, at, deltas[i] as number);
+    records[at++] = 0; // timestamp delta: every record has the batch's timestamp
     at = writeVarInt(records, at, i);
-    at = writeField(records, at, message.key);
-    at = writeField(records, at, message.value);
-    at = writeVarInt(records, at, message.headers?.size ?? 0);
-    for (const [key, value] of message.headers ?? []) at = writeField(records, writeField(records, at, key), value);
+    at = writeField(records, at, keys[i] as Buffer);
+    at = writeField(records, at, values[i] as Buffer);
+    records[at++] = 0; // no headers
   }
 
-  let attributes = options.transactionalId ? IS_TRANSACTIONAL : 0;
-  const compression = options.compression ?? "none";
+  let attributes = 0;
   if (compression !== "none") {
     const algorithm = compressionsAlgorithms[compression];
     attributes |= algorithm.bitmask;
     records = algorithm.compressSync(records) as Buffer;
   }
-  const first = messages[0];
-  const firstSequence = first ? (options.sequences?.getWithDefault(`${first.topic}:${first.partition}`, 0) ?? 0) : 0;
   const batch = Buffer.allocUnsafe(HEADER_BYTES + records.length);
   batch.writeBigInt64BE(0n, 0);
   batch.writeInt32BE(HEADER_BYTES - LENGTH_EXCLUDES + records.length, 8);
-  batch.writeInt32BE(options.partitionLeaderEpoch ?? 0, 12);
+  batch.writeInt32BE(0, 12); // partition leader epoch
   batch.writeInt8(MAGIC, 16);
   batch.writeInt16BE(attributes, 21);
-  batch.writeInt32BE(messages.length - 1, 23);
-  batch.writeBigInt64BE(firstTimestamp, 27);
-  batch.writeBigInt64BE(maxTimestamp, 35);
-  batch.writeBigInt64BE(options.producerId ?? -1n, 43);
-  batch.writeInt16BE(options.producerEpoch ?? 0, 51);
-  batch.writeInt32BE(firstSequence, 53);
-  batch.writeInt32BE(messages.length, 57);
+  batch.writeInt32BE(count - 1, 23);
+  batch.writeBigInt64BE(timestamp, 27);
+  batch.writeBigInt64BE(timestamp, 35);
+  batch.writeBigInt64BE(NO_PRODUCER_ID, 43);
+  batch.writeInt16BE(0, 51); // producer epoch
+  batch.writeInt32BE(0, 53); // first sequence
+  batch.writeInt32BE(count, 57);
   records.copy(batch, HEADER_BYTES);
   batch.writeUInt32BE(crc32c(batch.subarray(CRC_FROM)), 17);
   return batch;
 }
 
-/** Produce v11's request, as @platformatic/kafka's createRequest writes it, with the record batches from encodeRecordBatch. */
+/** A partition number and its record batch (encodeRecordBatch). */
+export type PartitionBatch = readonly [partition: number, batch: Buffer];
+
+/** Produce v11's request, as @platformatic/kafka's createRequest writes it, for record batches of one topic. */
 export function createProduceRequest(
   acks: number,
-  timeout: number,
-  messages: MessageRecord[],
-  options: Partial<CreateRecordsBatchOptions>,
+  timeoutMs: number,
+  topic: string,
+  batches: PartitionBatch[],
 ): Writer {
   const writer = Writer.create()
-    .appendString(options.transactionalId)
+    .appendString(null)
     .appendInt16(acks)
-    .appendInt32(timeout)
-    .appendArray(groupByProperty<string, MessageRecord>(messages, "topic"), (topicWriter, [topic, ofTopic]) => {
-      topicWriter
-        .appendString(topic)
-        .appendArray(
-          groupByProperty<number, MessageRecord>(ofTopic, "partition"),
-          (writer, [partition, ofPartition]) => {
-            const batch = encodeRecordBatch(ofPartition, options);
-            writer
-              .appendInt32(Number(partition))
-              .appendUnsignedVarInt(batch.length + 1)
-              .append(batch);
-          },
-        );
+    .appendInt32(timeoutMs)
+    .appendArray([topic], (topicWriter, name) => {
+      topicWriter.appendString(name).appendArray(batches, (partitionWriter, [partition, batch]) => {
+        partitionWriter
+          .appendInt32(partition)
+          .appendUnsignedVarInt(batch.length + 1)
+          .append(batch);
+      });
     })
     .appendTaggedFields();
   if (acks === ProduceAcks.NO_RESPONSE) writer.context.noResponse = true;
   return writer;
 }
 
-/** The Produce v11 API with one-buffer record batches; responses are parsed by the library as before. */
-const produceV11WithOneBufferBatches = createAPI(
-  produceV11.api.key,
-  produceV11.api.version,
-  createProduceRequest,
-  produceV11.parseResponse,
-);
+/** What a Produce v11 answer says of one partition: errorCode 0 is written. */
+export interface PartitionOutcome {
+  index: number;
+  errorCode: number;
+  errorMessage: string | null;
+}
 
-/**
- * @platformatic/kafka's producer, whose Produce v11 requests (what it sends to Kafka 2.8+ brokers) carry record
- * batches from encodeRecordBatch; it picks the API version, routes, retries and parses answers as before.
- */
-export class OneBufferBatchProducer<Key, Value, HeaderKey, HeaderValue> extends Producer<
-  Key,
-  Value,
-  HeaderKey,
-  HeaderValue
-> {
-  override [kGetApi]<RequestArguments extends Array<unknown>, ResponseType>(
-    name: string,
-    callback: Callback<API<RequestArguments, ResponseType>>,
-  ): void {
-    super[kGetApi]<RequestArguments, ResponseType>(name, (error, api) => {
-      const own = api === (produceV11.api as unknown) ? produceV11WithOneBufferBatches : api;
-      callback(error, own as API<RequestArguments, ResponseType> | undefined);
-    });
+type ProduceResponse = ReturnType<typeof produceV11.parseResponse>;
+
+/** The answer with every partition's outcome, where the library's parser throws as soon as one partition failed. */
+function parseProduceResponse(...args: Parameters<typeof produceV11.parseResponse>): ProduceResponse {
+  try {
+    return produceV11.parseResponse(...args);
+  } catch (error) {
+    const response = error instanceof ResponseError ? (error as { response?: ProduceResponse }).response : undefined;
+    if (response) return response;
+    throw error;
   }
 }
+
+/** Produce v11 with these record batches; the producer checks at its first send that the brokers speak it. */
+export const produceRecordBatches = createAPI<
+  [acks: number, timeoutMs: number, topic: string, batches: PartitionBatch[]],
+  ProduceResponse
+>(produceV11.api.key, produceV11.api.version, createProduceRequest, parseProduceResponse);
