@@ -293,7 +293,7 @@ export class ImpressionProducer {
     });
     if (version < PRODUCE_V11) {
       throw new ProduceVersionError(
-        `the brokers speak Produce v${version}; this API needs v${PRODUCE_V11} (Kafka 3.7 or later)`,
+        `the brokers speak Produce v${version} at most; this API writes v${PRODUCE_V11} (Kafka 4 speaks it)`,
       );
     }
   }
