@@ -271,11 +271,11 @@ export class ImpressionProducer {
       const batches = pending ?? this.#encode(batch, metadata);
       const refused = await this.#sendToLeaders(batches, metadata);
       if (refused.size === 0) return { pending: [] };
-      const reasons = [...new Set([...refused.values()].map((refusal) => refusal.reason))].join("; ");
+      const refusals = [...refused.values()];
       return {
         pending: batches.filter(([partition]) => refused.has(partition)),
-        failure: new Error(reasons),
-        retriable: [...refused.values()].every((refusal) => refusal.retriable),
+        failure: new Error([...new Set(refusals.map((refusal) => refusal.reason))].join("; ")),
+        retriable: refusals.every((refusal) => refusal.retriable),
       };
     } catch (error) {
       return { pending, failure: error as Error, retriable: !(error instanceof ProduceVersionError) };
@@ -302,28 +302,26 @@ export class ImpressionProducer {
   #encode(batch: Batch, metadata: ClusterMetadata): PartitionBatch[] {
     const count = metadata.topics.get(this.#options.topic)?.partitionsCount ?? 0;
     if (count === 0) throw new Error(`topic ${this.#options.topic} has no partitions in the metadata`);
-    const keys = new Map<number, Buffer[]>();
-    const values = new Map<number, Buffer[]>();
+    const byPartition = new Map<number, { keys: Buffer[]; values: Buffer[] }>();
     for (let i = 0; i < batch.keys.length; i++) {
       const key = Buffer.from(batch.keys[i] as string);
       const partition = keyPartitioner(undefined, key) % count;
-      let ofPartition = keys.get(partition);
-      if (ofPartition === undefined) {
-        ofPartition = [];
-        keys.set(partition, ofPartition);
-        values.set(partition, []);
+      let records = byPartition.get(partition);
+      if (records === undefined) {
+        records = { keys: [], values: [] };
+        byPartition.set(partition, records);
       }
-      ofPartition.push(key);
-      values.get(partition)?.push(batch.values[i] as Buffer);
+      records.keys.push(key);
+      records.values.push(batch.values[i] as Buffer);
     }
     // The records live on in the encoded batches only.
     batch.keys = [];
     batch.values = [];
     const timestamp = BigInt(Date.now());
-    return [...keys].map(
-      ([partition, ofPartition]): PartitionBatch => [
+    return [...byPartition].map(
+      ([partition, { keys, values }]): PartitionBatch => [
         partition,
-        encodeRecordBatch(ofPartition, values.get(partition) ?? [], timestamp, this.#options.compression),
+        encodeRecordBatch(keys, values, timestamp, this.#options.compression),
       ],
     );
   }

@@ -136,13 +136,6 @@ export function createProduceRequest(
   return writer;
 }
 
-/** What a Produce v11 answer says of one partition: errorCode 0 is written. */
-export interface PartitionOutcome {
-  index: number;
-  errorCode: number;
-  errorMessage: string | null;
-}
-
 type ProduceResponse = ReturnType<typeof produceV11.parseResponse>;
 
 /** The answer with every partition's outcome, where the library's parser throws as soon as one partition failed. */
