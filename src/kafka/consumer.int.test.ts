@@ -5,13 +5,31 @@ import { afterEach, describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
 import { topicWithMessages } from "../../test/support/kafka.ts";
 import { waitFor } from "../../test/support/wait.ts";
-import { BatchConsumer, type PartitionBatch } from "./consumer.ts";
+import { BatchConsumer, type BatchConsumerOptions, type PartitionBatch } from "./consumer.ts";
 
 const { KAFKA_BROKERS: brokers } = testConfig();
 const closing: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   await Promise.all(closing.splice(0).map((close) => close()));
 });
+
+/** A consumer of topic `name` in group `<name>-group`, stopped when the test ends. */
+function testConsumer(
+  name: string,
+  options: Pick<BatchConsumerOptions, "handle" | "logger"> & Partial<BatchConsumerOptions>,
+) {
+  const consumer = new BatchConsumer({
+    brokers,
+    clientId: name,
+    groupId: `${name}-group`,
+    topic: name,
+    maxBatchEvents: 100,
+    maxWaitMs: 100,
+    ...options,
+  });
+  closing.push(() => consumer.stop());
+  return consumer;
+}
 
 /** A logger that counts the consumer's "partitions assigned" lines: one per group join. */
 function joinCounter() {
@@ -36,18 +54,8 @@ describe("BatchConsumer", () => {
     const stored = new Set<string>();
     const members: BatchConsumer[] = [];
     const member = (logger: Logger) => {
-      const consumer = new BatchConsumer({
-        brokers,
-        clientId: name,
-        groupId: `${name}-group`,
-        topic: name,
-        maxBatchEvents: 100,
-        maxWaitMs: 100,
-        handle,
-        logger,
-      });
+      const consumer = testConsumer(name, { handle, logger });
       members.push(consumer);
-      closing.push(() => consumer.stop());
       return consumer;
     };
     const first = joinCounter();
@@ -75,13 +83,7 @@ describe("BatchConsumer", () => {
     const name = `consumer-${randomBytes(4).toString("hex")}`;
     await topicWithMessages(brokers, name, [0]);
     let handed = false;
-    const consumer = new BatchConsumer({
-      brokers,
-      clientId: name,
-      groupId: `${name}-group`,
-      topic: name,
-      maxBatchEvents: 100,
-      maxWaitMs: 100,
+    const consumer = testConsumer(name, {
       stopTimeoutMs: 1_000,
       leaveTimeoutMs: 2_000,
       // An engine that took the request and never answers.
@@ -91,7 +93,6 @@ describe("BatchConsumer", () => {
       },
       logger: pino({ level: "silent" }),
     });
-    closing.push(() => consumer.stop());
     await consumer.start();
     await waitFor("the batch handed over", 30_000, () => (handed ? true : undefined));
     const started = performance.now();
