@@ -12,6 +12,8 @@ declare module "autocannon" {
     connections?: number;
     duration?: number;
     pipelining?: number;
+    /** Requests per second over all connections; as fast as the server answers when absent. */
+    overallRate?: number;
     requests?: Request[];
   }
   interface Histogram {

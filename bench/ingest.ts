@@ -9,11 +9,13 @@ import { freePort, spawnLogged, waitUntilReady } from "../stack/process.ts";
 import { median } from "./percentile.ts";
 import { apiNodeArgs } from "./pm2-apps.ts";
 import { pidListeningOn } from "./processes.ts";
-import { busyShare, cpuSeconds, machineTicks, sampleRss } from "./rss.ts";
+import { busyShare, cpuSeconds, machineTicks, rssMb, sampleRss } from "./rss.ts";
 
 /**
  * npm run bench:ingest: POST /event and POST /events (1,000 per batch) through a real Kafka broker, against
- * a bare node:http server parsing the same JSON (the ceiling), all in one run on this machine. Then the cost
+ * a bare node:http server parsing the same JSON (the ceiling), all in one run on this machine; and, for /events'
+ * memory, the API's process reading the same bodies at the same rate and writing them to Kafka unparsed
+ * (bench/batch-floor-server.ts: what any way of parsing a batch costs before its first object). Then the cost
  * of the front door: /event open against /event with an ingest key bound to an origin (key check, origin check
  * and CORS headers on every request), the pixel open against the pixel with that key, and /event with metrics
  * (the default) against METRICS=off, alternated for BENCH_ROUNDS rounds so that the machine's drift hits all of
@@ -80,6 +82,8 @@ interface Scenario {
   env?: Record<string, string>;
   eventsPerRequest: number;
   seconds?: number;
+  /** Offer the requests/s the scenario before it reached instead of as many as the server takes. */
+  atPreviousRate?: boolean;
 }
 
 interface Row {
@@ -88,6 +92,8 @@ interface Row {
   requestsPerSecond: number;
   p50: number;
   p99: number;
+  /** Resident memory once the server is ready, before the load. */
+  rssStartMb: number;
   rssPeakMb: number;
   /** The server's CPU time per 2xx request, microseconds: what the request costs, whatever bounds throughput. */
   cpuMicrosPerRequest: number;
@@ -102,7 +108,7 @@ interface Row {
 /** The broker's pid when the bench started it: its CPU is part of what an acknowledged event costs. */
 let kafkaPid: number | undefined;
 
-async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
+async function run(scenario: Scenario, env: NodeJS.ProcessEnv, overallRate?: number): Promise<Row> {
   const port = await freePort();
   const seconds = scenario.seconds ?? durationS;
   const logFile = join(benchDir, `${scenario.name.replace(/\W+/g, "-")}.log`);
@@ -116,6 +122,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
     const answers = () => fetch(`${base}/healthz`).then(() => true);
     await waitUntilReady(scenario.name, server, answers, 60_000);
     const pid = server.child.pid as number;
+    const rssStartMb = rssMb(pid);
     const rss = sampleRss([pid]);
     const cpuBefore = cpuSeconds(pid);
     const kafkaBefore = kafkaPid === undefined ? 0 : cpuSeconds(kafkaPid);
@@ -125,6 +132,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
       url: `${base}${scenario.path}`,
       connections,
       duration: seconds,
+      ...(overallRate ? { overallRate } : {}),
       requests: [
         body
           ? {
@@ -152,6 +160,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
       requestsPerSecond: ok / seconds,
       p50: result.latency.p50,
       p99: result.latency.p99,
+      rssStartMb,
       rssPeakMb,
       cpuMicrosPerRequest,
       kafkaMicrosPerEvent,
@@ -166,12 +175,12 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<Row> {
 
 function table(rows: Row[], ceiling: number): string {
   const lines = [
-    "| scenario | events/s | requests/s | p50 ms | p99 ms | peak RSS MB | CPU µs/request | Kafka CPU µs/event | machine busy | vs bare node:http | non-2xx | errors |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | events/s | requests/s | p50 ms | p99 ms | RSS at start MB | peak RSS MB | CPU µs/request | Kafka CPU µs/event | machine busy | vs bare node:http | non-2xx | errors |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.name} | ${Math.round(r.eventsPerSecond).toLocaleString("en-US")} | ${Math.round(r.requestsPerSecond).toLocaleString("en-US")} | ${r.p50} | ${r.p99} | ${r.rssPeakMb.toFixed(0)} | ${Math.round(r.cpuMicrosPerRequest)} | ${r.kafkaMicrosPerEvent?.toFixed(1) ?? ""} | ${(r.machineBusy * 100).toFixed(0)}% | ${(r.eventsPerSecond / ceiling).toFixed(2)} | ${r.non2xx} | ${r.errors} |`,
+      `| ${r.name} | ${Math.round(r.eventsPerSecond).toLocaleString("en-US")} | ${Math.round(r.requestsPerSecond).toLocaleString("en-US")} | ${r.p50} | ${r.p99} | ${r.rssStartMb.toFixed(0)} | ${r.rssPeakMb.toFixed(0)} | ${Math.round(r.cpuMicrosPerRequest)} | ${r.kafkaMicrosPerEvent?.toFixed(1) ?? ""} | ${(r.machineBusy * 100).toFixed(0)}% | ${(r.eventsPerSecond / ceiling).toFixed(2)} | ${r.non2xx} | ${r.errors} |`,
     );
   }
   return lines.join("\n");
@@ -245,6 +254,14 @@ async function main(): Promise<void> {
       body: batchJson,
       eventsPerRequest: BATCH_SIZE,
     },
+    {
+      name: `POST /events (${BATCH_SIZE}/batch), memory floor: bodies read and written to Kafka unparsed`,
+      server: [...apiNodeArgs(), "bench/batch-floor-server.ts"],
+      path: "/events",
+      body: batchJson,
+      eventsPerRequest: BATCH_SIZE,
+      atPreviousRate: true,
+    },
   ];
   const keyed = { AUTH: "auto", API_KEYS_FILE: keysFile };
   const frontDoor: Scenario[] = [
@@ -295,8 +312,10 @@ async function main(): Promise<void> {
       await run({ ...event, name: "warm-up", seconds: warmupS }, apiEnv);
     }
     for (const scenario of scenarios) {
-      console.error(`[bench] ${scenario.name}: ${connections} connections, ${durationS}s ...`);
-      rows.push(await run(scenario, apiEnv));
+      const rate = scenario.atPreviousRate ? Math.round(rows.at(-1)?.requestsPerSecond ?? 0) : undefined;
+      const pace = rate ? `, ${rate} requests/s` : "";
+      console.error(`[bench] ${scenario.name}: ${connections} connections${pace}, ${durationS}s ...`);
+      rows.push(await run(scenario, apiEnv, rate));
     }
     for (let round = 1; round <= rounds; round++) {
       for (const [i, scenario] of frontDoor.entries()) {
@@ -323,10 +342,16 @@ async function main(): Promise<void> {
   ) as [number, number, number, number, number];
   const change = (value: number, base: number) =>
     `${value >= base ? "+" : ""}${((value / base - 1) * 100).toFixed(1)}%`;
+  const batches = rows[2];
+  const floor = rows[3];
   const report = [
     `Ingest benchmark ${new Date().toISOString()} (node ${process.version}, ${connections} connections, ${durationS}s each, front-door rounds ${roundS}s)`,
     "",
     table(rows, ceiling),
+    "",
+    `/events memory: peak RSS ${batches?.rssPeakMb.toFixed(0)} MB at ${Math.round(batches?.eventsPerSecond ?? 0).toLocaleString("en-US")} ` +
+      `events/s (target ≤ 200 MB); the floor, the same bodies at the same rate written to Kafka unparsed, ` +
+      `${floor?.rssPeakMb.toFixed(0)} MB (${floor?.rssStartMb.toFixed(0)} MB at start)`,
     "",
     `Front door, median of ${rounds} alternated rounds: /event with key + origin + CORS ${Math.round(withKey)} ` +
       `events/s against ${Math.round(open)} open (${change(withKey, open)}), ${Math.round(withKeyCpu)} against ` +

@@ -1,0 +1,49 @@
+import { randomUUID } from "node:crypto";
+import Fastify from "fastify";
+import { buildApp } from "../src/api/app.ts";
+import { loadConfig } from "../src/config.ts";
+import { Admission, type Release } from "../src/ingest/admission.ts";
+import { BATCH_BYTES_IN_PROGRESS, BATCHES_IN_PROGRESS } from "../src/ingest/routes.ts";
+import { createImpressionProducer } from "../src/kafka/producer.ts";
+import { ensureTopics, impressionTopics } from "../src/kafka/topics.ts";
+
+/**
+ * The memory floor for POST /events: the API's process with its app built (every module and route loaded, as
+ * `API_ROLE` asks) and its Kafka producer, but whose /events only reads each body, with the same admission
+ * limits, and writes it to Kafka as one record: what any way of parsing a batch pays before its first object.
+ * Listens on PORT; takes the API's environment.
+ */
+const config = loadConfig(process.env);
+await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+const producer = createImpressionProducer(config);
+// Built and left unserved: its modules and compiled routes are what an API process holds.
+const app = await buildApp({ config, producer, checks: {}, logger: false });
+await app.ready();
+
+const floor = Fastify({ logger: false });
+const admission = new Admission({
+  maxRequests: BATCHES_IN_PROGRESS,
+  maxBytes: BATCH_BYTES_IN_PROGRESS,
+  maxWaitMs: config.PRODUCE_TIMEOUT_MS,
+});
+const admitted = new WeakMap<object, Release>();
+floor.addHook("onRequest", async (request) => {
+  if (request.url !== "/events") return;
+  const declared = Number(request.headers["content-length"]);
+  const bytes = Number.isFinite(declared) ? Math.min(declared, config.BATCH_MAX_BYTES) : config.BATCH_MAX_BYTES;
+  admitted.set(request, await admission.acquire(bytes));
+});
+floor.addHook("onResponse", async (request) => admitted.get(request)?.());
+floor.removeAllContentTypeParsers();
+floor.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+floor.get("/healthz", async () => ({ status: "ok" }));
+floor.post("/events", { bodyLimit: config.BATCH_MAX_BYTES }, async (request, reply) => {
+  await producer.send([{ key: randomUUID(), value: request.body as Buffer }]);
+  return reply.code(202).send({ accepted: 1, rejected: [] });
+});
+await floor.listen({ host: "127.0.0.1", port: config.PORT });
+process.once("SIGTERM", async () => {
+  await floor.close();
+  await producer.close();
+  process.exit(0);
+});
