@@ -21,12 +21,12 @@ import { busyShare, machineTicks, sampleRss } from "./rss.ts";
  * one process, started beside the idle system) for BENCH_ROUNDS rounds of BENCH_ROUND_S seconds, 100 connections
  * (BENCH_CONNECTIONS), a fresh random impression per request. After each /event round it waits until ClickHouse
  * holds every accepted event, so the next round starts with no backlog and the count is checked. Before the first
- * round, BENCH_WARMUP_S (10) of unmeasured /event load warm up the engines' JIT and the new topic. Each round
+ * round, BENCH_WARMUP_S (30) of unmeasured /event load warm up the engines' JIT and the new topic. Each round
  * prints the share of the machine's cores busy during the load and every process's CPU, the load generator's too.
  */
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const roundS = Number(process.env.BENCH_ROUND_S ?? 15);
-const warmupS = Number(process.env.BENCH_WARMUP_S ?? 10);
+const warmupS = Number(process.env.BENCH_WARMUP_S ?? 30);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const dataDir = join(repoRoot, ".data/bench-system");
 const runId = randomBytes(4).toString("hex");

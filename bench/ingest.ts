@@ -22,7 +22,7 @@ import { busyShare, cpuSeconds, machineTicks, rssMb, sampleRss } from "./rss.ts"
  * them alike.
  * Uses KAFKA_BROKERS when given, else starts its own broker under .data/bench (and then also reports its CPU per
  * event; every row also has the share of the machine's cores busy, which shows whether the machine or the server is
- * the bound). Before the first scenario, BENCH_WARMUP_S (default 10) of unmeasured /event load warm up the broker's JIT
+ * the bound). Before the first scenario, BENCH_WARMUP_S (default 30) of unmeasured /event load warm up the broker's JIT
  * and the new topic, which the first scenario after the ceiling would otherwise pay for.
  * BENCH_DURATION_S (default 15), BENCH_CONNECTIONS (default 100), BENCH_ROUNDS (default 3) and
  * BENCH_ROUND_S (default 10) tune the load.
@@ -31,7 +31,7 @@ const durationS = Number(process.env.BENCH_DURATION_S ?? 15);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const roundS = Number(process.env.BENCH_ROUND_S ?? 10);
-const warmupS = Number(process.env.BENCH_WARMUP_S ?? 10);
+const warmupS = Number(process.env.BENCH_WARMUP_S ?? 30);
 const PUBLISHER = "https://publisher.example";
 const INGEST_KEY = newSecret("ingest");
 const benchDir = join(repoRoot, ".data/bench");
