@@ -1,12 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../../stack/paths.ts";
-import { type EngineProcess, freePort, spawnLogged, waitUntilReady } from "../../stack/process.ts";
+import { freePort } from "../../stack/process.ts";
+import { type ApiProcess, startApi } from "../../test/support/api-process.ts";
 import { useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
@@ -19,14 +16,13 @@ import type { ApiRole } from "./role.ts";
 const suffix = randomUUID().slice(0, 8);
 const config = testConfig({ KAFKA_TOPIC: `health-${suffix}`, KAFKA_DLQ_TOPIC: `health-${suffix}.dlq` });
 const db = useTestDatabase(() => config);
-const logs = mkdtempSync(join(tmpdir(), "readiness-"));
 let nowhere: number;
 let producer: ImpressionProducer;
 let deadProducer: ImpressionProducer;
 const clickhouse = createClickHouse(config);
 let deadClickHouse: ReturnType<typeof createClient>;
 const apps: FastifyInstance[] = [];
-const processes: EngineProcess[] = [];
+const processes: ApiProcess[] = [];
 
 beforeAll(async () => {
   nowhere = await freePort();
@@ -37,10 +33,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(processes.map((p) => p.stop(10_000)));
+  for (const api of processes) api.kill();
   await Promise.all(apps.map((app) => app.close()));
   await Promise.allSettled([producer?.close(), deadProducer?.close(), clickhouse.close(), deadClickHouse?.close()]);
-  rmSync(logs, { recursive: true, force: true });
 });
 
 /** An API of `role` whose Kafka and ClickHouse are up or unreachable, as each test says. */
@@ -108,36 +103,20 @@ describe("GET /readyz by API_ROLE", () => {
 });
 
 /** `node src/api/main.ts` as pm2 runs it, with `env` over the test stack's; resolves once it answers /healthz. */
-async function startApiProcess(name: string, env: Record<string, string>): Promise<string> {
-  const port = await freePort();
-  const proc = spawnLogged(process.execPath, [join(repoRoot, "src/api/main.ts")], {
-    cwd: repoRoot,
-    logFile: join(logs, `${name}.log`),
-    env: {
-      ...process.env,
-      KAFKA_BROKERS: config.KAFKA_BROKERS.join(","),
-      KAFKA_TOPIC: config.KAFKA_TOPIC,
-      KAFKA_DLQ_TOPIC: config.KAFKA_DLQ_TOPIC,
-      CLICKHOUSE_URL: config.CLICKHOUSE_URL,
-      CLICKHOUSE_DATABASE: db.config.CLICKHOUSE_DATABASE,
-      VALKEY_URL: config.VALKEY_URL,
-      PORT: String(port),
-      AUTH: "off",
-      API_KEYS_FILE: "/nonexistent/keys.json",
-      API_METRICS_PORT: "0",
-      LOG_LEVEL: "warn",
-      ...env,
-    },
+async function startApiProcess(env: Record<string, string>): Promise<string> {
+  const api = await startApi(config, {
+    CLICKHOUSE_DATABASE: db.config.CLICKHOUSE_DATABASE,
+    AUTH: "off",
+    API_KEYS_FILE: "/nonexistent/keys.json",
+    ...env,
   });
-  processes.push(proc);
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntilReady(`api (${name})`, proc, () => fetch(`${url}/healthz`).then((r) => r.ok), 30_000);
-  return url;
+  processes.push(api);
+  return api.url;
 }
 
 describe("the api process by API_ROLE", () => {
   it("ingest needs neither ClickHouse nor Valkey: ready, and takes events, with both unreachable", async () => {
-    const url = await startApiProcess("ingest", {
+    const url = await startApiProcess({
       API_ROLE: "ingest",
       CLICKHOUSE_URL: `http://127.0.0.1:${nowhere}`,
       VALKEY_URL: `redis://127.0.0.1:${nowhere}`,
@@ -154,7 +133,7 @@ describe("the api process by API_ROLE", () => {
   });
 
   it("query needs neither Kafka nor Valkey: ready, and answers /stats, with both unreachable", async () => {
-    const url = await startApiProcess("query", {
+    const url = await startApiProcess({
       API_ROLE: "query",
       KAFKA_BROKERS: `127.0.0.1:${nowhere}`,
       VALKEY_URL: `redis://127.0.0.1:${nowhere}`,

@@ -1,11 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { repoRoot } from "../../stack/paths.ts";
-import { freePort } from "../../stack/process.ts";
+import { type ApiProcess, spawnApi, startApi } from "../../test/support/api-process.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { runKeysCli } from "../../test/support/keys.ts";
@@ -13,52 +10,33 @@ import { waitFor } from "../../test/support/wait.ts";
 
 // The api process as pm2 runs it, with a keys file of its own: start-up checks, hot reload, broken files.
 const dir = mkdtempSync(join(tmpdir(), "api-keys-"));
-const config = testConfig();
-const running: ChildProcess[] = [];
+const config = testConfig({ KAFKA_TOPIC: "api-keys-test", KAFKA_DLQ_TOPIC: "api-keys-test.dlq" });
+const running: ApiProcess[] = [];
 afterEach(() => {
-  for (const child of running.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+  for (const api of running.splice(0)) api.kill();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function startApi(keysFile: string, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ["src/api/main.ts"], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      KAFKA_BROKERS: config.KAFKA_BROKERS.join(","),
-      KAFKA_TOPIC: "api-keys-test",
-      KAFKA_DLQ_TOPIC: "api-keys-test.dlq",
-      KAFKA_PARTITIONS: "1",
-      API_ROLE: "ingest",
-      LOG_LEVEL: "info",
-      API_KEYS_FILE: keysFile,
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  running.push(child);
-  let output = "";
-  child.stdout?.on("data", (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on("data", (chunk) => {
-    output += chunk;
-  });
-  return { child, output: () => output };
+const apiEnv = (keysFile: string, env: Record<string, string> = {}) => ({
+  KAFKA_PARTITIONS: "1",
+  API_ROLE: "ingest",
+  LOG_LEVEL: "info",
+  API_KEYS_FILE: keysFile,
+  ...env,
+});
+
+/** The process's exit code and output, for one that should stop at start. */
+async function exitOf(keysFile: string, env: Record<string, string> = {}) {
+  const api = await spawnApi(config, apiEnv(keysFile, env));
+  running.push(api);
+  return api.exit();
 }
 
 async function startServing(keysFile: string) {
-  const port = await freePort();
-  const api = startApi(keysFile, { PORT: String(port) });
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor("the api to answer /healthz", 30_000, () =>
-    fetch(`${base}/healthz`).then(
-      (r) => (r.ok ? true : undefined),
-      () => undefined,
-    ),
-  );
+  const api = await startApi(config, apiEnv(keysFile));
+  running.push(api);
   const send = (key?: string) =>
-    fetch(`${base}/event`, {
+    fetch(`${api.url}/event`, {
       method: "POST",
       headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
       body: JSON.stringify(makeImpression("keys")),
@@ -66,16 +44,11 @@ async function startServing(keysFile: string) {
   return { ...api, send };
 }
 
-async function exitOf(api: ReturnType<typeof startApi>) {
-  const [code] = await once(api.child, "exit");
-  return { code, output: api.output() };
-}
-
 describe("api process and its keys file", () => {
   it("stops at start with a message naming an invalid keys file", async () => {
     const file = join(dir, "broken.json");
     writeFileSync(file, '{"version":1,"keys":[{"name":"x"}]}');
-    const { code, output } = await exitOf(startApi(file));
+    const { code, output } = await exitOf(file);
     expect(code).not.toBe(0);
     expect(output).toContain(`keys file ${file}`);
     expect(output).toContain("keys.0.scope");
@@ -83,7 +56,7 @@ describe("api process and its keys file", () => {
 
   it("with AUTH=required refuses to start without an active key, naming the file", async () => {
     const file = join(dir, "none.json");
-    const { code, output } = await exitOf(startApi(file, { AUTH: "required" }));
+    const { code, output } = await exitOf(file, { AUTH: "required" });
     expect(code).not.toBe(0);
     expect(output).toContain(`AUTH=required, but ${file} holds no active key`);
   });

@@ -1,53 +1,20 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../../stack/paths.ts";
-import { freePort } from "../../stack/process.ts";
+import { type ApiProcess, startApi } from "../../test/support/api-process.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { readTopic } from "../../test/support/kafka.ts";
 
 // The api process as pm2 runs it: `node src/api/main.ts`, stopped with SIGTERM while requests are in flight.
 const topic = `api-main-${randomUUID().slice(0, 8)}`;
 const config = testConfig({ KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: `${topic}.dlq` });
-let port: number;
-let api: ChildProcess;
+let api: ApiProcess;
 
 beforeAll(async () => {
-  port = await freePort();
-  api = spawn(process.execPath, ["src/api/main.ts"], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      KAFKA_BROKERS: config.KAFKA_BROKERS.join(","),
-      KAFKA_TOPIC: topic,
-      KAFKA_DLQ_TOPIC: `${topic}.dlq`,
-      KAFKA_PARTITIONS: "2",
-      API_ROLE: "ingest",
-      PORT: String(port),
-      LOG_LEVEL: "warn",
-      API_KEYS_FILE: "/nonexistent/keys.json",
-    },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (
-      await fetch(`http://127.0.0.1:${port}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return;
-    await sleep(100);
-  }
-  throw new Error("api did not come up");
+  api = await startApi(config, { KAFKA_PARTITIONS: "2", API_ROLE: "ingest", API_KEYS_FILE: "/nonexistent/keys.json" });
 });
 
-afterAll(() => {
-  if (api.exitCode === null) api.kill("SIGKILL");
-});
+afterAll(() => api?.kill());
 
 /** Distinct ids on the topic, read until `expected` of them arrived (or 10 s passed). */
 async function countOnTopic(expected: number): Promise<number> {
@@ -58,7 +25,7 @@ async function countOnTopic(expected: number): Promise<number> {
 describe("api process", () => {
   it("on SIGTERM answers the requests it received, every 2xx is on Kafka, then exits 0", async () => {
     // One request first, so the producer is connected and the requests below are in flight at SIGTERM.
-    const warmUp = await fetch(`http://127.0.0.1:${port}/event`, {
+    const warmUp = await fetch(`${api.url}/event`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ id: "stop-warm-up", ts: Date.now(), userId: "u1", adId: "ad-1" }),
@@ -68,7 +35,7 @@ describe("api process", () => {
       Array.from({ length: 200 }, (_, i) => ({ id: `stop-${b}-${i}`, ts: Date.now(), userId: "u1", adId: "ad-1" })),
     );
     const responses = batches.map((events) =>
-      fetch(`http://127.0.0.1:${port}/events`, {
+      fetch(`${api.url}/events`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(events),
@@ -79,8 +46,8 @@ describe("api process", () => {
       ),
     );
     await sleep(50);
-    const exited = once(api, "exit");
-    api.kill("SIGTERM");
+    const exited = api.exit();
+    api.child.kill("SIGTERM");
 
     const answers = await Promise.all(responses);
     for (const answer of answers) expect([0, 202, 503]).toContain(answer.status);
@@ -89,7 +56,7 @@ describe("api process", () => {
       .reduce((sum, a) => sum + (a.body as { accepted: number }).accepted, 0);
     expect(accepted).toBeGreaterThan(0);
 
-    const [code] = await exited;
+    const { code } = await exited;
     expect(code).toBe(0);
     expect(await countOnTopic(accepted + 1)).toBe(accepted + 1);
   });

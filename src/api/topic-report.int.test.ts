@@ -1,11 +1,8 @@
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { Admin } from "@platformatic/kafka";
 import { afterAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../../stack/paths.ts";
-import { freePort } from "../../stack/process.ts";
+import { startApi } from "../../test/support/api-process.ts";
 import { testConfig } from "../../test/support/config.ts";
-import { waitFor } from "../../test/support/wait.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 
 const topic = `topic-report-${randomUUID().slice(0, 8)}`;
@@ -16,37 +13,10 @@ afterAll(() => admin.close());
 describe("an api process started against an existing topic that differs from its configuration", () => {
   it("logs each difference as a warning naming the topic, the setting, actual and configured, and changes nothing", async () => {
     await ensureTopics(config.KAFKA_BROKERS, "topic-report-test", impressionTopics(config));
-    const port = await freePort();
-    const api = spawn(process.execPath, ["src/api/main.ts"], {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        KAFKA_BROKERS: config.KAFKA_BROKERS.join(","),
-        KAFKA_TOPIC: topic,
-        KAFKA_DLQ_TOPIC: `${topic}.dlq`,
-        KAFKA_PARTITIONS: "4",
-        API_ROLE: "ingest",
-        PORT: String(port),
-        LOG_LEVEL: "warn",
-        AUTH: "off",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    api.stdout.on("data", (chunk) => {
-      output += chunk;
-    });
-    api.stderr.on("data", (chunk) => {
-      output += chunk;
-    });
+    const api = await startApi(config, { KAFKA_PARTITIONS: "4", API_ROLE: "ingest", AUTH: "off" });
     try {
-      await waitFor("the api to answer /healthz", 30_000, () =>
-        fetch(`http://127.0.0.1:${port}/healthz`).then(
-          (r) => (r.ok ? true : undefined),
-          () => undefined,
-        ),
-      );
-      const warnings = output
+      const warnings = api
+        .output()
         .split("\n")
         .filter((line) => line.startsWith("{"))
         .map((line) => JSON.parse(line) as { level: number; msg: string; setting?: string; topic?: string });
@@ -56,7 +26,7 @@ describe("an api process started against an existing topic that differs from its
       const metadata = await admin.metadata({ topics: [topic, `${topic}.dlq`], forceUpdate: true });
       expect([...metadata.topics.values()].map((t) => t.partitionsCount)).toEqual([2, 2]);
     } finally {
-      api.kill("SIGKILL");
+      api.kill();
     }
   });
 });
