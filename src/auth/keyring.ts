@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import type { KeysFile, Scope } from "./keys-file.ts";
 
 /** An active key as the API uses it. */
@@ -39,9 +39,13 @@ export class Keyring {
     return this.#keys.length;
   }
 
-  /** The key whose secret this is, if active. Compares with every key, so the time taken does not tell which. */
+  /**
+   * The key whose secret this is, if active. Compares with every key, so the time taken does not tell which.
+   * One-shot `hash()`: a `createHash()` object per request cost the keyed `/event` ~4 µs of CPU, against ~1 µs
+   * for the digest itself (docs/BENCHMARKS.md).
+   */
   authenticate(secret: string): ApiKey | undefined {
-    const presented = createHash("sha256").update(secret).digest();
+    const presented = hash("sha256", secret, "buffer");
     let match: ApiKey | undefined;
     for (const { sha256, key } of this.#keys) {
       if (timingSafeEqual(presented, sha256)) match = key;
