@@ -2,9 +2,8 @@ import { randomUUID } from "node:crypto";
 import Fastify from "fastify";
 import { buildApp } from "../src/api/app.ts";
 import { loadConfig } from "../src/config.ts";
-import { Admission, type Release } from "../src/ingest/admission.ts";
-import { BATCH_BYTES_IN_PROGRESS, BATCHES_IN_PROGRESS } from "../src/ingest/routes.ts";
-import { createImpressionProducer } from "../src/kafka/producer.ts";
+import { admitBatches } from "../src/ingest/routes.ts";
+import { ACK_SHARE_OF_PRODUCE_TIMEOUT, createImpressionProducer } from "../src/kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../src/kafka/topics.ts";
 
 /**
@@ -21,25 +20,17 @@ const app = await buildApp({ config, producer, checks: {}, logger: false });
 await app.ready();
 
 const floor = Fastify({ logger: false });
-const admission = new Admission({
-  maxRequests: BATCHES_IN_PROGRESS,
-  maxBytes: BATCH_BYTES_IN_PROGRESS,
-  maxWaitMs: config.PRODUCE_TIMEOUT_MS,
-});
-const admitted = new WeakMap<object, Release>();
-floor.addHook("onRequest", async (request) => {
-  if (request.url !== "/events") return;
-  const declared = Number(request.headers["content-length"]);
-  const bytes = Number.isFinite(declared) ? Math.min(declared, config.BATCH_MAX_BYTES) : config.BATCH_MAX_BYTES;
-  admitted.set(request, await admission.acquire(bytes));
-});
-floor.addHook("onResponse", async (request) => admitted.get(request)?.());
 floor.removeAllContentTypeParsers();
 floor.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 floor.get("/healthz", async () => ({ status: "ok" }));
-floor.post("/events", { bodyLimit: config.BATCH_MAX_BYTES }, async (request, reply) => {
-  await producer.send([{ key: randomUUID(), value: request.body as Buffer }]);
-  return reply.code(202).send({ accepted: 1, rejected: [] });
+await floor.register(async (batchScope) => {
+  // The app's admission and its wait (src/api/app.ts).
+  const maxWaitMs = Math.round(config.PRODUCE_TIMEOUT_MS * (1 - ACK_SHARE_OF_PRODUCE_TIMEOUT));
+  admitBatches(batchScope, { maxWaitMs, maxBodyBytes: config.BATCH_MAX_BYTES });
+  batchScope.post("/events", { bodyLimit: config.BATCH_MAX_BYTES }, async (request, reply) => {
+    await producer.send([{ key: randomUUID(), value: request.body as Buffer }]);
+    return reply.code(202).send({ accepted: 1, rejected: [] });
+  });
 });
 await floor.listen({ host: "127.0.0.1", port: config.PORT });
 process.once("SIGTERM", async () => {

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply, FastifySchemaCompiler } from "fastify";
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifySchemaCompiler } from "fastify";
 import type { FastifyRouteSchemaDef } from "fastify/types/schema.js";
 import { validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
@@ -46,6 +46,39 @@ function parseJsonBody(body: string): unknown {
 export const BATCHES_IN_PROGRESS = 16;
 /** ... and the bodies they may hold together: each costs a few times its size once parsed and encoded. */
 export const BATCH_BYTES_IN_PROGRESS = 16 * 1024 * 1024;
+/**
+ * Lets the requests of `scope` read their bodies only when Admission gives them a turn (BATCHES_IN_PROGRESS,
+ * BATCH_BYTES_IN_PROGRESS), and frees the turn however each request ends.
+ */
+export function admitBatches(scope: FastifyInstance, limits: { maxWaitMs: number; maxBodyBytes: number }): void {
+  const admission = new Admission({
+    maxRequests: BATCHES_IN_PROGRESS,
+    maxBytes: BATCH_BYTES_IN_PROGRESS,
+    maxWaitMs: limits.maxWaitMs,
+  });
+  /** Admitted requests and how to give their turn back. */
+  const admitted = new WeakMap<object, Release>();
+  // Admission comes before the body is read; the turn is freed however the request ends.
+  scope.addHook("onRequest", async (request) => {
+    // A declared length over the limit is refused by the body parser (413); chunked bodies count as the limit.
+    const declared = Number(request.headers["content-length"]);
+    const bytes = Number.isFinite(declared) ? Math.min(declared, limits.maxBodyBytes) : limits.maxBodyBytes;
+    const release = await admission.acquire(bytes);
+    if (request.raw.destroyed) {
+      // The sender hung up while it waited: onRequestAbort found no turn to free, so give this one back.
+      release();
+      throw new AppError("sender_gone", "the sender closed the connection before its turn");
+    }
+    admitted.set(request, release);
+  });
+  const free = async (request: object) => {
+    admitted.get(request)?.();
+    admitted.delete(request);
+  };
+  scope.addHook("onResponse", free);
+  scope.addHook("onRequestAbort", free);
+}
+
 /**
  * /event's 202 body, serialized once and typed by the response schema: the response serializer would check
  * this constant against the schema with zod on every request.
@@ -125,32 +158,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
   );
 
   await app.register(async (batchScope) => {
-    const admission = new Admission({
-      maxRequests: BATCHES_IN_PROGRESS,
-      maxBytes: BATCH_BYTES_IN_PROGRESS,
-      maxWaitMs: options.admissionWaitMs,
-    });
-    /** Admitted requests and how to give their turn back. */
-    const admitted = new WeakMap<object, Release>();
-    // Admission comes before the body is read; the turn is freed however the request ends.
-    batchScope.addHook("onRequest", async (request) => {
-      // A declared length over the limit is refused by the body parser (413); chunked bodies count as the limit.
-      const declared = Number(request.headers["content-length"]);
-      const bytes = Number.isFinite(declared) ? Math.min(declared, options.batchMaxBytes) : options.batchMaxBytes;
-      const release = await admission.acquire(bytes);
-      if (request.raw.destroyed) {
-        // The sender hung up while it waited: onRequestAbort found no turn to free, so give this one back.
-        release();
-        throw new AppError("sender_gone", "the sender closed the connection before its turn");
-      }
-      admitted.set(request, release);
-    });
-    const free = async (request: object) => {
-      admitted.get(request)?.();
-      admitted.delete(request);
-    };
-    batchScope.addHook("onResponse", free);
-    batchScope.addHook("onRequestAbort", free);
+    admitBatches(batchScope, { maxWaitMs: options.admissionWaitMs, maxBodyBytes: options.batchMaxBytes });
     batchScope.addContentTypeParser("application/x-ndjson", { parseAs: "string" }, (_request, body, done) => {
       done(null, parseNdjson(body as string));
     });
