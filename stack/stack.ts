@@ -2,16 +2,25 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { startClickHouse } from "./clickhouse.ts";
 import { startKafka } from "./kafka.ts";
-import { repoRoot } from "./paths.ts";
+import { repoRoot, testPort } from "./paths.ts";
 import { startValkey } from "./valkey.ts";
 
 export type Profile = "dev" | "test";
 
-/** dev serves `npm start`; test has ports and data of its own so `npm test` runs beside it. */
-const profiles = {
-  dev: { kafka: 9092, kafkaController: 9093, valkey: 6379, clickhouse: 8123, dataDir: ".data/dev", fresh: false },
-  test: { kafka: 29092, kafkaController: 29093, valkey: 26379, clickhouse: 28123, dataDir: ".data/test", fresh: true },
-} as const;
+/** dev serves `npm start`; test has ports (shifted by TEST_PORT_OFFSET) and data of its own so `npm test` runs beside it. */
+function settings(profile: Profile) {
+  if (profile === "dev") {
+    return { kafka: 9092, kafkaController: 9093, valkey: 6379, clickhouse: 8123, dataDir: ".data/dev", fresh: false };
+  }
+  return {
+    kafka: testPort(29092),
+    kafkaController: testPort(29093),
+    valkey: testPort(26379),
+    clickhouse: testPort(28123),
+    dataDir: ".data/test",
+    fresh: true,
+  };
+}
 
 export interface StackEnv {
   KAFKA_BROKERS: string;
@@ -29,7 +38,7 @@ export interface Stack {
  * environment (KAFKA_BROKERS, VALKEY_URL, CLICKHOUSE_URL) is used instead of a local one.
  */
 export async function startStack(profile: Profile, env: NodeJS.ProcessEnv = process.env): Promise<Stack> {
-  const p = profiles[profile];
+  const p = settings(profile);
   const dataDir = join(repoRoot, p.dataDir);
   if (p.fresh) rmSync(dataDir, { recursive: true, force: true });
   const given = (name: keyof StackEnv) => (profile === "dev" ? env[name] : undefined);

@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import type { Cluster } from "iovalkey";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../../stack/paths.ts";
+import { repoRoot, testPort } from "../../stack/paths.ts";
 import { freePort } from "../../stack/process.ts";
 import { startValkeyCluster, type ValkeyCluster } from "../../stack/valkey.ts";
 import { testConfig } from "../../test/support/config.ts";
@@ -22,7 +22,7 @@ const prefix = `claims-test:${randomBytes(4).toString("hex")}:`;
 const leasePrefix = `${prefix}worker:`;
 const at = (offset: number, partition = 0): Position => ({ topic: "t", partition, offset: BigInt(offset) });
 // Fixed ports: a cluster node also listens on its port + 10000; both stay below the ephemeral port range.
-const CLUSTER_PORTS = [17001, 17002, 17003];
+const CLUSTER_PORTS = [17001, 17002, 17003].map(testPort);
 let cluster: ValkeyCluster;
 const clients: ValkeyClient[] = [];
 

@@ -5,7 +5,7 @@ import { Consumer, Producer, stringDeserializers, stringSerializers } from "@pla
 import { Valkey } from "iovalkey";
 import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../../stack/paths.ts";
+import { repoRoot, testPort } from "../../stack/paths.ts";
 import { startValkeyCluster } from "../../stack/valkey.ts";
 import { useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
@@ -207,7 +207,7 @@ describe("the worker counts each impression once", () => {
     // Ports of its own (the claims tests use 17001-17003), below the ephemeral range with their bus ports
     // (port + 10000).
     const cluster = await startValkeyCluster({
-      ports: [17011, 17012, 17013],
+      ports: [17011, 17012, 17013].map(testPort),
       dataDir: join(repoRoot, ".data/test/worker-valkey-cluster"),
     });
     closing.push(() => cluster.stop());
