@@ -76,6 +76,11 @@ const SESSION_TIMEOUT_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 1_000;
 const REBALANCE_TIMEOUT_MS = 20_000;
 /**
+ * A request unanswered this long fails and its connection is replaced: how a connection whose packets are dropped
+ * is noticed. A JoinGroup may legitimately wait for the rebalance timeout, hence 5 s more (as Kafka's Java client).
+ */
+const REQUEST_TIMEOUT_MS = REBALANCE_TIMEOUT_MS + 5_000;
+/**
  * A fetch returns once FETCH_MIN_BYTES are there or after FETCH_MAX_WAIT_MS, whichever comes first. Under load
  * that makes a few large fetches instead of one per produce request: measured (docs/BENCHMARKS.md), it
  * roughly halved the broker's and the workers' CPU per event. The cost is at most FETCH_MAX_WAIT_MS more
@@ -175,6 +180,7 @@ export class BatchConsumer {
         sessionTimeout: SESSION_TIMEOUT_MS,
         heartbeatInterval: HEARTBEAT_INTERVAL_MS,
         rebalanceTimeout: REBALANCE_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
         minBytes: FETCH_MIN_BYTES,
         maxWaitTime: FETCH_MAX_WAIT_MS,
         autocommit: false,

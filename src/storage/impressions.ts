@@ -76,12 +76,13 @@ export async function storeImpressions(
 
 /**
  * Which of these events are already in the raw table (the ts range lets ClickHouse skip partitions), on any
- * replica in a cluster.
+ * replica in a cluster. Each query is aborted after `timeoutMs` (the client's request timeout by default).
  */
 export async function findStoredIds(
   client: ClickHouseClient,
   events: readonly Impression[],
   layout: StorageLayout = ONE_SERVER,
+  options: { timeoutMs?: number } = {},
 ): Promise<Set<string>> {
   const stored = new Set<string>();
   for (let start = 0; start < events.length; start += LOOKUP_CHUNK) {
@@ -102,6 +103,7 @@ export async function findStoredIds(
       query_params: { min, max },
       clickhouse_settings: { max_query_size: String(LOOKUP_MAX_QUERY_BYTES) },
       format: "JSONCompactEachRow",
+      ...(options.timeoutMs === undefined ? {} : { abort_signal: AbortSignal.timeout(options.timeoutMs) }),
     });
     for (const [id] of await result.json<[string]>()) stored.add(id);
   }

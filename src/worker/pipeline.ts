@@ -52,8 +52,9 @@ export async function processBatch(batch: PartitionBatch[], deps: PipelineDepend
   });
   const { claimedAt, claimed } = await time("claim", () => claimIds(kept, deps.claims, now));
   const { deferred, settled, poison } = deferBusyPartitions(claimed, decoded.poison);
+  // Bounded like the insert: a lookup on a connection whose packets are dropped fails the batch, which is retried.
   const resolved = await time("lookup", () =>
-    resolveReplays(settled, (events) => findStoredIds(clickhouse, events, layout)),
+    resolveReplays(settled, (events) => findStoredIds(clickhouse, events, layout, { timeoutMs: insertTimeoutMs })),
   );
   const deadline = { claimedAt, now, takeoverAfterMs, insertTimeoutMs };
   await time("insert", () =>
