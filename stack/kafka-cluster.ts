@@ -40,7 +40,12 @@ export interface KafkaCluster {
  * Little CPU while idle and at start (measured: about a third less than the single broker's G1 flags):
  * a single-threaded collector and JIT, as if the JVM had one core; plenty for test and chaos loads.
  */
-const LEAN_JVM = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:ActiveProcessorCount=1", "-XX:CICompilerCount=1"];
+export const LEAN_JVM = [
+  "-XX:+UseSerialGC",
+  "-XX:TieredStopAtLevel=1",
+  "-XX:ActiveProcessorCount=1",
+  "-XX:CICompilerCount=1",
+];
 /** A whole cluster going down together cannot shut down in order (the last nodes lose their quorum). */
 const CLUSTER_STOP_GRACE_MS = 10_000;
 

@@ -13,8 +13,12 @@ export interface Exactness {
   notAcceptedButStored: number;
 }
 
-export async function checkExactness(clickhouseUrl: string, accepted: ReadonlySet<string>): Promise<Exactness> {
-  const client = createClient({ url: clickhouseUrl, request_timeout: 60_000 });
+export async function checkExactness(
+  clickhouseUrl: string,
+  accepted: ReadonlySet<string>,
+  database = "default",
+): Promise<Exactness> {
+  const client = createClient({ url: clickhouseUrl, database, request_timeout: 60_000 });
   try {
     const totals = await client.query({
       query: `SELECT count() AS rows, uniqExact(id) AS distinct, (SELECT sum(impressions) FROM impressions_per_minute) AS rollup
