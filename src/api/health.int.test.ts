@@ -81,7 +81,7 @@ describe("GET /readyz by API_ROLE", () => {
     const down = await readyz("query", { kafka: "up", clickhouse: "down" });
     expect(down).toMatchObject({ status: 503, body: { error: "not_ready", message: "not ready: clickhouse down" } });
     expect(Object.keys(down.body.details.engines)).toEqual(["clickhouse"]);
-    expect(down.body.details.engines.clickhouse.error).toContain("ECONNREFUSED");
+    expect(down.body.details.engines.clickhouse).toEqual({ status: "down" });
   });
 
   it("all: ready when both answer, not ready naming the one that does not, within about a second", async () => {

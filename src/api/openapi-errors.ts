@@ -49,7 +49,7 @@ const SAMPLES: Record<ErrorCode, { message: string; details?: unknown }> = {
   shutting_down: { message: "the server is shutting down" },
   not_ready: {
     message: "not ready: kafka down",
-    details: { engines: { kafka: { status: "down", error: "kafka: no answer within 1000 ms" } } },
+    details: { engines: { kafka: { status: "down" } } },
   },
   internal_error: { message: "unexpected server error" },
 };

@@ -36,7 +36,8 @@ const livenessBody = z.object({ status: z.literal("ok") }).meta({
   examples: [{ status: "ok" }],
 });
 
-const engineStatus = z.object({ status: z.enum(["up", "down"]), error: z.string().optional() });
+/** Up or down, nothing more: why an engine is down (its address, its error) goes to the server log only. */
+const engineStatus = z.object({ status: z.enum(["up", "down"]) });
 export type EngineStatus = z.infer<typeof engineStatus>;
 const readinessBody = z.object({ status: z.literal("ready"), engines: z.record(z.string(), engineStatus) }).meta({
   description: "every engine this process's role depends on answers",
