@@ -73,7 +73,12 @@ export function installErrorHandlers(
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const known = error instanceof AppError ? error : fromFastify(error, request.routeOptions.bodyLimit);
     if (known) {
-      if (known.retryable) request.log.warn({ code: known.code, err: known.cause ?? known }, known.message);
+      // A 429 or 503 is the API working as meant, and counted in the metrics: under a flood, a warn line with a
+      // stack for each would cost more than the answer. One debug line, its cause's message and no stack.
+      if (known.retryable) {
+        const cause = known.cause instanceof Error ? known.cause.message : undefined;
+        request.log.debug({ code: known.code, ...(cause && { cause }) }, known.message);
+      }
       observe?.(request, known);
       return sendError(reply, known);
     }
