@@ -2,6 +2,9 @@
 // in production, point KAFKA_BROKERS, VALKEY_URL and CLICKHOUSE_URL at your clusters and run it the same way.
 const cores = require("node:os").availableParallelism();
 const apiInstances = Number(process.env.API_INSTANCES ?? cores);
+// Absolute, from the repository root: an API process reads the same keys file whatever its working directory
+// (a relative path resolved elsewhere would name a file that is not there, and the API would refuse to start).
+const keysFile = require("node:path").resolve(__dirname, process.env.API_KEYS_FILE || ".data/dev/keys.json");
 
 module.exports = {
   apps: [
@@ -17,7 +20,7 @@ module.exports = {
       // /event ~1 µs of CPU and ~2% of its requests/s (docs/BENCHMARKS.md); the app's metrics are at /metrics.
       pmx: false,
       // Each process enforces its share of every rate limit (docs/API.md, "Rate limits").
-      env: { API_INSTANCES: String(apiInstances) },
+      env: { API_INSTANCES: String(apiInstances), API_KEYS_FILE: keysFile },
       // Time to finish in-flight requests and flush the producer after SIGTERM.
       kill_timeout: 10_000,
       // A guard against leaks, not a budget: under sustained /events load V8 grows the heap lazily to

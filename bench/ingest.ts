@@ -265,7 +265,7 @@ async function main(): Promise<void> {
     batches,
     batchFloor,
   ];
-  const keyed = { AUTH: "auto", API_KEYS_FILE: keysFile };
+  const keyed = { AUTH: "required", API_KEYS_FILE: keysFile };
   const frontDoor: Scenario[] = [
     { name: "/event open", server: api, path: "/event", body: impressionJson, eventsPerRequest: 1, seconds: roundS },
     {

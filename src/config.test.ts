@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, minInsyncReplicas } from "./config.ts";
 
@@ -10,8 +11,11 @@ describe("loadConfig", () => {
       VALKEY_URL: "redis://127.0.0.1:6379",
       VALKEY_CLUSTER: false,
       RETENTION_DAYS: 30,
-      AUTH: "auto",
-      API_KEYS_FILE: ".data/dev/keys.json",
+      AUTH: "required",
+      API_KEYS_FILE: join(process.cwd(), ".data/dev/keys.json"),
+      QUERY_RATE_PER_KEY: 20,
+      QUERY_RATE_PER_IP: 20,
+      PIXEL_MAX_EXPIRY_SECONDS: 86_400,
       CORS_INGEST_ORIGINS: ["*"],
       CORS_QUERY_ORIGINS: [],
     });
@@ -28,9 +32,35 @@ describe("loadConfig", () => {
       CORS_INGEST_ORIGINS: ["https://a.example", "http://localhost:8080"],
       INGEST_RATE_PER_IP: 50,
     });
-    expect(() => loadConfig({ AUTH: "maybe" })).toThrow(/AUTH="maybe"/);
+    expect(() => loadConfig({ AUTH: "maybe" })).toThrow(/AUTH="maybe": must be required or off/);
     expect(() => loadConfig({ CORS_INGEST_ORIGINS: "a.example" })).toThrow(/CORS_INGEST_ORIGINS.0="a.example"/);
     expect(() => loadConfig({ INGEST_RATE_PER_IP: "0" })).toThrow(/INGEST_RATE_PER_IP="0"/);
+  });
+
+  it("refuses AUTH=auto, saying why and what to use instead", () => {
+    expect(() => loadConfig({ AUTH: "auto" })).toThrow(
+      /AUTH="auto": auto was removed: it ran the API open while the keys file held no key. Use required .* or off/,
+    );
+    expect(loadConfig({ AUTH: "off" }).AUTH).toBe("off");
+  });
+
+  it("resolves API_KEYS_FILE once, against the working directory, to an absolute path", () => {
+    expect(loadConfig({ API_KEYS_FILE: "keys/k.json" }).API_KEYS_FILE).toBe(join(process.cwd(), "keys/k.json"));
+    expect(loadConfig({ API_KEYS_FILE: "/etc/impressions/keys.json" }).API_KEYS_FILE).toBe(
+      "/etc/impressions/keys.json",
+    );
+  });
+
+  it("takes query rates of 0 (no limit) and up, and a pixel expiry limit of a second and up", () => {
+    expect(
+      loadConfig({ QUERY_RATE_PER_KEY: "0", QUERY_RATE_PER_IP: "5", PIXEL_MAX_EXPIRY_SECONDS: "300" }),
+    ).toMatchObject({
+      QUERY_RATE_PER_KEY: 0,
+      QUERY_RATE_PER_IP: 5,
+      PIXEL_MAX_EXPIRY_SECONDS: 300,
+    });
+    expect(() => loadConfig({ QUERY_RATE_PER_KEY: "-1" })).toThrow(/QUERY_RATE_PER_KEY="-1"/);
+    expect(() => loadConfig({ PIXEL_MAX_EXPIRY_SECONDS: "0" })).toThrow(/PIXEL_MAX_EXPIRY_SECONDS="0"/);
   });
 
   it("parses lists and flags", () => {

@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_KEYS_FILE, isOrigin } from "./auth/keys-file.ts";
 
@@ -94,18 +95,45 @@ const schema = z.object({
   BATCH_MAX_BYTES: int(1024).default(10 * 1024 * 1024),
 
   /**
-   * auto: keys are required once the keys file holds a key (revoked ones count: revoking the last key
-   * locks the API rather than opening it), open while it holds none; required: refuse to start without
-   * an active key; off: no keys at all.
+   * required: every keyed route needs a key from API_KEYS_FILE, and the API never runs open (a missing, invalid or
+   * key-less file stops it at start; a broken edit keeps the last good keys); off: no keys at all, said at start.
    */
-  AUTH: z.enum(["auto", "required", "off"]).default("auto"),
-  API_KEYS_FILE: z.string().min(1).default(DEFAULT_KEYS_FILE),
+  AUTH: z
+    .string()
+    .default("required")
+    .pipe(
+      z.enum(["required", "off"], {
+        error: (issue) =>
+          issue.input === "auto"
+            ? "auto was removed: it ran the API open while the keys file held no key. Use required (the default: " +
+              "create a key with npm run keys -- create) or off (no keys at all)"
+            : "must be required or off",
+      }),
+    ),
+  /** Resolved once, at start, against the working directory: every later read names the same file. */
+  API_KEYS_FILE: z
+    .string()
+    .min(1)
+    .default(DEFAULT_KEYS_FILE)
+    .transform((path) => resolve(path)),
   /** Origins a browser may send impressions from: `*` (ads render on many publishers' sites) or a list. */
   CORS_INGEST_ORIGINS: originList.default(["*"]),
   /** Origins whose pages may read stats and metrics (a dashboard on another origin); none by default. */
   CORS_QUERY_ORIGINS: originList.default([]),
   /** Events per second one client IP may send to the ingest routes; unset: no per-IP limit. */
   INGEST_RATE_PER_IP: int(1).optional(),
+  /**
+   * Requests per second a query key may make to /stats* and /metrics when the key has no rate of its own; 0: no
+   * limit. The dashboard makes 4 requests every 5 s per tab: 20/s leaves room for many tabs on one key.
+   */
+  QUERY_RATE_PER_KEY: int(0).default(20),
+  /** Requests per second one client IP may make to /stats* and /metrics while AUTH=off; 0: no limit. */
+  QUERY_RATE_PER_IP: int(0).default(20),
+  /**
+   * How far ahead a signed pixel's exp may be. At most the dedup window (a day by default): a copy of a signed
+   * pixel replayed before it expires is then always within the window of its first sighting, so never counted twice.
+   */
+  PIXEL_MAX_EXPIRY_SECONDS: int(1).default(86_400),
 
   /** Prometheus metrics of each process, each on a port of its own (pm2 shares the API port among processes). */
   METRICS: z.enum(["on", "off"]).default("on"),

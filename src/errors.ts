@@ -32,9 +32,13 @@ export const ERROR_CATALOGUE = {
   signature_required: { status: 403, retryable: false },
   invalid_signature: { status: 403, retryable: false },
   signature_expired: { status: 403, retryable: false },
+  signature_expiry_too_far: { status: 403, retryable: false },
+  ad_not_allowed: { status: 403, retryable: false },
   not_found: { status: 404, retryable: false },
   payload_too_large: { status: 413, retryable: false },
   too_many_events: { status: 413, retryable: false },
+  // Larger than the key's (or the client IP's) whole bucket: no wait lets it in, a smaller batch would.
+  batch_over_rate_limit: { status: 413, retryable: false },
   unsupported_media_type: { status: 415, retryable: false },
   // The server cannot take it now: the same request may succeed later.
   rate_limited: { status: 429, retryable: true, retryAfterSeconds: 1 },

@@ -2,6 +2,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigError, loadConfig } from "../src/config.ts";
 import { provision } from "../src/provision.ts";
+import { keysProblem, launchAuth } from "./auth-mode.ts";
 import { repoRoot } from "./paths.ts";
 import { spawnLogged } from "./process.ts";
 import { startStack } from "./stack.ts";
@@ -14,9 +15,16 @@ import { startStack } from "./stack.ts";
 async function main(): Promise<void> {
   const config = loadConfig();
   const began = Date.now();
+  // Keys: off on a fresh machine (said loudly), required once the keys file exists (stack/auth-mode.ts). A file
+  // the API would refuse stops npm start here, saying why, before anything is started.
+  const keys = launchAuth(process.env);
+  if (keys.auth === "required") {
+    const problem = keysProblem(keys.keysFile);
+    if (problem) throw new Error(`AUTH=required, but ${problem}: fix it (npm run keys -- create ...), or set AUTH=off`);
+  }
   console.log("[start] starting engines: Kafka, Valkey, ClickHouse ...");
   const stack = await startStack("dev");
-  const env = { ...process.env, ...stack.env };
+  const env = { ...process.env, ...stack.env, AUTH: keys.auth, API_KEYS_FILE: keys.keysFile };
   console.log(`[start] engines up in ${seconds(began)}: ${JSON.stringify(stack.env)}`);
 
   let stopping = false;
@@ -57,6 +65,15 @@ async function main(): Promise<void> {
     console.log(
       `[start] ready in ${seconds(began)}: API ${url} (POST /event, POST /events, GET /stats); app log ${logFile}`,
     );
+    // Last, so it is what the terminal shows.
+    if (keys.banner) {
+      const rule = `[start] ${"=".repeat(100)}`;
+      console.log([rule, ...keys.banner.map((line) => `[start] ${line}`), rule].join("\n"));
+    } else if (keys.auth === "off") {
+      console.log("[start] AUTH=off: every route is open to anyone who can reach the API");
+    } else {
+      console.log(`[start] keys required (AUTH=${keys.auth}), from ${keys.keysFile}`);
+    }
   } else {
     await shutdown(`the API did not answer ${url}/healthz within 60s (see ${logFile})`, 1);
   }

@@ -13,7 +13,7 @@ import { ACK_SHARE_OF_PRODUCE_TIMEOUT, type ImpressionProducer } from "../kafka/
 import type { ApiMetrics } from "../metrics/api.ts";
 import { pipelineRoutes } from "../stats/pipeline.ts";
 import { statsRoutes } from "../stats/routes.ts";
-import { createGate, type Gate, guardRoutes, rateCharger } from "./auth.ts";
+import { createGate, type Gate, guardRoutes, rateCharger, refuseQueryKeysInUrls } from "./auth.ts";
 import { registerCors } from "./cors.ts";
 import { installErrorHandlers } from "./errors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
@@ -84,6 +84,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.decorateRequest("apiKey", undefined);
   const { metrics } = deps;
   installErrorHandlers(app, metrics && observeIngestErrors(metrics));
+  // First of all hooks, on every route: a query key in a URL is refused whatever else the request is.
+  app.addHook("onRequest", refuseQueryKeysInUrls);
+  app.addHook("onRoute", documentErrors(["key_in_url"]));
   if (metrics) {
     // A callback hook, not an async one: no promise per request.
     app.addHook("onResponse", (request, reply, done) => {
@@ -106,7 +109,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // The dashboard's page and assets are public (they hold no data); the routes it reads are keyed.
   if (servesQueries) await app.register(dashboardRoutes);
   await app.register(async (metrics) => {
-    guardRoutes(metrics, gate, "query");
+    guardRoutes(metrics, gate, "query", { everyAd: true });
     await metrics.register(metricsRoutes, {
       brokers: config.KAFKA_BROKERS,
       clientId: config.KAFKA_CLIENT_ID,
@@ -154,7 +157,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       await serving.register(async (query) => {
         guardRoutes(query, gate, "query");
         await query.register(statsRoutes, { clickhouse, config });
-        await query.register(pipelineRoutes, { clickhouse, config, kafkaTimeoutMs: PIPELINE_KAFKA_TIMEOUT_MS });
+      });
+      await serving.register(async (totals) => {
+        guardRoutes(totals, gate, "query", { everyAd: true });
+        await totals.register(pipelineRoutes, { clickhouse, config, kafkaTimeoutMs: PIPELINE_KAFKA_TIMEOUT_MS });
       });
     }
   });

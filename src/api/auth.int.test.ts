@@ -5,7 +5,7 @@ import { useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { Keyring } from "../auth/keyring.ts";
-import { hashSecret, type KeysFile } from "../auth/keys-file.ts";
+import { hashSecret, type KeysFile, newSecret } from "../auth/keys-file.ts";
 import { signPixelUrl } from "../auth/pixel-signature.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
@@ -14,9 +14,11 @@ import { createGate } from "./auth.ts";
 
 const suffix = randomUUID().slice(0, 8);
 const topics = { KAFKA_TOPIC: `auth-${suffix}`, KAFKA_DLQ_TOPIC: `auth-${suffix}.dlq`, KAFKA_PARTITIONS: "2" };
-const config = testConfig({ ...topics, AUTH: "auto" });
+const config = testConfig({ ...topics, AUTH: "required" });
 const createdAt = "2026-11-24T10:00:00.000Z";
 const signingSecret = "c0".repeat(32);
+/** A query key as `npm run keys` makes them, imp_qry_ and all: what the URL check looks for. */
+const QUERY_KEY = newSecret("query");
 const file: KeysFile = {
   version: 1,
   keys: [
@@ -24,8 +26,12 @@ const file: KeysFile = {
     { name: "server", scope: "ingest", sha256: hashSecret("ing-server"), createdAt },
     { name: "slow", scope: "ingest", sha256: hashSecret("ing-slow"), createdAt, rate: 2 },
     { name: "batchy", scope: "ingest", sha256: hashSecret("ing-batchy"), createdAt, rate: 2 },
+    { name: "shared", scope: "ingest", sha256: hashSecret("ing-shared"), createdAt, rate: 2 },
+    { name: "quarter", scope: "ingest", sha256: hashSecret("ing-quarter"), createdAt, rate: 1 },
     { name: "adserver", scope: "ingest", sha256: hashSecret("ing-signed"), createdAt, signingSecret },
     { name: "dash", scope: "query", sha256: hashSecret("qry-dash"), createdAt },
+    { name: "real", scope: "query", sha256: hashSecret(QUERY_KEY), createdAt },
+    { name: "poller", scope: "query", sha256: hashSecret("qry-poller"), createdAt, rate: 1 },
   ],
 };
 let producer: ImpressionProducer;
@@ -34,14 +40,19 @@ const apps: FastifyInstance[] = [];
 let app: FastifyInstance;
 
 async function appWith(overrides: Record<string, string> = {}) {
-  const own = testConfig({ ...topics, CLICKHOUSE_DATABASE: db.config.CLICKHOUSE_DATABASE, AUTH: "auto", ...overrides });
+  const own = testConfig({
+    ...topics,
+    CLICKHOUSE_DATABASE: db.config.CLICKHOUSE_DATABASE,
+    AUTH: "required",
+    ...overrides,
+  });
   const keyring = new Keyring(file);
   const built = await buildApp({
     config: own,
     producer,
     clickhouse: db.clickhouse,
     checks: {},
-    gate: createGate(own, { current: () => keyring }),
+    gate: createGate(own, own.AUTH === "off" ? undefined : { current: () => keyring }),
     logger: false,
   });
   apps.push(built);
@@ -118,6 +129,46 @@ describe("keys on every route that needs them", () => {
     expect(event.json().error).toBe("key_in_url");
   });
 
+  it("answers 400 key_in_url for a query key in any URL of any route, in every form, keys on or off", async () => {
+    const open = await appWith({ AUTH: "off" });
+    const encoded = [...Buffer.from(QUERY_KEY)].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("");
+    const urls = [
+      `/metrics?key=${QUERY_KEY}&key=${QUERY_KEY}`,
+      `/stats?timeWindowMinutes=5&key=${QUERY_KEY}`,
+      `/stats/reach?timeWindowMinutes=5&api_key=${QUERY_KEY}`,
+      `/stats/pipeline?KEY=${QUERY_KEY.toUpperCase()}`,
+      `/healthz?key=${encoded}`,
+      `/readyz?token=${encodeURIComponent(encoded)}`,
+      `/sdk.js?k=${QUERY_KEY}`,
+      `/openapi.json?key=${QUERY_KEY}`,
+      `/?key=${QUERY_KEY}`,
+      `/${QUERY_KEY}`,
+      `/pixel.gif?${new URLSearchParams({ id: "i-1", adId: "a-1", userId: "u-1", key: QUERY_KEY })}`,
+      `/event?key=${QUERY_KEY}`,
+    ];
+    for (const api of [app, open]) {
+      for (const url of urls) {
+        const response = await api.inject({ url, headers: bearer(QUERY_KEY) });
+        expect([url, response.statusCode, response.json().error]).toEqual([url, 400, "key_in_url"]);
+        expect(response.json().message).toContain("revoke");
+      }
+      const event = await api.inject({
+        method: "POST",
+        url: `/events?x=${QUERY_KEY}`,
+        headers: { "content-type": "application/json", ...bearer("ing-server") },
+        payload: [makeImpression(suffix)],
+      });
+      expect(event.json().error).toBe("key_in_url");
+    }
+  });
+
+  it("answers 400 key_in_url for a key given twice in the URL of a query route, even with one in a header", async () => {
+    for (const url of ["/metrics?key=qry-dash&key=qry-dash", "/stats?timeWindowMinutes=5&key=qry-dash&key=qry-dash"]) {
+      const response = await app.inject({ url, headers: bearer("qry-dash") });
+      expect([response.statusCode, response.json().error]).toEqual([400, "key_in_url"]);
+    }
+  });
+
   it("a key bound to origins: its origin is let in, another origin and none are 403 origin_not_allowed", async () => {
     expect((await post({ ...bearer("ing-web"), origin: "https://pub.example" })).statusCode).toBe(202);
     const other = await post({ ...bearer("ing-web"), origin: "https://evil.example" });
@@ -176,6 +227,18 @@ describe("signed pixels", () => {
 
     expect((await post(bearer("ing-signed"))).json().error).toBe("signature_required");
   });
+
+  it("refuses a genuine signed pixel whose exp is further ahead than PIXEL_MAX_EXPIRY_SECONDS", async () => {
+    const farOff = await get(signed({ expiresInSeconds: 86_400 + 60 }));
+    expect([farOff.statusCode, farOff.json().error]).toEqual([403, "signature_expiry_too_far"]);
+    expect(farOff.json().message).toContain("86400 s");
+    const strict = await appWith({ PIXEL_MAX_EXPIRY_SECONDS: "60" });
+    const url = signed({ expiresInSeconds: 120 });
+    expect((await strict.inject({ url: `${url.pathname}${url.search}` })).json().error).toBe(
+      "signature_expiry_too_far",
+    );
+    expect((await get(signed({ expiresInSeconds: 86_400 - 60 }))).statusCode).toBe(200);
+  });
 });
 
 describe("rate limits", () => {
@@ -197,12 +260,50 @@ describe("rate limits", () => {
     expect(again.headers["ratelimit-limit"]).toBe("4");
   });
 
-  it("counts the events of a batch, not the requests", async () => {
-    const batch = Array.from({ length: 6 }, () => makeImpression(suffix));
-    expect((await post(bearer("ing-batchy"), "/events", batch)).statusCode).toBe(202);
-    const next = await post(bearer("ing-batchy"), "/events", [makeImpression(suffix)]);
+  it("counts the events of a batch, not the requests, and refuses for good a batch larger than the bucket", async () => {
+    const batch = (n: number) => Array.from({ length: n }, () => makeImpression(suffix));
+    // rate 2: a bucket of 4 events. A full bucket does not let 6 in: no wait would, so it is a 413, not a 429.
+    const oversize = await post(bearer("ing-batchy"), "/events", batch(6));
+    expect([oversize.statusCode, oversize.json().error]).toEqual([413, "batch_over_rate_limit"]);
+    expect(oversize.json().message).toContain('more than key "batchy" may send at once: at most 4 per request');
+    expect(oversize.json().details).toEqual({ largestBatch: 4 });
+    expect(oversize.headers["retry-after"]).toBeUndefined();
+    expect((await post(bearer("ing-batchy"), "/events", batch(4))).statusCode).toBe(202);
+    const next = await post(bearer("ing-batchy"), "/events", batch(1));
     expect(next.statusCode).toBe(429);
-    expect(Number(next.headers["retry-after"])).toBeGreaterThanOrEqual(2);
+    expect(Number(next.headers["retry-after"])).toBe(1);
+  });
+
+  it("checks the key's and the client IP's buckets before spending either: the IP's refusal leaves the key's as it was", async () => {
+    const both = await appWith({ INGEST_RATE_PER_IP: "1" });
+    const send = (remoteAddress: string) =>
+      both
+        .inject({
+          method: "POST",
+          url: "/event",
+          remoteAddress,
+          headers: { "content-type": "application/json", ...bearer("ing-shared") },
+          payload: makeImpression(suffix),
+        })
+        .then((r) => r.statusCode);
+    // The IP's bucket holds 2, the key's 4: the third from one IP is the IP's refusal, and costs the key nothing.
+    expect([await send("127.0.0.5"), await send("127.0.0.5"), await send("127.0.0.5")]).toEqual([202, 202, 429]);
+    expect([await send("127.0.0.6"), await send("127.0.0.6"), await send("127.0.0.7")]).toEqual([202, 202, 429]);
+  });
+
+  it("gives each process its share of a key's rate, fractional: 1/s over 4 processes is one event per 4 s here", async () => {
+    const quarter = await appWith({ API_INSTANCES: "4" });
+    const send = () =>
+      quarter.inject({
+        method: "POST",
+        url: "/event",
+        headers: { "content-type": "application/json", ...bearer("ing-quarter") },
+        payload: makeImpression(suffix),
+      });
+    expect((await send()).statusCode).toBe(202);
+    const refused = await send();
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers["retry-after"])).toBe(4);
   });
 
   it("limits each client IP with INGEST_RATE_PER_IP, even while the API runs open", async () => {
@@ -223,5 +324,51 @@ describe("rate limits", () => {
       payload: makeImpression(suffix),
     });
     expect(fromElsewhere.statusCode).toBe(202);
+  });
+
+  it("limits IPv6 clients per /64, and an IPv4-mapped address as its IPv4 address", async () => {
+    const open = await appWith({ AUTH: "off", INGEST_RATE_PER_IP: "1" });
+    const from = (remoteAddress: string) =>
+      open
+        .inject({
+          method: "POST",
+          url: "/event",
+          remoteAddress,
+          headers: { "content-type": "application/json" },
+          payload: makeImpression(suffix),
+        })
+        .then((r) => r.statusCode);
+    expect([await from("2001:db8:7:1::1"), await from("2001:db8:7:1::2"), await from("2001:db8:7:1:a:b:c:d")]).toEqual([
+      202, 202, 429,
+    ]);
+    expect(await from("2001:db8:7:2::1")).toBe(202);
+    expect([await from("::ffff:127.0.0.9"), await from("127.0.0.9"), await from("::ffff:127.0.0.9")]).toEqual([
+      202, 202, 429,
+    ]);
+  });
+
+  it("limits query routes in requests per second: per query key (its rate, else QUERY_RATE_PER_KEY), per IP with AUTH=off", async () => {
+    const limited = await appWith({ QUERY_RATE_PER_KEY: "1" });
+    const read = (api: FastifyInstance, key?: string, remoteAddress?: string) =>
+      api
+        .inject({
+          url: "/stats?timeWindowMinutes=5",
+          ...(remoteAddress && { remoteAddress }),
+          headers: key ? bearer(key) : {},
+        })
+        .then((r) => r.statusCode);
+    // The default: 1 request/s, a bucket of 2, shared by /stats*, /metrics and every client of the key.
+    expect([await read(limited, "qry-dash"), await read(limited, "qry-dash", "127.0.0.8")]).toEqual([200, 200]);
+    const refused = await limited.inject({ url: "/stats/pipeline", headers: bearer("qry-dash") });
+    expect([refused.statusCode, refused.json().error]).toEqual([429, "rate_limited"]);
+    expect(refused.json().message).toContain('key "dash"');
+    expect(Number(refused.headers["retry-after"])).toBe(1);
+    expect(await read(limited, "qry-poller")).toBe(200);
+
+    const open = await appWith({ AUTH: "off", QUERY_RATE_PER_IP: "1" });
+    expect([await read(open), await read(open), await read(open)]).toEqual([200, 200, 429]);
+    expect(await read(open, undefined, "127.0.0.10")).toBe(200);
+    const unlimited = await appWith({ AUTH: "off", QUERY_RATE_PER_IP: "0" });
+    for (let i = 0; i < 5; i++) expect(await read(unlimited)).toBe(200);
   });
 });

@@ -1,14 +1,15 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { repoRoot } from "../../stack/paths.ts";
 import { type ApiProcess, spawnApi, startApi } from "../../test/support/api-process.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { runKeysCli } from "../../test/support/keys.ts";
 import { waitFor } from "../../test/support/wait.ts";
 
-// The api process as pm2 runs it, with a keys file of its own: start-up checks, hot reload, broken files.
+// The api process as pm2 runs it, with a keys file of its own: it fails closed at start and at run time.
 const dir = mkdtempSync(join(tmpdir(), "api-keys-"));
 const config = testConfig({ KAFKA_TOPIC: "api-keys-test", KAFKA_DLQ_TOPIC: "api-keys-test.dlq" });
 const running: ApiProcess[] = [];
@@ -17,9 +18,10 @@ afterEach(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** No AUTH: the process's default (required), as a deployment that sets nothing gets. */
 const apiEnv = (keysFile: string, env: Record<string, string> = {}) => ({
   KAFKA_PARTITIONS: "1",
-  API_ROLE: "ingest",
+  API_ROLE: "all",
   LOG_LEVEL: "info",
   API_KEYS_FILE: keysFile,
   ...env,
@@ -32,8 +34,15 @@ async function exitOf(keysFile: string, env: Record<string, string> = {}) {
   return api.exit();
 }
 
-async function startServing(keysFile: string) {
-  const api = await startApi(config, apiEnv(keysFile));
+/** The one line saying why it stopped (pino's fatal line), parsed. */
+function fatalLine(output: string): string {
+  const lines = output.split("\n").filter((line) => line.includes('"level":60'));
+  expect(lines).toHaveLength(1);
+  return (JSON.parse(lines[0] as string) as { msg: string }).msg;
+}
+
+async function startServing(keysFile: string, env: Record<string, string> = {}) {
+  const api = await startApi(config, apiEnv(keysFile, env));
   running.push(api);
   const send = (key?: string) =>
     fetch(`${api.url}/event`, {
@@ -41,54 +50,114 @@ async function startServing(keysFile: string) {
       headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
       body: JSON.stringify(makeImpression("keys")),
     }).then((r) => r.status);
-  return { ...api, send };
+  /** /stats and /metrics without a key: both must stay 401 whatever happens to the file. */
+  const readOpen = async () =>
+    [(await fetch(`${api.url}/stats?timeWindowMinutes=5`)).status, (await fetch(`${api.url}/metrics`)).status] as const;
+  return { ...api, send, readOpen };
 }
 
-describe("api process and its keys file", () => {
-  it("stops at start with a message naming an invalid keys file", async () => {
+describe("api process start: keys required unless AUTH=off", () => {
+  it("stops with one line naming an invalid keys file", async () => {
     const file = join(dir, "broken.json");
     writeFileSync(file, '{"version":1,"keys":[{"name":"x"}]}');
     const { code, output } = await exitOf(file);
     expect(code).not.toBe(0);
-    expect(output).toContain(`keys file ${file}`);
-    expect(output).toContain("keys.0.scope");
+    expect(fatalLine(output)).toMatch(`AUTH=required, but keys file ${file}: keys.0.scope`);
   });
 
-  it("with AUTH=required refuses to start without an active key, naming the file", async () => {
-    const file = join(dir, "none.json");
-    const { code, output } = await exitOf(file, { AUTH: "required" });
+  it("stops with one line naming a missing file by its absolute path and the working directory it was resolved from", async () => {
+    const { code, output } = await exitOf("moved/keys.json");
     expect(code).not.toBe(0);
-    expect(output).toContain(`AUTH=required, but ${file} holds no active key`);
+    const absolute = join(repoRoot, "moved/keys.json");
+    expect(fatalLine(output)).toBe(
+      `AUTH=required, but keys file ${absolute}: not found (API_KEYS_FILE, resolved from working directory ` +
+        `${repoRoot.replace(/\/$/, "")}): create a key with API_KEYS_FILE=${absolute} npm run keys -- create ` +
+        "--scope ingest --name NAME, or set AUTH=off to run without keys",
+    );
   });
 
-  it("runs open and says so while the file holds no key; picks up new keys, broken edits and revocations within 5 s", async () => {
-    const file = join(dir, "live.json");
-    const api = await startServing(file);
-    expect(api.output()).toContain("NO API KEYS");
-    expect(await api.send()).toBe(202);
+  it("stops on a file that names no key, or whose every key is revoked", async () => {
+    const empty = join(dir, "empty.json");
+    writeFileSync(empty, '{"version":1,"keys":[]}');
+    expect(fatalLine((await exitOf(empty)).output)).toMatch(
+      `AUTH=required, but keys file ${empty}: names no key ("keys": [])`,
+    );
+    const revoked = join(dir, "revoked.json");
+    runKeysCli(revoked, "create", "--scope", "ingest", "--name", "gone");
+    runKeysCli(revoked, "revoke", "gone");
+    expect(fatalLine((await exitOf(revoked)).output)).toMatch(
+      `AUTH=required, but keys file ${revoked}: every key in it is revoked`,
+    );
+  });
 
+  it("refuses AUTH=auto, saying why and what to use", async () => {
+    const { code, output } = await exitOf(join(dir, "none.json"), { AUTH: "auto" });
+    expect(code).not.toBe(0);
+    expect(output).toContain('AUTH="auto": auto was removed: it ran the API open while the keys file held no key');
+    expect(output).toContain("Use required");
+  });
+
+  it("runs open only with AUTH=off, and says so at start", async () => {
+    const api = await startServing(join(dir, "none.json"), { AUTH: "off" });
+    expect(api.output()).toContain("AUTH=off: every route is open to anyone who reaches this API");
+    expect(await api.send()).toBe(202);
+  });
+});
+
+describe("api process at run time: the keys file never opens the API", () => {
+  it("keeps the last good keys when the file is emptied, deleted, moved away or broken; takes new keys within 5 s", async () => {
+    const file = join(dir, "live.json");
     const secret = runKeysCli(file, "create", "--scope", "ingest", "--name", "site");
-    const started = Date.now();
-    await waitFor("keys to be required", 5_000, async () => ((await api.send()) === 401 ? true : undefined), 200);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    const api = await startServing(file);
+    expect(await api.send(secret)).toBe(202);
+    expect(await api.send()).toBe(401);
+    expect(await api.readOpen()).toEqual([401, 401]);
+
+    const reported = (problem: string) =>
+      waitFor(`"${problem}" to be reported`, 5_000, () =>
+        api.output().includes(`keys file ${file}: ${problem}`) ? true : undefined,
+      );
+    writeFileSync(file, '{"version":1,"keys":[]}');
+    await reported("names no key");
+    expect(api.output()).toContain("keeping the last good keys");
+    expect(await api.readOpen()).toEqual([401, 401]);
+    expect(await api.send()).toBe(401);
+    expect(await api.send(secret)).toBe(202);
+
+    rmSync(file);
+    await reported("not found");
+    expect(await api.readOpen()).toEqual([401, 401]);
     expect(await api.send(secret)).toBe(202);
 
     writeFileSync(file, "{ not json");
-    await waitFor("the broken file to be reported", 5_000, () =>
-      api.output().includes(`keys file ${file}: not JSON`) ? true : undefined,
-    );
-    expect(api.output()).toContain("keeping the last good keys");
+    await reported("not JSON");
+    expect(await api.readOpen()).toEqual([401, 401]);
     expect(await api.send(secret)).toBe(202);
-    expect(await api.send()).toBe(401);
 
-    // A fixed file with the key revoked: the key stops working, and the API does not fall open.
-    writeFileSync(file, "");
     rmSync(file);
     const other = runKeysCli(file, "create", "--scope", "ingest", "--name", "other");
-    runKeysCli(file, "revoke", "other");
-    await waitFor("the revoked key to be refused", 5_000, async () =>
-      (await api.send(other)) === 401 && (await api.send(secret)) === 401 ? true : undefined,
+    const started = Date.now();
+    await waitFor("the new file to be taken", 5_000, async () => ((await api.send(other)) === 202 ? true : undefined));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await api.send(secret)).toBe(401);
+    renameSync(file, join(dir, "elsewhere.json"));
+    await reported("not found");
+    expect(await api.send(other)).toBe(202);
+    expect(await api.send()).toBe(401);
+  });
+
+  it("revoking every key locks every keyed route (401), it never opens one", async () => {
+    const file = join(dir, "revoke-all.json");
+    const ingest = runKeysCli(file, "create", "--scope", "ingest", "--name", "site");
+    runKeysCli(file, "create", "--scope", "query", "--name", "dash");
+    const api = await startServing(file);
+    expect(await api.send(ingest)).toBe(202);
+    runKeysCli(file, "revoke", "site");
+    runKeysCli(file, "revoke", "dash");
+    await waitFor("the revocation to be taken", 5_000, async () =>
+      (await api.send(ingest)) === 401 ? true : undefined,
     );
     expect(await api.send()).toBe(401);
+    expect(await api.readOpen()).toEqual([401, 401]);
   });
 });

@@ -11,7 +11,7 @@ const config = testConfig({ KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: `${topic}.dlq` 
 let api: ApiProcess;
 
 beforeAll(async () => {
-  api = await startApi(config, { KAFKA_PARTITIONS: "2", API_ROLE: "ingest", API_KEYS_FILE: "/nonexistent/keys.json" });
+  api = await startApi(config, { KAFKA_PARTITIONS: "2", API_ROLE: "ingest", AUTH: "off" });
 });
 
 afterAll(() => api?.kill());

@@ -1,7 +1,8 @@
 import closeWithGrace from "close-with-grace";
 import { pino } from "pino";
-import { watchKeys } from "../auth/keys-watcher.ts";
-import { loadConfig, metricsPort } from "../config.ts";
+import { KeysFileError } from "../auth/keys-file.ts";
+import { type KeysWatcher, watchKeys } from "../auth/keys-watcher.ts";
+import { ConfigError, loadConfig, metricsPort } from "../config.ts";
 import { createImpressionProducer } from "../kafka/producer.ts";
 import { describeDifference, ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { apiMetrics } from "../metrics/api.ts";
@@ -13,32 +14,41 @@ import { readinessChecks } from "./checks.ts";
 import { roleServes } from "./role.ts";
 
 /** Composition root of the `api` process (one pm2 cluster instance): config, adapters, app, listen, stop. */
-const config = loadConfig(process.env);
+const config = (() => {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message); // what is wrong with which variable; a stack would say nothing more
+    process.exit(1);
+  }
+})();
 const log = pino({ level: config.LOG_LEVEL });
 const serves = roleServes(config.API_ROLE);
 
-// Keys first: an invalid or unreadable keys file throws here and stops the process with a message naming it.
-const keys =
-  config.AUTH === "off"
-    ? undefined
-    : watchKeys(config.API_KEYS_FILE, {
-        onReload: (keyring) => log.info({ file: config.API_KEYS_FILE, active: keyring.activeCount }, "keys reloaded"),
-        onError: (error) => log.error({ file: config.API_KEYS_FILE }, `${error.message}; keeping the last good keys`),
-      });
-const keyring = keys?.current();
-if (config.AUTH === "required" && !keyring?.activeCount) {
-  throw new Error(
-    `AUTH=required, but ${config.API_KEYS_FILE} holds no active key: create one with npm run keys -- create --scope ingest --name NAME`,
-  );
+// Keys first, and fail closed: with AUTH=required, a keys file that is missing, unreadable, invalid, names no key
+// or has every key revoked stops the process here with one line saying which file and why.
+function startKeys(path: string): KeysWatcher {
+  try {
+    const watcher = watchKeys(path, {
+      onReload: (keyring) => log.info({ file: path, active: keyring.activeCount }, "keys reloaded"),
+      onError: (error) => log.error({ file: path }, `${error.message}; keeping the last good keys`),
+    });
+    log.info({ file: path, active: watcher.current().activeCount }, "keys required on every keyed route");
+    return watcher;
+  } catch (error) {
+    if (!(error instanceof KeysFileError)) throw error;
+    const where =
+      error.problem === "not_found" ? ` (API_KEYS_FILE, resolved from working directory ${process.cwd()})` : "";
+    log.fatal(
+      `AUTH=required, but ${error.message}${where}: create a key with API_KEYS_FILE=${path} npm run keys -- ` +
+        "create --scope ingest --name NAME, or set AUTH=off to run without keys",
+    );
+    process.exit(1);
+  }
 }
-if (config.AUTH === "off") {
-  log.warn("AUTH=off: every route is open to anyone who reaches this API");
-} else if (!keyring?.holdsKeys) {
-  log.warn(
-    `NO API KEYS: ${config.API_KEYS_FILE} holds no key, so every route is OPEN to anyone who reaches this API. ` +
-      "Create one (npm run keys -- create --scope ingest --name NAME) and keys are required within seconds.",
-  );
-}
+const keys = config.AUTH === "off" ? undefined : startKeys(config.API_KEYS_FILE);
+if (!keys) log.warn("AUTH=off: every route is open to anyone who reaches this API");
 
 if (serves.ingest) {
   // An existing topic is never altered: each difference from the configuration is said at every start.

@@ -33,16 +33,26 @@ const SAMPLES: Record<ErrorCode, { message: string; details?: unknown }> = {
   signature_required: { message: 'key "adserver" is a signed key: the pixel URL needs exp and sig' },
   invalid_signature: { message: "sig does not match id, adId, userId and exp" },
   signature_expired: { message: "the signed pixel URL has expired (exp is past)" },
+  signature_expiry_too_far: {
+    message:
+      "exp is more than 86400 s ahead: sign pixel URLs that expire sooner (the API takes exp up to 86400 s from now, PIXEL_MAX_EXPIRY_SECONDS)",
+  },
+  ad_not_allowed: { message: 'key "acme" may read only ads matching acme-*; "globex-1" is not one of them' },
   not_found: { message: "no route GET /stat; see POST /event, POST /events, GET /pixel.gif, GET /stats, …" },
   payload_too_large: {
     message: "the body is larger than this route's limit of 16384 bytes; send fewer or smaller events",
   },
   too_many_events: { message: "a batch holds at most 10000 events, this one has 12000; split it" },
+  batch_over_rate_limit: {
+    message:
+      'a batch of 10000 events is more than key "publisher-a" may send at once: at most 500 per request here (2 s of its rate, per API process); send smaller batches',
+    details: { largestBatch: 500 },
+  },
   unsupported_media_type: {
     message:
       "send Content-Type: application/json or text/plain holding JSON (or application/x-ndjson for POST /events)",
   },
-  rate_limited: { message: "over the rate limit; retry in 1 s" },
+  rate_limited: { message: 'over the rate limit of key "publisher-a"; retry in 1 s' },
   overloaded: { message: "the server is overloaded (eventLoopDelay); retry shortly" },
   kafka_unavailable: { message: "Kafka did not acknowledge the write within 1000 ms; retry shortly" },
   clickhouse_unavailable: { message: "ClickHouse did not answer: connect ECONNREFUSED 127.0.0.1:8123" },

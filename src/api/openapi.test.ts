@@ -133,17 +133,33 @@ describe("GET /openapi.json", () => {
     expect(codes("POST /events", 400)).toEqual(
       expect.arrayContaining(["invalid_batch", "empty_batch", "all_events_rejected", "malformed_json"]),
     );
-    expect(codes("POST /events", 413).sort()).toEqual(["payload_too_large", "too_many_events"]);
+    expect(codes("POST /events", 413).sort()).toEqual([
+      "batch_over_rate_limit",
+      "payload_too_large",
+      "too_many_events",
+    ]);
     expect(codes("GET /pixel.gif", 400)).toEqual(expect.arrayContaining(["invalid_query", "key_in_url"]));
     expect(codes("GET /pixel.gif", 403)).toEqual(
-      expect.arrayContaining(["signature_required", "invalid_signature", "signature_expired"]),
+      expect.arrayContaining([
+        "signature_required",
+        "invalid_signature",
+        "signature_expired",
+        "signature_expiry_too_far",
+      ]),
     );
     expect(codes("GET /stats", 400).sort()).toEqual(["invalid_query", "key_in_url"]);
+    expect(codes("GET /stats", 403).sort()).toEqual(["ad_not_allowed", "wrong_scope"]);
+    expect(codes("GET /stats", 429)).toEqual(["rate_limited"]);
     expect(codes("GET /stats", 503).sort()).toEqual(["clickhouse_unavailable", "overloaded"]);
+    expect(codes("GET /stats/pipeline", 403).sort()).toEqual(["ad_not_allowed", "wrong_scope"]);
+    expect(codes("GET /metrics", 403).sort()).toEqual(["ad_not_allowed", "wrong_scope"]);
+    expect(codes("GET /metrics", 429)).toEqual(["rate_limited"]);
     expect(codes("GET /metrics", 503)).toEqual(["kafka_unavailable"]);
     expect(codes("GET /readyz", 503)).toEqual(["not_ready"]);
     for (const status of [401, 403]) expect(codes("GET /readyz", status), "public").toEqual([]);
-    expect(responsesOf(operation("GET /healthz")).map(([status]) => status)).toEqual(["200"]);
+    // Public, but a query key in its URL is refused like anywhere else.
+    expect(responsesOf(operation("GET /healthz")).map(([status]) => status)).toEqual(["200", "400"]);
+    expect(codes("GET /healthz", 400)).toEqual(["key_in_url"]);
   });
 
   it("has an example for every request body and query, and every response example fits its schema", () => {

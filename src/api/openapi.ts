@@ -43,9 +43,10 @@ const SECURITY: Record<RouteAccess, { [scheme in keyof typeof SECURITY_SCHEMES]?
 
 const DESCRIPTION = `Impressions in, exact counts out; see docs/API.md and docs/STATS.md.
 
-**Keys.** While keys are required (\`AUTH=required\`, or \`AUTH=auto\` once the keys file names a key), the
-ingest routes need an **ingest** key and \`/stats*\` and \`/metrics\` a **query** key (each operation's security
-names the scope). \`/healthz\`, \`/readyz\`, \`/sdk.js\`, \`/openapi.json\` and \`/docs\` never need one.
+**Keys.** Unless the API runs with \`AUTH=off\`, the ingest routes need an **ingest** key and \`/stats*\` and
+\`/metrics\` a **query** key (each operation's security names the scope); a query key limited to some ads
+(\`--ads\`) reads only theirs, and not \`/stats/pipeline\` or \`/metrics\`. A query key in any URL is refused.
+\`/healthz\`, \`/readyz\`, \`/sdk.js\`, \`/openapi.json\` and \`/docs\` never need one.
 
 **Errors** are always \`{"error", "message", "details"?}\`; each response lists the codes of its status.`;
 

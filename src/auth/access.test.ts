@@ -21,11 +21,13 @@ const file: KeysFile = {
       signingSecret,
     },
     { name: "dash", scope: "query", sha256: hashSecret("qry"), createdAt },
+    { name: "acme", scope: "query", sha256: hashSecret("qry-acme"), createdAt, ads: ["acme-*"] },
     { name: "gone", scope: "ingest", sha256: hashSecret("ing-gone"), createdAt, revokedAt: createdAt },
   ],
 };
 const keyring = new Keyring(file);
 const NOW = 1_800_000_000;
+const DAY = 86_400;
 const fields = { id: "imp-1", adId: "ad-1", userId: "u-1" };
 const signedPixel = (exp = NOW + 60) => ({
   ...fields,
@@ -41,6 +43,7 @@ function decide(request: Partial<AccessRequest>) {
       urlKey: undefined,
       origin: undefined,
       nowSeconds: NOW,
+      pixelMaxExpirySeconds: DAY,
       ...request,
     }).name;
   } catch (error) {
@@ -71,6 +74,17 @@ describe("authorize", () => {
     expect(decide({ route: "query", urlKey: "qry" })).toBe("key_in_url");
     expect(decide({ route: "query", urlKey: "whatever", headerKey: "qry" })).toBe("key_in_url");
     expect(decide({ urlKey: "qry" })).toBe("key_in_url");
+    expect(decide({ route: "query", urlKey: ["qry", "qry"], headerKey: "qry" })).toBe("key_in_url");
+  });
+
+  it("refuses a key given more than once in the URL of an ingest route", () => {
+    expect(decide({ route: "pixel", urlKey: ["ing-open", "ing-open"], pixel: fields })).toBe("invalid_query");
+  });
+
+  it("lets a key limited to some ads read stats, but not routes that cover every ad", () => {
+    expect(decide({ route: "query", headerKey: "qry-acme" })).toBe("acme");
+    expect(decide({ route: "query", headerKey: "qry-acme", everyAd: true })).toBe("ad_not_allowed");
+    expect(decide({ route: "query", headerKey: "qry", everyAd: true })).toBe("dash");
   });
 
   it("lets a key bound to origins in from one of them only, and not without an origin", () => {
@@ -80,7 +94,7 @@ describe("authorize", () => {
     expect(decide({ headerKey: "ing-open", origin: "https://anything.example" })).toBe("open-ingest");
   });
 
-  it("a signed key sends signed pixels only: valid in, unsigned, altered and expired out", () => {
+  it("a signed key sends signed pixels only: valid in, unsigned, altered, expired and too long-lived out", () => {
     expect(decide({ route: "pixel", urlKey: "ing-signed", pixel: signedPixel() })).toBe("adserver");
     expect(decide({ route: "pixel", urlKey: "ing-signed", pixel: fields })).toBe("signature_required");
     expect(decide({ route: "pixel", urlKey: "ing-signed", pixel: { ...signedPixel(), adId: "ad-2" } })).toBe(
@@ -90,6 +104,10 @@ describe("authorize", () => {
       "invalid_signature",
     );
     expect(decide({ route: "pixel", urlKey: "ing-signed", pixel: signedPixel(NOW - 1) })).toBe("signature_expired");
+    expect(decide({ route: "pixel", urlKey: "ing-signed", pixel: signedPixel(NOW + DAY) })).toBe("adserver");
+    expect(decide({ route: "pixel", urlKey: "ing-signed", pixel: signedPixel(NOW + DAY + 1) })).toBe(
+      "signature_expiry_too_far",
+    );
     expect(decide({ route: "pixel", urlKey: "ing-signed", pixel: { ...signedPixel(), ts: "1799999999000" } })).toBe(
       "invalid_signature",
     );

@@ -9,8 +9,8 @@ export interface AccessRequest {
   route: RouteAccess;
   /** From `Authorization: Bearer …` or `X-API-Key`. */
   headerKey: string | undefined;
-  /** From `?key=`: beacons and pixels cannot set headers. */
-  urlKey: string | undefined;
+  /** From `?key=` (an array when the parameter is repeated): beacons and pixels cannot set headers. */
+  urlKey: string | string[] | undefined;
   /** The page's origin: the Origin header or, for pixels, the Referer's. */
   origin: string | undefined;
   /** The pixel's signed fields and its `exp` and `sig`. */
@@ -23,12 +23,17 @@ export interface AccessRequest {
     sig?: string | undefined;
   };
   nowSeconds: number;
+  /** How far ahead of now a signed pixel's exp may be (PIXEL_MAX_EXPIRY_SECONDS). */
+  pixelMaxExpirySeconds: number;
+  /** The route reads totals over every ad (/stats/pipeline, /metrics): a key limited to some ads may not. */
+  everyAd?: boolean;
 }
 
 /**
  * Decides whether a request may use a route: returns its key, or throws the AppError that says why not.
  * Order matters for what the sender learns: a key in a URL of a query route is refused before it is even
- * looked up (it has leaked into access logs either way), then the key, its scope, its signature, its origins.
+ * looked up (it has leaked into access logs either way), then the key, its scope, its ads, its signature, its
+ * origins.
  */
 export function authorize(keyring: Keyring, request: AccessRequest): ApiKey {
   const { route, headerKey, urlKey } = request;
@@ -37,6 +42,9 @@ export function authorize(keyring: Keyring, request: AccessRequest): ApiKey {
       "key_in_url",
       "send a query key in the Authorization header, never in the URL; revoke it if it was logged",
     );
+  }
+  if (Array.isArray(urlKey)) {
+    throw new AppError("invalid_query", `key is given ${urlKey.length} times in the URL; give it once`);
   }
   const secret = headerKey ?? urlKey;
   if (secret === undefined) {
@@ -56,6 +64,13 @@ export function authorize(keyring: Keyring, request: AccessRequest): ApiKey {
   if (key.scope !== needed) {
     throw new AppError("wrong_scope", `this route needs a ${needed} key; key "${key.name}" is a ${key.scope} key`);
   }
+  if (request.everyAd && key.ads) {
+    throw new AppError(
+      "ad_not_allowed",
+      `key "${key.name}" may read only ads matching ${key.ads.patterns.join(", ")}; this route covers every ad ` +
+        "and needs a query key without --ads",
+    );
+  }
   const signed = key.signingSecret !== undefined && checkSignature(key, request);
   if (key.origins) {
     const { origin } = request;
@@ -72,7 +87,7 @@ export function authorize(keyring: Keyring, request: AccessRequest): ApiKey {
 }
 
 /** A signed key sends signed pixels only: anything else could be forged for any ad with its public key. */
-function checkSignature(key: ApiKey, { route, pixel, nowSeconds }: AccessRequest): true {
+function checkSignature(key: ApiKey, { route, pixel, nowSeconds, pixelMaxExpirySeconds }: AccessRequest): true {
   if (route !== "pixel" || !pixel) {
     throw new AppError("signature_required", `key "${key.name}" is a signed key: it sends signed pixel URLs only`);
   }
@@ -80,13 +95,19 @@ function checkSignature(key: ApiKey, { route, pixel, nowSeconds }: AccessRequest
   if (pixel.ts !== undefined) {
     throw new AppError("invalid_signature", "a signed pixel URL must not carry ts: its time is when it arrives");
   }
-  switch (verifyPixelSignature(key.signingSecret as string, pixel, nowSeconds)) {
+  switch (verifyPixelSignature(key.signingSecret as string, pixel, nowSeconds, pixelMaxExpirySeconds)) {
     case "ok":
       return true;
     case "unsigned":
       throw new AppError("signature_required", `key "${key.name}" is a signed key: the pixel URL needs exp and sig`);
     case "expired":
       throw new AppError("signature_expired", "the signed pixel URL has expired (exp is past)");
+    case "too_far":
+      throw new AppError(
+        "signature_expiry_too_far",
+        `exp is more than ${pixelMaxExpirySeconds} s ahead: sign pixel URLs that expire sooner (the API takes exp ` +
+          `up to ${pixelMaxExpirySeconds} s from now, PIXEL_MAX_EXPIRY_SECONDS)`,
+      );
     case "invalid":
       throw new AppError("invalid_signature", "sig does not match id, adId, userId and exp");
   }

@@ -21,6 +21,7 @@ describe("parseCommand", () => {
       origins: ["https://a.example", "http://localhost:8080"],
       rate: 500,
       signed: true,
+      ads: [],
     });
     expect(parseCommand(["create", "--scope=query", "--name=dash"])).toEqual({
       command: "create",
@@ -29,7 +30,10 @@ describe("parseCommand", () => {
       origins: [],
       rate: undefined,
       signed: false,
+      ads: [],
     });
+    const tenant = ["create", "--scope=query", "--name=acme", "--ads", "acme-*", "--ads=acme:eu-*, beta", "--rate=3"];
+    expect(parseCommand(tenant)).toMatchObject({ scope: "query", rate: 3, ads: ["acme-*", "acme:eu-*", "beta"] });
   });
 
   it("parses list, revoke and help", () => {
@@ -56,13 +60,21 @@ describe("parseCommand", () => {
     }
   });
 
-  it("keeps origins, rate and signing to ingest keys", () => {
+  it("keeps origins and signing to ingest keys, ads to query keys", () => {
     const query = ["create", "--scope", "query", "--name", "dash"];
     expect(refusal([...query, "--origin", "https://a.example"]).message).toBe(
       "--origin is only for ingest keys (--scope ingest)",
     );
-    expect(refusal([...query, "--rate", "5"]).message).toMatch("--rate is only for ingest keys");
     expect(refusal([...query, "--signed"]).message).toMatch("--signed is only for ingest keys");
+    expect(refusal([...query, "--rate", "0"]).message).toMatch(
+      '--rate "0": must be a positive whole number of requests',
+    );
+    expect(refusal(["create", "--scope=ingest", "--name=x", "--ads=a-*"]).message).toBe(
+      "--ads is only for query keys (--scope query)",
+    );
+    for (const pattern of ["acme %", "a_b?", "", "acme/*"]) {
+      expect(refusal([...query, `--ads=${pattern}`]).message).toMatch(`--ads "${pattern}": must be ad id characters`);
+    }
   });
 
   it("answers the usage to a missing or unknown command, option or argument", () => {

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { isOrigin, KEY_NAME, SCOPES, type Scope } from "./keys-file.ts";
+import { AD_PATTERN, isOrigin, KEY_NAME, SCOPES, type Scope } from "./keys-file.ts";
 
 /** The command line is wrong (exit code 2); `showUsage` when the usage text is the answer. */
 export class CommandError extends Error {
@@ -13,12 +13,15 @@ export class CommandError extends Error {
 
 export const USAGE = `usage: npm run keys -- <command>
 
-  create --scope ingest|query --name NAME [--origin ORIGIN]... [--rate N] [--signed]
+  create --scope ingest|query --name NAME [--origin ORIGIN]... [--rate N] [--signed] [--ads PATTERN]...
         adds a key and prints its secret once, alone on the last line
         --origin  a browser origin allowed to send with it (repeatable; default: any)
-        --rate    events per second it may send (default: no limit)
+        --rate    ingest keys: events per second it may send (default: no limit);
+                  query keys: requests per second (default: QUERY_RATE_PER_KEY of the API)
         --signed  its pixel URLs must be signed: also prints the signing secret for the ad server
-        (--origin, --rate and --signed are for ingest keys only)
+        --ads     the ads it may read, * for any characters, e.g. 'acme-*' (repeatable or comma-separated;
+                  default: every ad); such a key cannot read /stats/pipeline or /metrics
+        (--origin and --signed are for ingest keys only, --ads for query keys only)
   list          the keys and their status, never their secrets
   revoke NAME   stops accepting a key
 
@@ -26,7 +29,15 @@ The keys file is API_KEYS_FILE (default .data/dev/keys.json).`;
 
 export type Command =
   | { command: "help" }
-  | { command: "create"; scope: Scope; name: string; origins: string[]; rate: number | undefined; signed: boolean }
+  | {
+      command: "create";
+      scope: Scope;
+      name: string;
+      origins: string[];
+      rate: number | undefined;
+      signed: boolean;
+      ads: string[];
+    }
   | { command: "list" }
   | { command: "revoke"; name: string };
 
@@ -36,6 +47,7 @@ const options = {
   origin: { type: "string", multiple: true },
   rate: { type: "string" },
   signed: { type: "boolean" },
+  ads: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -45,6 +57,7 @@ interface Values {
   origin?: string[];
   rate?: string;
   signed?: boolean;
+  ads?: string[];
   help?: boolean;
 }
 
@@ -78,6 +91,7 @@ export function parseCommand(argv: string[]): Command {
 function parseCreate(values: Values, operands: string[]): Command {
   if (operands.length > 0) throw new CommandError(`create takes no arguments, got "${operands.join(" ")}"`);
   const { scope, name, origin: origins = [], rate, signed = false } = values;
+  const ads = (values.ads ?? []).flatMap((list) => list.split(",")).map((pattern) => pattern.trim());
   const known = SCOPES.find((s) => s === scope);
   if (known === undefined) {
     throw new CommandError(
@@ -93,12 +107,20 @@ function parseCreate(values: Values, operands: string[]): Command {
     throw new CommandError(`--origin "${origin}": must be a URL origin like https://a.example${hint}`);
   }
   if (rate !== undefined && !(/^\d+$/.test(rate) && Number.isSafeInteger(Number(rate)) && Number(rate) > 0)) {
-    throw new CommandError(`--rate "${rate}": must be a positive whole number of events per second`);
+    const unit = known === "query" ? "requests" : "events";
+    throw new CommandError(`--rate "${rate}": must be a positive whole number of ${unit} per second`);
+  }
+  for (const pattern of ads) {
+    if (!AD_PATTERN.test(pattern)) {
+      throw new CommandError(`--ads "${pattern}": must be ad id characters (A-Z a-z 0-9 . _ : -) and * only`);
+    }
   }
   if (known === "query") {
-    const misplaced = [origins.length > 0 && "--origin", rate !== undefined && "--rate", signed && "--signed"];
+    const misplaced = [origins.length > 0 && "--origin", signed && "--signed"];
     const first = misplaced.find(Boolean);
     if (first) throw new CommandError(`${first} is only for ingest keys (--scope ingest)`);
+  } else if (ads.length > 0) {
+    throw new CommandError("--ads is only for query keys (--scope query)");
   }
   return {
     command: "create",
@@ -107,5 +129,6 @@ function parseCreate(values: Values, operands: string[]): Command {
     origins: [...new Set(origins)],
     rate: rate === undefined ? undefined : Number(rate),
     signed,
+    ads: [...new Set(ads)],
   };
 }

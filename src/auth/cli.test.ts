@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,16 @@ function keys(...args: string[]) {
     encoding: "utf8",
   });
   return { code: run.status, stdout: run.stdout, stderr: run.stderr, lines: run.stdout.trimEnd().split("\n") };
+}
+
+/** keys() without waiting: several run at once. */
+function keysAsync(...args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, API_KEYS_FILE: file } });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stderr })));
 }
 
 beforeAll(() => {
@@ -52,13 +62,37 @@ describe("npm run keys", () => {
     expect(keys("create", "--scope", "query", "--name", "dash").lines.at(-1)).toMatch(/^imp_qry_/);
   });
 
+  it("create --scope query takes the ads a tenant's key may read and its rate in requests per second", () => {
+    const run = keys(
+      "create",
+      "--scope",
+      "query",
+      "--name",
+      "acme",
+      "--ads",
+      "acme-*",
+      "--ads",
+      "acme:eu-*",
+      "--rate",
+      "3",
+    );
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/ads: +acme-\*, acme:eu-\*\n.*rate: +3 requests\/s/);
+    expect(JSON.parse(readFileSync(file, "utf8")).keys[3]).toMatchObject({
+      name: "acme",
+      ads: ["acme-*", "acme:eu-*"],
+      rate: 3,
+    });
+  });
+
   it("list shows every key and its status, never a secret or hash", () => {
     const run = keys("list");
     expect(run.code).toBe(0);
-    expect(run.lines[0]).toMatch(/^NAME +SCOPE +CREATED +ORIGINS +RATE +SIGNED +STATUS$/);
-    expect(run.lines[1]).toMatch(/^web +ingest +\S+ +https:\/\/a\.example +500 +no +active$/);
-    expect(run.lines[2]).toMatch(/^pixel +ingest +\S+ +any +- +yes +active$/);
-    expect(run.lines[3]).toMatch(/^dash +query .* active$/);
+    expect(run.lines[0]).toMatch(/^NAME +SCOPE +CREATED +ORIGINS +ADS +RATE +SIGNED +STATUS$/);
+    expect(run.lines[1]).toMatch(/^web +ingest +\S+ +https:\/\/a\.example +- +500 +no +active$/);
+    expect(run.lines[2]).toMatch(/^pixel +ingest +\S+ +any +- +- +yes +active$/);
+    expect(run.lines[3]).toMatch(/^dash +query +\S+ +- +all +- +no +active$/);
+    expect(run.lines[4]).toMatch(/^acme +query +\S+ +- +acme-\*,acme:eu-\* +3 +no +active$/);
     expect(run.stdout).not.toContain(secret);
     expect(run.stdout).not.toContain(hashSecret(secret));
     expect(run.stdout).not.toContain(signingSecret);
@@ -94,6 +128,18 @@ describe("npm run keys", () => {
     const again = keys("revoke", "web");
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('key "web" was already revoked at');
+  });
+
+  it("lets edits made at once all land: each holds the file's lock from its read to its write", async () => {
+    const names = Array.from({ length: 6 }, (_, i) => `at-once-${i}`);
+    const runs = [
+      ...names.map((name) => keysAsync("create", "--scope", "ingest", "--name", name)),
+      keysAsync("revoke", "pixel"),
+    ];
+    expect((await Promise.all(runs)).map((run) => run.code)).toEqual(runs.map(() => 0));
+    const stored = JSON.parse(readFileSync(file, "utf8")).keys as { name: string; revokedAt?: string }[];
+    expect(stored.map((k) => k.name)).toEqual(expect.arrayContaining(names));
+    expect(stored.find((k) => k.name === "pixel")?.revokedAt).toEqual(expect.any(String));
   });
 
   it("answers usage: on stdout with exit 0 for --help, on stderr with exit 2 for no or an unknown command", () => {

@@ -16,6 +16,7 @@ const file: KeysFile = {
       signingSecret: "ab".repeat(32),
     },
     { name: "dash", scope: "query", sha256: hashSecret("imp_qry_dash"), createdAt },
+    { name: "acme", scope: "query", sha256: hashSecret("imp_qry_acme"), createdAt, rate: 5, ads: ["acme-*"] },
     { name: "old", scope: "ingest", sha256: hashSecret("imp_ing_old"), createdAt, revokedAt: createdAt },
   ],
 };
@@ -29,6 +30,7 @@ describe("Keyring", () => {
       scope: "ingest",
       origins: new Set(["https://a.example"]),
       rate: 100,
+      ads: undefined,
       signingSecret: "ab".repeat(32),
     });
     expect(keyring.authenticate("imp_qry_dash")).toEqual({
@@ -36,8 +38,12 @@ describe("Keyring", () => {
       scope: "query",
       origins: undefined,
       rate: undefined,
+      ads: undefined,
       signingSecret: undefined,
     });
+    const acme = keyring.authenticate("imp_qry_acme");
+    expect(acme).toMatchObject({ name: "acme", scope: "query", rate: 5 });
+    expect(acme?.ads?.patterns).toEqual(["acme-*"]);
   });
 
   it("authenticates no unknown secret, no hash presented as a secret, and no revoked key", () => {
@@ -45,19 +51,18 @@ describe("Keyring", () => {
     expect(keyring.authenticate("")).toBeUndefined();
     expect(keyring.authenticate(hashSecret("imp_ing_web"))).toBeUndefined();
     expect(keyring.authenticate("imp_ing_old")).toBeUndefined();
-    expect(keyring.activeCount).toBe(2);
+    expect(keyring.activeCount).toBe(3);
   });
 
   it("authenticates nothing when there are no keys", () => {
     const empty = new Keyring({ version: 1, keys: [] });
     expect(empty.activeCount).toBe(0);
     expect(empty.authenticate("imp_ing_web")).toBeUndefined();
-    expect(empty.holdsKeys).toBe(false);
   });
 
-  it("still holds keys when every key is revoked, so revoking the last one does not open the API", () => {
+  it("authenticates nothing when every key is revoked", () => {
     const revoked = new Keyring({ version: 1, keys: file.keys.filter((k) => k.revokedAt !== undefined) });
     expect(revoked.activeCount).toBe(0);
-    expect(revoked.holdsKeys).toBe(true);
+    expect(revoked.authenticate("imp_ing_old")).toBeUndefined();
   });
 });

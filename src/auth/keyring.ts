@@ -1,4 +1,5 @@
 import { hash, timingSafeEqual } from "node:crypto";
+import { AdScope } from "./ad-scope.ts";
 import type { KeysFile, Scope } from "./keys-file.ts";
 
 /** An active key as the API uses it. */
@@ -7,8 +8,10 @@ export interface ApiKey {
   scope: Scope;
   /** Browser origins allowed to send with this key; undefined: any. */
   origins: ReadonlySet<string> | undefined;
-  /** Events per second; undefined: no limit. */
+  /** Ingest keys: events per second; undefined: no limit. Query keys: requests per second; undefined: the default. */
   rate: number | undefined;
+  /** Query keys: the ads it may read; undefined: every ad. */
+  ads: AdScope | undefined;
   /** HMAC key (hex) of a signed key: its pixel URLs must carry a valid signature. */
   signingSecret: string | undefined;
 }
@@ -16,11 +19,8 @@ export interface ApiKey {
 /** The active keys of one version of the keys file. */
 export class Keyring {
   readonly #keys: { sha256: Buffer; key: ApiKey }[];
-  /** The file names any key, revoked ones included: revoking the last key must lock the API, not open it. */
-  readonly holdsKeys: boolean;
 
   constructor(file: KeysFile) {
-    this.holdsKeys = file.keys.length > 0;
     this.#keys = file.keys
       .filter((k) => k.revokedAt === undefined)
       .map((k) => ({
@@ -30,6 +30,7 @@ export class Keyring {
           scope: k.scope,
           origins: k.origins && new Set(k.origins),
           rate: k.rate,
+          ads: k.ads && new AdScope(k.ads),
           signingSecret: k.signingSecret,
         },
       }));

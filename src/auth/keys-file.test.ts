@@ -2,7 +2,15 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { hashSecret, type KeyRecord, KeysFileError, newSecret, readKeysFile, writeKeysFile } from "./keys-file.ts";
+import {
+  editKeysFile,
+  hashSecret,
+  type KeyRecord,
+  KeysFileError,
+  newSecret,
+  readKeysFile,
+  writeKeysFile,
+} from "./keys-file.ts";
 
 const hex = (c: string) => c.repeat(64);
 const ingest: KeyRecord = {
@@ -70,9 +78,27 @@ describe("readKeysFile", () => {
     }
   });
 
-  it("refuses origins, a rate or a signing secret on a query key, and two keys with one name or one secret", () => {
-    const message = problem({ version: 1, keys: [{ ...query, origins: ["https://a.example"], rate: 1 }] });
-    expect(message).toMatch("keys.0.origins: only an ingest key can have origins; keys.0.rate: only an ingest key");
+  it("takes a rate and ads on a query key (version 1 still), and files written before ads as they are", () => {
+    const tenant = { ...query, rate: 5, ads: ["acme-*", "acme:eu.1"] };
+    writeFileSync(path, JSON.stringify({ version: 1, keys: [ingest, tenant] }));
+    expect(readKeysFile(path).keys).toEqual([ingest, tenant]);
+    expect(problem({ version: 1, keys: [{ ...query, ads: [] }] })).toMatch("keys.0.ads: ");
+    expect(problem({ version: 1, keys: [{ ...query, ads: ["acme %"] }] })).toMatch(
+      "keys.0.ads.0: must be ad id characters (A-Z a-z 0-9 . _ : -) and * only",
+    );
+  });
+
+  it("refuses origins or a signing secret on a query key, ads on an ingest key, and two keys with one name or one secret", () => {
+    const message = problem({
+      version: 1,
+      keys: [{ ...query, origins: ["https://a.example"], signingSecret: hex("b") }],
+    });
+    expect(message).toMatch(
+      "keys.0.origins: only an ingest key can have origins; keys.0.signingSecret: only an ingest key",
+    );
+    expect(problem({ version: 1, keys: [{ ...ingest, ads: ["a-*"] }] })).toMatch(
+      "keys.0.ads: only a query key can have ads",
+    );
     expect(problem({ version: 1, keys: [ingest, { ...query, name: "web-1" }] })).toMatch(
       "keys.1.name: same name as keys.0",
     );
@@ -100,6 +126,43 @@ describe("writeKeysFile", () => {
     const before = readFileSync(path, "utf8");
     expect(() => writeKeysFile(path, { version: 1, keys: [query, query] })).toThrow(KeysFileError);
     expect(readFileSync(path, "utf8")).toBe(before);
+  });
+});
+
+describe("editKeysFile", () => {
+  const named = (name: string): KeyRecord => ({ ...query, name, sha256: hashSecret(name) });
+
+  it("serializes edits: two at once both land, though each takes its time between read and write", async () => {
+    writeKeysFile(path, { version: 1, keys: [named("a")] });
+    let firstRead!: () => void;
+    const firstHasRead = new Promise<void>((resolve) => {
+      firstRead = resolve;
+    });
+    const first = editKeysFile(path, async (file) => {
+      firstRead();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return { file: { ...file, keys: [...file.keys, named("b")] }, result: "first" };
+    });
+    await firstHasRead;
+    const second = editKeysFile(path, (file) => ({
+      file: { ...file, keys: file.keys.map((k) => ({ ...k, revokedAt: "2026-11-25T00:00:00.000Z" })) },
+      result: file.keys.length,
+    }));
+    expect(await Promise.all([first, second])).toEqual(["first", 2]);
+    expect(readKeysFile(path).keys.map((k) => [k.name, k.revokedAt !== undefined])).toEqual([
+      ["a", true],
+      ["b", true],
+    ]);
+    expect(readdirSync(dir)).toEqual(["keys.json"]);
+  });
+
+  it("starts from an empty file when there is none, and writes nothing when the edit throws", async () => {
+    await editKeysFile(path, (file) => ({ file: { ...file, keys: [named("a")] }, result: undefined }));
+    expect(readKeysFile(path).keys).toEqual([named("a")]);
+    const before = readFileSync(path, "utf8");
+    await expect(editKeysFile(path, () => Promise.reject(new Error("no")))).rejects.toThrow("no");
+    expect(readFileSync(path, "utf8")).toBe(before);
+    expect(readdirSync(dir)).toEqual(["keys.json"]);
   });
 });
 

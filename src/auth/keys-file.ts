@@ -11,20 +11,36 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { lock } from "proper-lockfile";
 import { z } from "zod";
 
-/** Where the API keys live when API_KEYS_FILE is not set (relative to the working directory). */
+/** Where the API keys live when API_KEYS_FILE is not set (relative to the working directory, resolved at start). */
 export const DEFAULT_KEYS_FILE = ".data/dev/keys.json";
+
+/** Why a keys file was refused: missing, unreadable, not a valid keys file, or valid but naming no key. */
+export type KeysFileProblem = "not_found" | "unreadable" | "invalid" | "no_keys";
 
 /** The keys file cannot be read, is not JSON, or does not match the format; the message names the file. */
 export class KeysFileError extends Error {
   override name = "KeysFileError";
+  readonly problem: KeysFileProblem;
+  constructor(message: string, problem: KeysFileProblem) {
+    super(message);
+    this.problem = problem;
+  }
 }
 
 export const SCOPES = ["ingest", "query"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export const KEY_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** How every query key's secret starts: a URL holding this is refused whatever the parameter (key-in-url.ts). */
+export const QUERY_KEY_PREFIX = "imp_qry_";
+const INGEST_KEY_PREFIX = "imp_ing_";
+
+/** An ad id pattern of a tenant's query key: ad id characters, `*` for any run of them (say `acme-*`). */
+export const AD_PATTERN = /^[A-Za-z0-9._:*-]{1,128}$/;
 
 /** A browser origin as sent in the Origin header: scheme, host and port only, in normal form. */
 export function isOrigin(value: string): boolean {
@@ -44,19 +60,32 @@ const keySchema = z
     origins: z
       .array(z.string().refine(isOrigin, "must be a URL origin like https://a.example or http://localhost:8080"))
       .optional(),
-    /** Events per second. */
+    /** Ingest keys: events per second. Query keys: requests per second. */
     rate: z.number().int().positive().optional(),
+    /** Query keys only: the ads it may read, as patterns (`*` any run of characters); none: every ad. */
+    ads: z
+      .array(z.string().regex(AD_PATTERN, "must be ad id characters (A-Z a-z 0-9 . _ : -) and * only"))
+      .min(1)
+      .optional(),
     /** HMAC key for signed pixel URLs; the API needs it in the clear to verify them. */
     signingSecret: hex64.optional(),
     revokedAt: instant.optional(),
   })
   .superRefine((key, ctx) => {
-    if (key.scope !== "query") return;
-    for (const field of ["origins", "rate", "signingSecret"] as const) {
-      if (key[field] !== undefined) {
-        ctx.addIssue({ code: "custom", path: [field], message: `only an ingest key can have ${field}` });
+    const only = (scope: Scope, fields: readonly ("origins" | "signingSecret" | "ads")[]) => {
+      if (key.scope === scope) return;
+      for (const field of fields) {
+        if (key[field] !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: [field],
+            message: `only ${scope === "ingest" ? "an" : "a"} ${scope} key can have ${field}`,
+          });
+        }
       }
-    }
+    };
+    only("ingest", ["origins", "signingSecret"]);
+    only("query", ["ads"]);
   });
 
 const fileSchema = z.strictObject({ version: z.literal(1), keys: z.array(keySchema) }).superRefine((file, ctx) => {
@@ -84,7 +113,7 @@ function check(path: string, value: unknown): KeysFile {
   const parsed = fileSchema.safeParse(value);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message));
-  throw new KeysFileError(`keys file ${path}: ${problems.join("; ")}`);
+  throw new KeysFileError(`keys file ${path}: ${problems.join("; ")}`, "invalid");
 }
 
 /**
@@ -98,14 +127,14 @@ export function readKeysFile(path: string, { allowMissing = true } = {}): KeysFi
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT" && allowMissing) return { version: 1, keys: [] };
-    if (code === "ENOENT") throw new KeysFileError(`keys file ${path}: not found (deleted?)`);
-    throw new KeysFileError(`keys file ${path}: cannot read: ${(error as Error).message}`);
+    if (code === "ENOENT") throw new KeysFileError(`keys file ${path}: not found`, "not_found");
+    throw new KeysFileError(`keys file ${path}: cannot read: ${(error as Error).message}`, "unreadable");
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new KeysFileError(`keys file ${path}: not JSON: ${(error as Error).message}`);
+    throw new KeysFileError(`keys file ${path}: not JSON: ${(error as Error).message}`, "invalid");
   }
   return check(path, json);
 }
@@ -138,13 +167,43 @@ export function writeKeysFile(path: string, file: KeysFile): void {
     }
   } catch (error) {
     rmSync(temp, { force: true });
-    throw new KeysFileError(`keys file ${path}: cannot write: ${(error as Error).message}`);
+    throw new KeysFileError(`keys file ${path}: cannot write: ${(error as Error).message}`, "unreadable");
+  }
+}
+
+/**
+ * Reads the keys file, applies `edit` and writes the result, holding a lock on the file all along, so that two
+ * edits at once (two `npm run keys`) both land: without it, each would write its own change over the file both
+ * read. The lock is a directory beside the file (proper-lockfile), refreshed while held; one left by a process
+ * that died is taken over once it is 10 s old.
+ */
+export async function editKeysFile<T>(
+  path: string,
+  edit: (file: KeysFile) => { file: KeysFile; result: T } | Promise<{ file: KeysFile; result: T }>,
+): Promise<T> {
+  mkdirSync(dirname(path), { recursive: true });
+  let release: () => Promise<void>;
+  try {
+    release = await lock(path, {
+      realpath: false,
+      stale: 10_000,
+      retries: { retries: 100, minTimeout: 20, maxTimeout: 200 },
+    });
+  } catch (error) {
+    throw new KeysFileError(`keys file ${path}: cannot lock it for an edit: ${(error as Error).message}`, "unreadable");
+  }
+  try {
+    const { file, result } = await edit(readKeysFile(path));
+    writeKeysFile(path, file);
+    return result;
+  } finally {
+    await release();
   }
 }
 
 /** A new API key secret; the prefix lets secret scanners and people recognise one and its scope. */
 export function newSecret(scope: Scope): string {
-  return `${scope === "ingest" ? "imp_ing_" : "imp_qry_"}${randomBytes(32).toString("base64url")}`;
+  return `${scope === "ingest" ? INGEST_KEY_PREFIX : QUERY_KEY_PREFIX}${randomBytes(32).toString("base64url")}`;
 }
 
 /** 32 random bytes, hex: the HMAC key of a signed ingest key. */

@@ -51,12 +51,43 @@ describe("watchKeys", () => {
     expect(errors).toEqual([]);
   });
 
-  it("starts with no keys when the file is missing, and picks it up once it is there", async () => {
-    const keys = watch();
-    expect(keys.current().activeCount).toBe(0);
+  it("throws at start when the file is missing, names no key, or every key in it is revoked", () => {
+    expect(() => watch()).toThrow(
+      expect.objectContaining({ problem: "not_found", message: `keys file ${path}: not found` }),
+    );
+    writeKeysFile(path, fileWith());
+    expect(() => watch()).toThrow(
+      expect.objectContaining({ problem: "no_keys", message: `keys file ${path}: names no key ("keys": [])` }),
+    );
+    const [one] = fileWith("one").keys;
+    writeKeysFile(path, {
+      version: 1,
+      keys: [{ ...(one as KeysFile["keys"][number]), revokedAt: "2026-11-25T00:00:00Z" }],
+    });
+    expect(() => watch()).toThrow(`keys file ${path}: every key in it is revoked`);
+  });
+
+  it("keeps the last good keys when the file is emptied, and reports it naming the file", async () => {
     writeKeysFile(path, fileWith("one"));
-    await waitFor("the reload", 5_000, () => reloads[0]);
+    const keys = watch();
+    writeKeysFile(path, fileWith());
+    const error = await waitFor("the error", 5_000, () => errors[0]);
+    expect(error.message).toBe(`keys file ${path}: names no key ("keys": [])`);
     expect(keys.current().authenticate("one")?.name).toBe("one");
+    expect(reloads).toEqual([]);
+  });
+
+  it("takes a file whose every key is revoked: nothing authenticates", async () => {
+    writeKeysFile(path, fileWith("one"));
+    const keys = watch();
+    const [one] = fileWith("one").keys;
+    writeKeysFile(path, {
+      version: 1,
+      keys: [{ ...(one as KeysFile["keys"][number]), revokedAt: "2026-11-25T00:00:00Z" }],
+    });
+    await waitFor("the reload", 5_000, () => reloads[0]);
+    expect(keys.current().activeCount).toBe(0);
+    expect(keys.current().authenticate("one")).toBeUndefined();
   });
 
   it("keeps the last good keys and reports once when the file no longer parses, until it is fixed", async () => {
@@ -88,7 +119,7 @@ describe("watchKeys", () => {
     const keys = watch();
     rmSync(path);
     const error = await waitFor("the error", 5_000, () => errors[0]);
-    expect(error.message).toMatch(`keys file ${path}: not found`);
+    expect(error.message).toBe(`keys file ${path}: not found`);
     expect(keys.current().authenticate("one")?.name).toBe("one");
     expect(reloads).toEqual([]);
   });

@@ -7,6 +7,7 @@ const fields = { id: "imp-1", adId: "ad-7", userId: "u-42", exp: "1764000300" };
 // The vector, computed here from the documented construction rather than by the module.
 const vector = createHmac("sha256", Buffer.from(secret, "hex")).update("imp-1|ad-7|u-42|1764000300").digest("hex");
 const now = 1_764_000_000;
+const DAY = 86_400;
 
 describe("pixelSignature", () => {
   it("is hex HMAC-SHA256 of id|adId|userId|exp under the secret's bytes", () => {
@@ -17,26 +18,34 @@ describe("pixelSignature", () => {
 
 describe("verifyPixelSignature", () => {
   it("accepts the signature of the same fields until exp has passed", () => {
-    expect(verifyPixelSignature(secret, { ...fields, sig: vector }, now)).toBe("ok");
-    expect(verifyPixelSignature(secret, { ...fields, sig: vector }, 1_764_000_300)).toBe("ok");
-    expect(verifyPixelSignature(secret, { ...fields, sig: vector }, 1_764_000_301)).toBe("expired");
+    expect(verifyPixelSignature(secret, { ...fields, sig: vector }, now, DAY)).toBe("ok");
+    expect(verifyPixelSignature(secret, { ...fields, sig: vector }, 1_764_000_300, DAY)).toBe("ok");
+    expect(verifyPixelSignature(secret, { ...fields, sig: vector }, 1_764_000_301, DAY)).toBe("expired");
   });
 
   it("refuses any altered field, another secret, a malformed exp or sig", () => {
     for (const altered of [{ id: "imp-2" }, { adId: "ad-8" }, { userId: "u-43" }, { exp: "1764000301" }]) {
-      expect(verifyPixelSignature(secret, { ...fields, ...altered, sig: vector }, now)).toBe("invalid");
+      expect(verifyPixelSignature(secret, { ...fields, ...altered, sig: vector }, now, DAY)).toBe("invalid");
     }
-    expect(verifyPixelSignature("ff".repeat(32), { ...fields, sig: vector }, now)).toBe("invalid");
-    expect(verifyPixelSignature(secret, { ...fields, exp: "1e10", sig: vector }, now)).toBe("invalid");
-    expect(verifyPixelSignature(secret, { ...fields, exp: "-1", sig: vector }, now)).toBe("invalid");
+    expect(verifyPixelSignature("ff".repeat(32), { ...fields, sig: vector }, now, DAY)).toBe("invalid");
+    expect(verifyPixelSignature(secret, { ...fields, exp: "1e10", sig: vector }, now, DAY)).toBe("invalid");
+    expect(verifyPixelSignature(secret, { ...fields, exp: "-1", sig: vector }, now, DAY)).toBe("invalid");
     for (const sig of [vector.slice(1), `${vector}0`, vector.toUpperCase(), ""]) {
-      expect(verifyPixelSignature(secret, { ...fields, sig }, now)).toBe("invalid");
+      expect(verifyPixelSignature(secret, { ...fields, sig }, now, DAY)).toBe("invalid");
     }
   });
 
+  it("refuses a genuine signature whose exp is further ahead than the most the API accepts", () => {
+    const later = { ...fields, exp: String(now + DAY + 1) };
+    const sig = pixelSignature(secret, later);
+    expect(verifyPixelSignature(secret, { ...later, sig }, now, DAY)).toBe("too_far");
+    expect(verifyPixelSignature(secret, { ...later, sig }, now + 1, DAY)).toBe("ok");
+    expect(verifyPixelSignature(secret, { ...later, sig }, now, DAY + 1)).toBe("ok");
+  });
+
   it("calls a URL without exp or sig unsigned", () => {
-    expect(verifyPixelSignature(secret, { ...fields, exp: undefined, sig: vector }, now)).toBe("unsigned");
-    expect(verifyPixelSignature(secret, fields, now)).toBe("unsigned");
+    expect(verifyPixelSignature(secret, { ...fields, exp: undefined, sig: vector }, now, DAY)).toBe("unsigned");
+    expect(verifyPixelSignature(secret, fields, now, DAY)).toBe("unsigned");
   });
 });
 
@@ -56,8 +65,8 @@ describe("signPixelUrl", () => {
     expect(`${url.origin}${url.pathname}`).toBe("https://api.example.com/pixel.gif");
     expect(url.search).toContain("id=imp%3A1&adId=ad-7&userId=u-42&key=imp_ing_abc&exp=1764000300&sig=");
     const params = Object.fromEntries(url.searchParams);
-    expect(verifyPixelSignature(secret, { id: "imp:1", adId: "ad-7", userId: "u-42", ...params }, now)).toBe("ok");
-    expect(verifyPixelSignature(secret, { id: "imp:1", adId: "ad-7", userId: "u-42", ...params }, now + 301)).toBe(
+    expect(verifyPixelSignature(secret, { id: "imp:1", adId: "ad-7", userId: "u-42", ...params }, now, DAY)).toBe("ok");
+    expect(verifyPixelSignature(secret, { id: "imp:1", adId: "ad-7", userId: "u-42", ...params }, now + 301, DAY)).toBe(
       "expired",
     );
   });

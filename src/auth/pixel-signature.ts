@@ -18,13 +18,18 @@ export function pixelSignature(signingSecretHex: string, { id, adId, userId, exp
     .digest("hex");
 }
 
-export type PixelVerdict = "ok" | "unsigned" | "expired" | "invalid";
+export type PixelVerdict = "ok" | "unsigned" | "expired" | "too_far" | "invalid";
 
-/** The signature is checked before the expiry, so "expired" means a genuine URL that is too old. */
+/**
+ * The signature is checked before the expiry, so "expired" means a genuine URL that is too old, and "too_far" a
+ * genuine one whose `exp` is more than `maxAheadSeconds` away: a URL that would stay valid for longer than the
+ * API is willing to accept copies of it.
+ */
 export function verifyPixelSignature(
   signingSecretHex: string,
   params: { id: string; adId: string; userId: string; exp?: string | undefined; sig?: string | undefined },
   nowSeconds: number,
+  maxAheadSeconds: number,
 ): PixelVerdict {
   const { exp, sig } = params;
   if (exp === undefined || sig === undefined) return "unsigned";
@@ -32,7 +37,8 @@ export function verifyPixelSignature(
   const expected = Buffer.from(pixelSignature(signingSecretHex, { ...params, exp }));
   const presented = Buffer.from(sig);
   if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return "invalid";
-  return Number(exp) < nowSeconds ? "expired" : "ok";
+  if (Number(exp) < nowSeconds) return "expired";
+  return Number(exp) > nowSeconds + maxAheadSeconds ? "too_far" : "ok";
 }
 
 /** For Node ad servers: the pixel URL of one impression, signed with a signed key's signing secret. */

@@ -185,6 +185,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
             "sender_gone",
             "overloaded",
             "rate_limited",
+            "batch_over_rate_limit",
             ...DELIVERY_ERRORS,
           ],
         },

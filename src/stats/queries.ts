@@ -7,6 +7,8 @@ export interface WindowQuery {
   minutes: number;
   /** Only these ads; empty means all. */
   adIds: string[];
+  /** Only ads matching one of these LIKE patterns (a tenant's key: AdScope.likePatterns); absent means all. */
+  adPatterns?: readonly string[];
 }
 
 export interface RankedQuery extends WindowQuery {
@@ -29,8 +31,10 @@ export interface Reach {
 }
 
 /** Only the given ads; for all ads no condition at all (an always-true `OR` is still evaluated on every row). */
-function adFilter(adIds: string[]): string {
-  return adIds.length === 0 ? "" : " AND ad_id IN {adIds:Array(String)}";
+function adFilter({ adIds, adPatterns = [] }: WindowQuery): string {
+  const ids = adIds.length === 0 ? "" : " AND ad_id IN {adIds:Array(String)}";
+  if (adPatterns.length === 0) return ids;
+  return `${ids} AND (${adPatterns.map((_, i) => `ad_id LIKE {adLike${i}:String}`).join(" OR ")})`;
 }
 const RAW_WINDOW =
   "ts > fromUnixTimestamp64Milli({start:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Milli({end:Int64}, 'UTC')";
@@ -56,6 +60,7 @@ function windowParams(window: SplitWindow, q: RankedQuery) {
     hourFromSeconds: window.hourFrom / 1000,
     hourToSeconds: window.hourTo / 1000,
     adIds: q.adIds,
+    ...Object.fromEntries((q.adPatterns ?? []).map((pattern, i) => [`adLike${i}`, pattern])),
     ...(q.limit === undefined ? {} : { limit: q.limit }),
   };
 }
@@ -63,7 +68,7 @@ function windowParams(window: SplitWindow, q: RankedQuery) {
 /** The statement behind `countPerAd`, for callers that run it themselves (the stats benchmark). */
 export function countPerAdQuery(q: RankedQuery) {
   const window = splitWindow(q.now, q.minutes);
-  const ads = adFilter(q.adIds);
+  const ads = adFilter(q);
   const ranked = q.limit === undefined ? "" : "ORDER BY impressions DESC, ad_id LIMIT {limit:UInt32}";
   const statement = (query: string) => ({
     query,
@@ -105,7 +110,7 @@ export async function countPerAd(client: ClickHouseClient, q: RankedQuery): Prom
  */
 export async function timeSeries(client: ClickHouseClient, q: WindowQuery): Promise<Record<string, MinuteCount[]>> {
   const window = splitWindow(q.now, q.minutes);
-  const ads = adFilter(q.adIds);
+  const ads = adFilter(q);
   const result = await client.query({
     query: `SELECT ad_id, minute, sum(n) AS impressions FROM (
         SELECT ad_id, toUnixTimestamp(minute) AS minute, sum(impressions) AS n FROM impressions_per_minute
@@ -135,7 +140,7 @@ export async function timeSeries(client: ClickHouseClient, q: WindowQuery): Prom
 
 /** Exact distinct users and impressions per ad over the window, read from the raw table. */
 export async function reachPerAd(client: ClickHouseClient, q: RankedQuery): Promise<Record<string, Reach>> {
-  const ads = adFilter(q.adIds);
+  const ads = adFilter(q);
   const ranked = q.limit === undefined ? "" : "ORDER BY reach DESC, ad_id LIMIT {limit:UInt32}";
   const result = await client.query({
     query: `SELECT ad_id, count() AS impressions, uniqExact(user_id) AS reach FROM impressions

@@ -1,5 +1,5 @@
 import { type ClickHouseClient, ClickHouseError } from "@clickhouse/client";
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
@@ -26,13 +26,24 @@ export async function fromClickHouse<T>(query: Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * The ads a request may read: with a tenant's key (one created with --ads), an adId it names outside the key's
+ * ads is refused (403 ad_not_allowed), and the query is filtered to the key's ads whatever it names.
+ */
+function tenantFilter(request: FastifyRequest, adIds: string[]): { adIds: string[]; adPatterns?: readonly string[] } {
+  const key = request.apiKey;
+  if (!key?.ads) return { adIds };
+  key.ads.check(key.name, adIds);
+  return { adIds, adPatterns: key.ads.likePatterns };
+}
+
 /** GET /stats, /stats/timeseries and /stats/reach: see docs/STATS.md. */
 export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { clickhouse, config }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const statsQuery = statsQuerySchema(config.RETENTION_DAYS);
 
   // A query ClickHouse refuses is a bug (500); one it does not answer, a 503.
-  const errors = ["invalid_query", "clickhouse_unavailable", "internal_error"] as const;
+  const errors = ["invalid_query", "ad_not_allowed", "clickhouse_unavailable", "internal_error"] as const;
   const tags = ["query"];
 
   app.get(
@@ -47,13 +58,13 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { c
         errors,
       },
     },
-    async ({ query }) =>
+    async (request) =>
       fromClickHouse(
         countPerAd(clickhouse, {
           now: Date.now(),
-          minutes: query.timeWindowMinutes,
-          adIds: query.adId,
-          limit: query.limit,
+          minutes: request.query.timeWindowMinutes,
+          ...tenantFilter(request, request.query.adId),
+          limit: request.query.limit,
         }),
       ),
   );
@@ -72,8 +83,14 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { c
         errors,
       },
     },
-    async ({ query }) =>
-      fromClickHouse(timeSeries(clickhouse, { now: Date.now(), minutes: query.timeWindowMinutes, adIds: query.adId })),
+    async (request) =>
+      fromClickHouse(
+        timeSeries(clickhouse, {
+          now: Date.now(),
+          minutes: request.query.timeWindowMinutes,
+          ...tenantFilter(request, request.query.adId),
+        }),
+      ),
   );
 
   app.get(
@@ -89,13 +106,13 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { c
         errors,
       },
     },
-    async ({ query }) =>
+    async (request) =>
       fromClickHouse(
         reachPerAd(clickhouse, {
           now: Date.now(),
-          minutes: query.timeWindowMinutes,
-          adIds: query.adId,
-          limit: query.limit,
+          minutes: request.query.timeWindowMinutes,
+          ...tenantFilter(request, request.query.adId),
+          limit: request.query.limit,
         }),
       ),
   );

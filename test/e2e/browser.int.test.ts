@@ -167,7 +167,7 @@ describe("a publisher's page in Chromium, against the whole system", () => {
     expect(await stats(system, Object.keys(expected))).toEqual(expected);
   });
 
-  describe("with keys on (AUTH=auto), an ingest key bound to page A's origin", () => {
+  describe("with keys on (AUTH=required), an ingest key bound to page A's origin", () => {
     let keys: ReturnType<typeof useKeysFile>;
     let system: System;
     let pageA: Awaited<ReturnType<typeof openPublisherPage>>;

@@ -231,7 +231,7 @@ describe("the dashboard in Chromium, against the whole system", () => {
   });
 });
 
-describe("the dashboard with keys on (AUTH=auto)", () => {
+describe("the dashboard with keys on (AUTH=required)", () => {
   let system: System;
   let queryKey: string;
   beforeAll(async () => {

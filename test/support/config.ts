@@ -3,7 +3,8 @@ import { type Config, loadConfig } from "../../src/config.ts";
 
 /**
  * The config a process would load, pointed at the test stack's engines; without keys (AUTH=off) unless the
- * test turns them on, and never the developer's own keys file.
+ * test turns them on, and never the developer's own keys file. No per-IP limit on the query routes unless the
+ * test sets one: every test's requests come from 127.0.0.1, polls included.
  */
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
@@ -12,6 +13,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     LOG_LEVEL: "warn",
     AUTH: "off",
     API_KEYS_FILE: "/nonexistent/keys.json",
+    QUERY_RATE_PER_IP: "0",
     ...overrides,
   });
 }

@@ -15,7 +15,7 @@ const logger = pino({ level: "warn" });
 
 /**
  * The whole system for an end-to-end test: the API (every role) listening on a free port and one worker, on a
- * topic, group and database of their own. With `keysFile`: AUTH=auto on it, watched (default interval) and
+ * topic, group and database of their own. With `keysFile`: AUTH=required on it, watched (default interval) and
  * gated as src/api/main.ts does. What it starts is pushed on `closers`, for the caller to close in reverse.
  */
 export async function startTestSystem(
@@ -33,7 +33,7 @@ export async function startTestSystem(
       KAFKA_CONSUMER_GROUP: `${name}-group`,
       KAFKA_PARTITIONS: "2",
       WORKER_BATCH_MAX_WAIT_MS: "100",
-      ...(keysFile && { AUTH: "auto", API_KEYS_FILE: keysFile }),
+      ...(keysFile && { AUTH: "required", API_KEYS_FILE: keysFile }),
     }),
   );
   closers.push(() => db.drop());
