@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +22,8 @@ const root = mkdtempSync(join(tmpdir(), "chdb-dev-server-"));
 interface Running {
   url: string;
   child: ChildProcess;
+  /** What the server printed so far. */
+  output(): string;
   /** Sends the signal and resolves once the process has exited. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -45,6 +48,7 @@ async function startServer(dataDir: string): Promise<Running> {
   return {
     url: `http://127.0.0.1:${port}`,
     child,
+    output: () => output,
     async stop(signal = "SIGTERM") {
       child.kill(signal);
       await exited;
@@ -203,6 +207,70 @@ describe("chdb dev server through the official client", () => {
     await expect(
       quiet.insert({ table: "events", values: [{ id: "not a number" }], format: "JSONEachRow" }),
     ).rejects.toBeInstanceOf(ClickHouseError);
+  });
+
+  it("enforces the limits the query routes send: answer size, memory, time, and readonly", async () => {
+    const quiet = client(server.url, { log: { level: ClickHouseLogLevel.OFF } });
+    const run = (query: string, clickhouse_settings: ClickHouseSettings) =>
+      quiet.query({ query, format: "JSONEachRow", clickhouse_settings }).then((r) => r.json());
+    const throwing = { result_overflow_mode: "throw" } as const;
+    await expect(run("SELECT number FROM numbers(100)", { ...throwing, max_result_rows: "10" })).rejects.toMatchObject({
+      type: "TOO_MANY_ROWS_OR_BYTES",
+    });
+    await expect(
+      run("SELECT toString(number) FROM numbers(100000)", { ...throwing, max_result_bytes: "1000" }),
+    ).rejects.toMatchObject({ type: "TOO_MANY_ROWS_OR_BYTES" });
+    await expect(
+      run("SELECT uniqExact(number) FROM numbers(10000000)", { max_memory_usage: String(10 * 1024 * 1024) }),
+    ).rejects.toMatchObject({ type: "MEMORY_LIMIT_EXCEEDED" });
+    const started = Date.now();
+    await expect(
+      run("SELECT sleepEachRow(0.25) FROM numbers(20)", { max_block_size: "1", max_execution_time: 1 }),
+    ).rejects.toMatchObject({ type: "TIMEOUT_EXCEEDED" });
+    // Stopped after about 1 s of its 5.
+    expect(Date.now() - started).toBeLessThan(4000);
+
+    await ch.command({ query: "CREATE TABLE guarded (n UInt8) ENGINE = MergeTree ORDER BY n" });
+    await ch.insert({ table: "guarded", values: [{ n: 1 }], format: "JSONEachRow" });
+    const readOnly = client(server.url, {
+      log: { level: ClickHouseLogLevel.OFF },
+      clickhouse_settings: { readonly: "2" },
+    });
+    const attempts = [
+      readOnly.insert({ table: "guarded", values: [{ n: 2 }], format: "JSONEachRow" }),
+      readOnly.command({ query: "ALTER TABLE guarded DELETE WHERE 1" }),
+      readOnly.command({ query: "TRUNCATE TABLE guarded" }),
+      readOnly.command({ query: "DROP TABLE guarded" }),
+      readOnly.command({ query: "CREATE TABLE planted (n UInt8) ENGINE = Memory" }),
+    ];
+    for (const attempt of attempts) await expect(attempt).rejects.toMatchObject({ type: "READONLY" });
+    expect(await count(readOnly, "guarded")).toBe(1);
+  });
+
+  it("skips a statement whose client went away while it waited for its turn", async () => {
+    await ch.command({ query: "CREATE TABLE skipped (n UInt8) ENGINE = MergeTree ORDER BY n" });
+    // Statements run one at a time: this one keeps the engine busy for about a second.
+    const busy = ch
+      .query({ query: "SELECT sleepEachRow(0.2) FROM numbers(5)", clickhouse_settings: { max_block_size: "1" } })
+      .then((r) => r.text());
+    /** An INSERT sent whole over a connection of its own, and when `abandon`, that connection closed. */
+    const insert = (n: number, abandon: boolean) =>
+      new Promise<void>((resolve) => {
+        const url = `${server.url}/?query=${encodeURIComponent("INSERT INTO skipped FORMAT JSONEachRow")}`;
+        const request = httpRequest(url, { method: "POST", agent: false });
+        request.on("error", () => resolve());
+        request.on("response", (response) => response.resume().on("end", resolve));
+        request.end(JSON.stringify({ n }), () => {
+          if (abandon) setTimeout(() => request.destroy(), 200);
+        });
+      });
+    await Promise.all([insert(1, true), insert(2, false)]);
+    await busy;
+    const rows = await (await ch.query({ query: "SELECT n FROM skipped", format: "JSONEachRow" })).json();
+    expect(rows).toEqual([{ n: 2 }]);
+    expect(server.output()).toContain(
+      "skipped a statement whose client went away before its turn: INSERT INTO skipped",
+    );
   });
 
   it("serves two writers and a reader at once with an exact final count", async () => {

@@ -59,6 +59,8 @@ interface Statement {
   params: Record<string, string | null>;
   database: string;
   format: string;
+  /** Whether the HTTP client went away while the statement waited for its turn. */
+  clientGone(): boolean;
 }
 
 export interface DevServer {
@@ -104,11 +106,17 @@ function openSession(dataDir: string): Session {
 /**
  * libchdb keeps query parameters in process-global state and a Session is one connection, so every
  * statement runs alone, in arrival order. That also makes the per-request `USE database` safe.
+ * A statement whose client went away while it waited is skipped (a real server cancels it); one that runs
+ * cannot be stopped (chdb has no cancel), only bounded by the settings it carries (max_execution_time).
  */
 function serialEngine(session: Session) {
   let tail: Promise<unknown> = Promise.resolve();
   let currentDatabase = "default";
-  const run = async ({ sql, params, database, format }: Statement) => {
+  const run = async ({ sql, params, database, format, clientGone }: Statement) => {
+    if (clientGone()) {
+      console.warn(`skipped a statement whose client went away before its turn: ${sql.slice(0, 80)}`);
+      throw new ClickHouseException(394, "QUERY_WAS_CANCELLED", "the client closed the connection before its turn");
+    }
     if (database !== currentDatabase) {
       await session.queryAsync(`USE ${quoteIdentifier(database)}`);
       currentDatabase = database;
@@ -140,6 +148,10 @@ function serialEngine(session: Session) {
 }
 
 async function handle(engine: ReturnType<typeof serialEngine>, req: IncomingMessage, res: ServerResponse) {
+  let gone = false;
+  res.once("close", () => {
+    if (!res.writableFinished) gone = true;
+  });
   const url = new URL(req.url ?? "/", "http://localhost");
   const search = url.searchParams;
   if (url.pathname === "/ping" || (url.pathname === "/" && req.method !== "POST" && !search.has("query"))) {
@@ -170,7 +182,13 @@ async function handle(engine: ReturnType<typeof serialEngine>, req: IncomingMess
   for (const [key, value] of search) {
     if (key.startsWith("param_")) params[key.slice("param_".length)] = bindableValue(value);
   }
-  const result = await engine.run({ sql, params, database: search.get("database") ?? "default", format });
+  const result = await engine.run({
+    sql,
+    params,
+    database: search.get("database") ?? "default",
+    format,
+    clientGone: () => gone,
+  });
 
   let output = Buffer.from(result.bytes());
   const summary = {
