@@ -75,6 +75,24 @@ const schema = z.object({
   CLICKHOUSE_DATABASE: z.string().regex(/^\w+$/).default("default"),
   CLICKHOUSE_USER: z.string().default("default"),
   CLICKHOUSE_PASSWORD: z.string().default(""),
+  /**
+   * A read-only user that provisioning creates (SELECT on CLICKHOUSE_DATABASE only) and the query routes connect
+   * as; empty: they connect as CLICKHOUSE_USER, every query still sent with readonly=2.
+   */
+  CLICKHOUSE_QUERY_USER: z
+    .string()
+    .regex(/^([A-Za-z_]\w*)?$/, "must be a user name (letters, digits, _), or empty to use CLICKHOUSE_USER")
+    .default("")
+    .transform((name) => name || undefined),
+  CLICKHOUSE_QUERY_PASSWORD: z.string().default(""),
+
+  /** The query routes: ClickHouse queries in flight per process; more wait QUERY_QUEUE_WAIT_MS, then 503. */
+  QUERY_CONCURRENCY: int(1, 256).default(4),
+  QUERY_QUEUE_WAIT_MS: int(0, 60_000).default(1000),
+  /** ClickHouse's max_execution_time for every query of the query routes; past it, 503 query_timeout. */
+  QUERY_TIMEOUT_SECONDS: int(1, 3600).default(10),
+  /** ClickHouse's max_memory_usage for every query of the query routes; past it, 400 query_too_large. */
+  QUERY_MAX_MEMORY_BYTES: int(1024 * 1024).default(1024 * 1024 * 1024),
   /** A cluster of the servers' remote_servers: the tables are sharded and replicated over it. Empty: one server. */
   CLICKHOUSE_CLUSTER: z
     .string()

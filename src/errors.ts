@@ -24,6 +24,8 @@ export const ERROR_CATALOGUE = {
   sender_gone: { status: 400, retryable: false },
   bad_request: { status: 400, retryable: false },
   key_in_url: { status: 400, retryable: false },
+  // A query ClickHouse stopped at a limit of its answer's size or memory: narrow it, do not retry as it is.
+  query_too_large: { status: 400, retryable: false },
   // Keys: who may do what (see "Keys" in the README).
   missing_api_key: { status: 401, retryable: false },
   invalid_api_key: { status: 401, retryable: false },
@@ -45,6 +47,8 @@ export const ERROR_CATALOGUE = {
   overloaded: { status: 503, retryable: true, retryAfterSeconds: 1 },
   kafka_unavailable: { status: 503, retryable: true, retryAfterSeconds: 1 },
   clickhouse_unavailable: { status: 503, retryable: true, retryAfterSeconds: 1 },
+  // A query that ran past QUERY_TIMEOUT_SECONDS: with the size caps, that means ClickHouse is busy.
+  query_timeout: { status: 503, retryable: true, retryAfterSeconds: 5 },
   shutting_down: { status: 503, retryable: true, retryAfterSeconds: 1 },
   not_ready: { status: 503, retryable: true, retryAfterSeconds: 5 },
   internal_error: { status: 500, retryable: false },

@@ -3,6 +3,7 @@ import { ensureTopics, impressionTopics, type TopicDifference } from "./kafka/to
 import { createClickHouse } from "./storage/clickhouse.ts";
 import { createDatabaseStatement, storageLayout } from "./storage/layout.ts";
 import { migrate } from "./storage/migrations.ts";
+import { ensureQueryUser } from "./storage/query-user.ts";
 import { applyRetention } from "./storage/retention.ts";
 
 /**
@@ -16,8 +17,9 @@ export async function provision(config: Config): Promise<TopicDifference[]> {
 }
 
 /**
- * The ClickHouse part of `provision`: the database, its tables, and their TTL matching RETENTION_DAYS; with
- * CLICKHOUSE_CLUSTER, on every server of the cluster (ON CLUSTER).
+ * The ClickHouse part of `provision`: the database, its tables, their TTL matching RETENTION_DAYS, and with
+ * CLICKHOUSE_QUERY_USER the query routes' read-only user; with CLICKHOUSE_CLUSTER, on every server of the
+ * cluster (ON CLUSTER).
  */
 export async function provisionStorage(config: Config): Promise<void> {
   const layout = storageLayout(config);
@@ -34,6 +36,13 @@ export async function provisionStorage(config: Config): Promise<void> {
   try {
     await migrate(clickhouse, { retentionDays: config.RETENTION_DAYS }, layout);
     await applyRetention(clickhouse, config.RETENTION_DAYS, layout);
+    if (config.CLICKHOUSE_QUERY_USER) {
+      await ensureQueryUser(clickhouse, layout, {
+        name: config.CLICKHOUSE_QUERY_USER,
+        password: config.CLICKHOUSE_QUERY_PASSWORD,
+        database: config.CLICKHOUSE_DATABASE,
+      });
+    }
   } finally {
     await clickhouse.close();
   }

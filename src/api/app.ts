@@ -12,6 +12,7 @@ import { sdkRoute } from "../ingest/sdk/route.ts";
 import { ACK_SHARE_OF_PRODUCE_TIMEOUT, type ImpressionProducer } from "../kafka/producer.ts";
 import type { ApiMetrics } from "../metrics/api.ts";
 import { pipelineRoutes } from "../stats/pipeline.ts";
+import { createStatsReader, queryLimits, type StatsReader } from "../stats/reader.ts";
 import { statsRoutes } from "../stats/routes.ts";
 import { createGate, type Gate, guardRoutes, rateCharger, refuseQueryKeysInUrls } from "./auth.ts";
 import { registerCors } from "./cors.ts";
@@ -26,8 +27,10 @@ export interface AppDependencies {
   config: Config;
   /** Required when the role serves ingest (all, ingest). */
   producer?: ImpressionProducer;
-  /** Required when the role serves queries (all, query). */
+  /** Required when the role serves queries (all, query): createQueryClickHouse in production (read-only). */
   clickhouse?: ClickHouseClient;
+  /** The query routes' reader over `clickhouse`; by default one with the config's limits (queryLimits). */
+  statsReader?: StatsReader;
   /** Engine probes for /readyz, by engine name. */
   checks: Record<string, EngineCheck>;
   /** Keys, scopes and rate limits (createGate); the API refuses to build without one unless AUTH=off. */
@@ -153,14 +156,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     }
     if (servesQueries) {
       if (!deps.clickhouse) throw new Error(`API_ROLE=${role} serves queries and needs a ClickHouse client`);
-      const clickhouse = deps.clickhouse;
+      // One reader per process: its slots bound the ClickHouse queries in flight over every query route.
+      const reader = deps.statsReader ?? createStatsReader(deps.clickhouse, queryLimits(config));
       await serving.register(async (query) => {
         guardRoutes(query, gate, "query");
-        await query.register(statsRoutes, { clickhouse, config });
+        await query.register(statsRoutes, { reader, config });
       });
       await serving.register(async (totals) => {
         guardRoutes(totals, gate, "query", { everyAd: true });
-        await totals.register(pipelineRoutes, { clickhouse, config, kafkaTimeoutMs: PIPELINE_KAFKA_TIMEOUT_MS });
+        await totals.register(pipelineRoutes, { reader, config, kafkaTimeoutMs: PIPELINE_KAFKA_TIMEOUT_MS });
       });
     }
   });

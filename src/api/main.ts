@@ -7,7 +7,7 @@ import { createImpressionProducer } from "../kafka/producer.ts";
 import { describeDifference, ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { apiMetrics } from "../metrics/api.ts";
 import { createRegistry, serveMetrics } from "../metrics/registry.ts";
-import { createClickHouse } from "../storage/clickhouse.ts";
+import { createQueryClickHouse } from "../storage/clickhouse.ts";
 import { buildApp } from "./app.ts";
 import { createGate } from "./auth.ts";
 import { readinessChecks } from "./checks.ts";
@@ -59,7 +59,7 @@ const registry = config.METRICS === "on" ? createRegistry() : undefined;
 // The gauge reads the producer's buffer at each scrape, by then the producer exists.
 const metrics = registry && apiMetrics(registry, (): number => producer?.bufferedBytes ?? 0);
 const producer = serves.ingest ? createImpressionProducer(config, metrics?.observeProduce) : undefined;
-const clickhouse = serves.queries ? createClickHouse(config) : undefined;
+const clickhouse = serves.queries ? createQueryClickHouse(config) : undefined;
 const checks = readinessChecks(config.API_ROLE, { producer, clickhouse });
 const metricsServer =
   registry && (await serveMetrics(registry, config.METRICS_HOST, metricsPort(config, config.API_METRICS_PORT)));

@@ -24,6 +24,10 @@ const SAMPLES: Record<ErrorCode, { message: string; details?: unknown }> = {
   empty_body: { message: "the request body is empty; send a JSON document" },
   invalid_content_length: { message: "Request body size did not match Content-Length" },
   sender_gone: { message: "the sender closed the connection before its turn" },
+  query_too_large: {
+    message:
+      "the answer would hold more than 20000 rows or 16 MiB; narrow it: a shorter timeWindowMinutes, fewer adId values, or limit",
+  },
   bad_request: { message: "the message of any other request error Fastify reports" },
   key_in_url: { message: "send a query key in the Authorization header, never in the URL; revoke it if it was logged" },
   missing_api_key: { message: "send a query key: Authorization: Bearer <key> or X-API-Key" },
@@ -56,6 +60,9 @@ const SAMPLES: Record<ErrorCode, { message: string; details?: unknown }> = {
   overloaded: { message: "the server is overloaded (eventLoopDelay); retry shortly" },
   kafka_unavailable: { message: "Kafka did not acknowledge the write within 1000 ms; retry shortly" },
   clickhouse_unavailable: { message: "ClickHouse did not answer: connect ECONNREFUSED 127.0.0.1:8123" },
+  query_timeout: {
+    message: "the query ran longer than 10 s (ClickHouse is busy); retry later, or narrow it",
+  },
   shutting_down: { message: "the server is shutting down" },
   not_ready: {
     message: "not ready: kafka down",

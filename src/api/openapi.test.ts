@@ -147,10 +147,10 @@ describe("GET /openapi.json", () => {
         "signature_expiry_too_far",
       ]),
     );
-    expect(codes("GET /stats", 400).sort()).toEqual(["invalid_query", "key_in_url"]);
+    expect(codes("GET /stats", 400).sort()).toEqual(["invalid_query", "key_in_url", "query_too_large"]);
     expect(codes("GET /stats", 403).sort()).toEqual(["ad_not_allowed", "wrong_scope"]);
     expect(codes("GET /stats", 429)).toEqual(["rate_limited"]);
-    expect(codes("GET /stats", 503).sort()).toEqual(["clickhouse_unavailable", "overloaded"]);
+    expect(codes("GET /stats", 503).sort()).toEqual(["clickhouse_unavailable", "overloaded", "query_timeout"]);
     expect(codes("GET /stats/pipeline", 403).sort()).toEqual(["ad_not_allowed", "wrong_scope"]);
     expect(codes("GET /metrics", 403).sort()).toEqual(["ad_not_allowed", "wrong_scope"]);
     expect(codes("GET /metrics", 429)).toEqual(["rate_limited"]);

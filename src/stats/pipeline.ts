@@ -1,4 +1,3 @@
-import type { ClickHouseClient } from "@clickhouse/client";
 import { Admin, ListOffsetTimestamps } from "@platformatic/kafka";
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
@@ -6,11 +5,11 @@ import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
 import { measureConsumerLag } from "../kafka/lag.ts";
 import { withTimeout } from "../timeout.ts";
-import { fromClickHouse } from "./routes.ts";
+import { connectionClosed, type ReadRows, type StatsReader } from "./reader.ts";
 import { type PipelineStatus, pipelineQuerySchema, responses } from "./schemas.ts";
 
 export interface PipelineOptions {
-  clickhouse: ClickHouseClient;
+  reader: StatsReader;
   config: Config;
   /** Kafka slower than this answers 503, so a dashboard's poll never hangs. */
   kafkaTimeoutMs: number;
@@ -55,14 +54,12 @@ export async function kafkaTotals(admin: Admin, config: Config): Promise<KafkaTo
   return { received, deadLetters, lag: lag.total };
 }
 
-export async function storedTotals(client: ClickHouseClient): Promise<StoredTotals> {
-  const result = await client.query({
+export async function storedTotals(read: ReadRows): Promise<StoredTotals> {
+  const [row] = await read<[string, string | number]>({
     query: "SELECT count() AS counted, toUnixTimestamp64Milli(max(ts)) AS newest FROM impressions",
-    format: "JSONEachRow",
   });
-  const [row] = await result.json<{ counted: string; newest: string | number }>();
-  const counted = BigInt(row?.counted ?? 0);
-  return { counted, newestMs: counted > 0n ? Number(row?.newest) : undefined };
+  const counted = BigInt(row?.[0] ?? 0);
+  return { counted, newestMs: counted > 0n ? Number(row?.[1]) : undefined };
 }
 
 /**
@@ -87,7 +84,7 @@ export function pipelineStatus(kafka: KafkaTotals, stored: StoredTotals, nowMs: 
 
 /** GET /stats/pipeline: see docs/STATS.md. */
 export const pipelineRoutes: FastifyPluginAsync<PipelineOptions> = async (fastify, options) => {
-  const { clickhouse, config, kafkaTimeoutMs } = options;
+  const { reader, config, kafkaTimeoutMs } = options;
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const admin = new Admin({
     clientId: `${config.KAFKA_CLIENT_ID}-pipeline`,
@@ -122,11 +119,12 @@ export const pipelineRoutes: FastifyPluginAsync<PipelineOptions> = async (fastif
           "Totals since the topics were made; poll twice for rates.",
         querystring: pipelineQuerySchema,
         response: { 200: responses.pipeline },
-        errors: ["invalid_query", "kafka_unavailable", "clickhouse_unavailable", "internal_error"],
+        errors: ["invalid_query", "kafka_unavailable", "clickhouse_unavailable", "query_timeout", "internal_error"],
       },
     },
-    async () => {
-      const [kafka, stored] = await Promise.all([fromKafka(), fromClickHouse(storedTotals(clickhouse))]);
+    async (_request, reply) => {
+      const read = reader.forRequest(connectionClosed(reply));
+      const [kafka, stored] = await Promise.all([fromKafka(), storedTotals(read)]);
       return pipelineStatus(kafka, stored, Date.now());
     },
   );

@@ -3,6 +3,7 @@ import { insertImpressions, useTestDatabase } from "../../test/support/clickhous
 import { testConfig } from "../../test/support/config.ts";
 import type { Impression } from "../impression/schema.ts";
 import { countPerAd, reachPerAd, timeSeries } from "./queries.ts";
+import { plainRows } from "./reader.ts";
 import { MINUTE_MS } from "./window.ts";
 
 /** Deterministic pseudo-random numbers in [0, 1), so a failure can be replayed. */
@@ -15,6 +16,9 @@ function seeded(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
+
+/** The queries as they are, without the query routes' limits (src/stats/reader.int.test.ts covers those). */
+const read = () => plainRows(db.clickhouse);
 
 const inWindow = (now: number, minutes: number) => (e: Impression) => e.ts > now - minutes * MINUTE_MS && e.ts <= now;
 
@@ -54,12 +58,12 @@ beforeAll(async () => {
 
 describe("countPerAd", () => {
   it.each([1, 2, 5, 60, 120, 1439, 1440])("equals a brute-force count over (now - %i min, now]", async (minutes) => {
-    const counts = await countPerAd(db.clickhouse, { now, minutes, adIds: [] });
+    const counts = await countPerAd(read(), { now, minutes, adIds: [] });
     expect(counts).toEqual(bruteCounts(events, now, minutes));
   });
 
   it("excludes an event exactly N minutes old, includes one at now, excludes the future", async () => {
-    const counts = await countPerAd(db.clickhouse, { now, minutes: 1, adIds: [] });
+    const counts = await countPerAd(read(), { now, minutes: 1, adIds: [] });
     expect(counts["edge-start"]).toBeUndefined();
     expect(counts["edge-start-plus-1ms"]).toBe(1);
     expect(counts["edge-now"]).toBe(1);
@@ -69,40 +73,40 @@ describe("countPerAd", () => {
 
   it("is exact when now falls on a minute boundary or just before one", async () => {
     for (const at of [now - 23_456, now - 23_457, now + 36_543]) {
-      expect(await countPerAd(db.clickhouse, { now: at, minutes: 60, adIds: [] })).toEqual(bruteCounts(events, at, 60));
+      expect(await countPerAd(read(), { now: at, minutes: 60, adIds: [] })).toEqual(bruteCounts(events, at, 60));
     }
   });
 
   it("is exact for N=1 (one range of the raw table) wherever now falls in the minute", async () => {
     // now + 36_543 ends on …:59.999, the one N=1 window that holds a whole minute (read from the rollup).
     for (const at of [now, now - 23_456, now - 23_457, now - 23_455, now + 36_543]) {
-      expect(await countPerAd(db.clickhouse, { now: at, minutes: 1, adIds: [] })).toEqual(bruteCounts(events, at, 1));
+      expect(await countPerAd(read(), { now: at, minutes: 1, adIds: [] })).toEqual(bruteCounts(events, at, 1));
     }
   });
 
   it("filters and ranks at N=1 as at longer windows", async () => {
     const adIds = ["edge-now", "edge-start-plus-1ms", "edge-start", ...Array.from({ length: 37 }, (_, i) => `ad${i}`)];
     const expected = bruteCounts(events, now, 1, adIds);
-    expect(await countPerAd(db.clickhouse, { now, minutes: 1, adIds })).toEqual(expected);
+    expect(await countPerAd(read(), { now, minutes: 1, adIds })).toEqual(expected);
     const ranked = Object.entries(expected).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
-    const top = await countPerAd(db.clickhouse, { now, minutes: 1, adIds, limit: 4 });
+    const top = await countPerAd(read(), { now, minutes: 1, adIds, limit: 4 });
     expect(top).toEqual(Object.fromEntries(ranked.slice(0, 4)));
   });
 
   it("answers {} for a window without events", async () => {
-    expect(await countPerAd(db.clickhouse, { now: now - 3 * 1440 * MINUTE_MS, minutes: 60, adIds: [] })).toEqual({});
+    expect(await countPerAd(read(), { now: now - 3 * 1440 * MINUTE_MS, minutes: 60, adIds: [] })).toEqual({});
   });
 
   it("filters to the given ads", async () => {
     const adIds = ["ad3", "ad7", "edge-now", "no-such-ad"];
-    const counts = await countPerAd(db.clickhouse, { now, minutes: 1440, adIds });
+    const counts = await countPerAd(read(), { now, minutes: 1440, adIds });
     expect(counts).toEqual(bruteCounts(events, now, 1440, adIds));
     expect(Object.keys(counts).sort()).toEqual(["ad3", "ad7", "edge-now"]);
   });
 
   it("keeps the top N ads by impressions, ties broken by ad id", async () => {
     const ranked = Object.entries(bruteCounts(events, now, 1440)).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
-    const counts = await countPerAd(db.clickhouse, { now, minutes: 1440, adIds: [], limit: 5 });
+    const counts = await countPerAd(read(), { now, minutes: 1440, adIds: [], limit: 5 });
     expect(counts).toEqual(Object.fromEntries(ranked.slice(0, 5)));
   });
 });
@@ -111,7 +115,7 @@ describe("timeSeries", () => {
   it("gives every minute of the window per ad, each equal to a brute-force count", async () => {
     const minutes = 60;
     const adIds = ["ad1", "ad2", "edge-now", "no-such-ad"];
-    const series = await timeSeries(db.clickhouse, { now, minutes, adIds });
+    const series = await timeSeries(read(), { now, minutes, adIds });
     expect(Object.keys(series).sort()).toEqual([...adIds].sort());
     for (const adId of adIds) {
       const points = series[adId] ?? [];
@@ -138,7 +142,7 @@ describe("reachPerAd", () => {
       users.set(e.adId, (users.get(e.adId) ?? new Set()).add(e.userId));
     }
     const counts = bruteCounts(events, now, minutes);
-    const reach = await reachPerAd(db.clickhouse, { now, minutes, adIds: [] });
+    const reach = await reachPerAd(read(), { now, minutes, adIds: [] });
     expect(Object.keys(reach).sort()).toEqual([...users.keys()].sort());
     for (const [adId, set] of users) {
       const impressions = counts[adId] ?? 0;
@@ -147,8 +151,8 @@ describe("reachPerAd", () => {
   });
 
   it("keeps the top N ads by reach", async () => {
-    const all = await reachPerAd(db.clickhouse, { now, minutes: 1440, adIds: [] });
-    const top = await reachPerAd(db.clickhouse, { now, minutes: 1440, adIds: [], limit: 3 });
+    const all = await reachPerAd(read(), { now, minutes: 1440, adIds: [] });
+    const top = await reachPerAd(read(), { now, minutes: 1440, adIds: [], limit: 3 });
     const expected = Object.entries(all)
       .sort(([a, x], [b, y]) => y.reach - x.reach || (a < b ? -1 : 1))
       .slice(0, 3);

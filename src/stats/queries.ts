@@ -1,4 +1,4 @@
-import type { ClickHouseClient } from "@clickhouse/client";
+import type { ReadRows } from "./reader.ts";
 import { MINUTE_MS, type SplitWindow, splitWindow } from "./window.ts";
 
 export interface WindowQuery {
@@ -97,9 +97,8 @@ export function countPerAdQuery(q: RankedQuery) {
 }
 
 /** Impressions per ad with ts in (now − minutes, now]; ads without any are absent. */
-export async function countPerAd(client: ClickHouseClient, q: RankedQuery): Promise<Record<string, number>> {
-  const result = await client.query({ ...countPerAdQuery(q), format: "JSONCompactEachRow" });
-  const rows = await result.json<[string, string]>();
+export async function countPerAd(read: ReadRows, q: RankedQuery): Promise<Record<string, number>> {
+  const rows = await read<[string, string]>(countPerAdQuery(q));
   return Object.fromEntries(rows.map(([adId, n]) => [adId, Number(n)]));
 }
 
@@ -108,10 +107,10 @@ export async function countPerAd(client: ClickHouseClient, q: RankedQuery): Prom
  * first. The first and last minutes are partial: they count only the part inside the window, so a
  * series sums to the ad's `countPerAd` figure.
  */
-export async function timeSeries(client: ClickHouseClient, q: WindowQuery): Promise<Record<string, MinuteCount[]>> {
+export async function timeSeries(read: ReadRows, q: WindowQuery): Promise<Record<string, MinuteCount[]>> {
   const window = splitWindow(q.now, q.minutes);
   const ads = adFilter(q);
-  const result = await client.query({
+  const rows = await read<[string, number, string]>({
     query: `SELECT ad_id, minute, sum(n) AS impressions FROM (
         SELECT ad_id, toUnixTimestamp(minute) AS minute, sum(impressions) AS n FROM impressions_per_minute
         WHERE ${ROLLUP_MINUTES}${ads} GROUP BY ad_id, minute
@@ -121,35 +120,39 @@ export async function timeSeries(client: ClickHouseClient, q: WindowQuery): Prom
       ) GROUP BY ad_id, minute`,
     query_params: windowParams(window, q),
     clickhouse_settings: READ_SETTINGS,
-    format: "JSONCompactEachRow",
   });
-  const counts = new Map<string, number>();
-  for (const [adId, minute, n] of await result.json<[string, number, string]>()) {
-    counts.set(`${adId} ${minute * 1000}`, Number(n));
+  // Up to MAX_SERIES_POINTS points: a map per ad and one label per minute, not a key string and a date per point.
+  const perAd = new Map<string, Map<number, number>>();
+  for (const [adId, minute, n] of rows) {
+    let counts = perAd.get(adId);
+    if (!counts) {
+      counts = new Map();
+      perAd.set(adId, counts);
+    }
+    counts.set(minute * 1000, Number(n));
   }
   const firstMinute = Math.floor((window.start + 1) / MINUTE_MS) * MINUTE_MS;
   const minutes: number[] = [];
   for (let m = firstMinute; m <= window.end; m += MINUTE_MS) minutes.push(m);
+  const labels = minutes.map((m) => new Date(m).toISOString());
   return Object.fromEntries(
-    q.adIds.map((adId) => [
-      adId,
-      minutes.map((m) => ({ minute: new Date(m).toISOString(), impressions: counts.get(`${adId} ${m}`) ?? 0 })),
-    ]),
+    q.adIds.map((adId) => {
+      const counts = perAd.get(adId);
+      return [adId, minutes.map((m, i) => ({ minute: labels[i] as string, impressions: counts?.get(m) ?? 0 }))];
+    }),
   );
 }
 
 /** Exact distinct users and impressions per ad over the window, read from the raw table. */
-export async function reachPerAd(client: ClickHouseClient, q: RankedQuery): Promise<Record<string, Reach>> {
+export async function reachPerAd(read: ReadRows, q: RankedQuery): Promise<Record<string, Reach>> {
   const ads = adFilter(q);
   const ranked = q.limit === undefined ? "" : "ORDER BY reach DESC, ad_id LIMIT {limit:UInt32}";
-  const result = await client.query({
+  const rows = await read<[string, string, string]>({
     query: `SELECT ad_id, count() AS impressions, uniqExact(user_id) AS reach FROM impressions
       WHERE ${RAW_WINDOW}${ads}
       GROUP BY ad_id ${ranked}`,
     query_params: windowParams(splitWindow(q.now, q.minutes), q),
-    format: "JSONCompactEachRow",
   });
-  const rows = await result.json<[string, string, string]>();
   return Object.fromEntries(
     rows.map(([adId, impressions, reach]) => [
       adId,

@@ -1,29 +1,13 @@
-import { type ClickHouseClient, ClickHouseError } from "@clickhouse/client";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Config } from "../config.ts";
-import { AppError } from "../errors.ts";
 import { countPerAd, reachPerAd, timeSeries } from "./queries.ts";
-import { responses, statsQuerySchema, timeSeriesQuerySchema } from "./schemas.ts";
+import { connectionClosed, type StatsReader } from "./reader.ts";
+import { reachQuerySchema, responses, statsQuerySchema, timeSeriesQuerySchema } from "./schemas.ts";
 
 export interface StatsOptions {
-  clickhouse: ClickHouseClient;
+  reader: StatsReader;
   config: Config;
-}
-
-/**
- * A ClickHouse error with a code is a query the server refused (a bug: 500); anything else means the
- * server did not answer, which the client may retry.
- */
-export async function fromClickHouse<T>(query: Promise<T>): Promise<T> {
-  try {
-    return await query;
-  } catch (error) {
-    if (error instanceof ClickHouseError) throw error;
-    throw new AppError("clickhouse_unavailable", `ClickHouse did not answer: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
 }
 
 /**
@@ -38,12 +22,19 @@ function tenantFilter(request: FastifyRequest, adIds: string[]): { adIds: string
 }
 
 /** GET /stats, /stats/timeseries and /stats/reach: see docs/STATS.md. */
-export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { clickhouse, config }) => {
+export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { reader, config }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const statsQuery = statsQuerySchema(config.RETENTION_DAYS);
 
-  // A query ClickHouse refuses is a bug (500); one it does not answer, a 503.
-  const errors = ["invalid_query", "ad_not_allowed", "clickhouse_unavailable", "internal_error"] as const;
+  // A query ClickHouse refuses is a bug (500); one it stops at a limit, a 400 or 503; one it does not answer, a 503.
+  const errors = [
+    "invalid_query",
+    "ad_not_allowed",
+    "query_too_large",
+    "query_timeout",
+    "clickhouse_unavailable",
+    "internal_error",
+  ] as const;
   const tags = ["query"];
 
   app.get(
@@ -58,15 +49,13 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { c
         errors,
       },
     },
-    async (request) =>
-      fromClickHouse(
-        countPerAd(clickhouse, {
-          now: Date.now(),
-          minutes: request.query.timeWindowMinutes,
-          ...tenantFilter(request, request.query.adId),
-          limit: request.query.limit,
-        }),
-      ),
+    async (request, reply) =>
+      countPerAd(reader.forRequest(connectionClosed(reply)), {
+        now: Date.now(),
+        minutes: request.query.timeWindowMinutes,
+        ...tenantFilter(request, request.query.adId),
+        limit: request.query.limit,
+      }),
   );
 
   app.get(
@@ -83,14 +72,12 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { c
         errors,
       },
     },
-    async (request) =>
-      fromClickHouse(
-        timeSeries(clickhouse, {
-          now: Date.now(),
-          minutes: request.query.timeWindowMinutes,
-          ...tenantFilter(request, request.query.adId),
-        }),
-      ),
+    async (request, reply) =>
+      timeSeries(reader.forRequest(connectionClosed(reply)), {
+        now: Date.now(),
+        minutes: request.query.timeWindowMinutes,
+        ...tenantFilter(request, request.query.adId),
+      }),
   );
 
   app.get(
@@ -101,19 +88,17 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { c
         summary: "Reach and frequency per ad",
         description:
           "Distinct users (exact) and impressions per distinct user; `limit` keeps the ads with the largest reach.",
-        querystring: statsQuery,
+        querystring: reachQuerySchema(config.RETENTION_DAYS),
         response: { 200: responses.reach },
         errors,
       },
     },
-    async (request) =>
-      fromClickHouse(
-        reachPerAd(clickhouse, {
-          now: Date.now(),
-          minutes: request.query.timeWindowMinutes,
-          ...tenantFilter(request, request.query.adId),
-          limit: request.query.limit,
-        }),
-      ),
+    async (request, reply) =>
+      reachPerAd(reader.forRequest(connectionClosed(reply)), {
+        now: Date.now(),
+        minutes: request.query.timeWindowMinutes,
+        ...tenantFilter(request, request.query.adId),
+        limit: request.query.limit,
+      }),
   );
 };

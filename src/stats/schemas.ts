@@ -1,13 +1,27 @@
 import { z } from "zod";
 import { IDENTIFIER_PATTERN } from "../impression/schema.ts";
+import { MAX_RESULT_ROWS } from "./reader.ts";
 
 export const MAX_LIMIT = 10_000;
 export const MAX_FILTER_ADS = 100;
 export const MAX_SERIES_ADS = 20;
+/**
+ * A time series answers (minutes + 1) × ads points, each built and serialized by the query process: a day of
+ * 13 ads (18,733) or a week of one (10,081) fits, the 30 days × 20 ads of a hostile request (864,020) do not.
+ * Every point may be a row of ClickHouse's answer, so this is MAX_RESULT_ROWS.
+ */
+export const MAX_SERIES_POINTS = MAX_RESULT_ROWS;
+/** Reach reads every raw event of its window (distinct users cannot be added up from a rollup): a day at most. */
+export const REACH_MAX_MINUTES = 1440;
 
 /** An integer query-string value in [min, max]; every failure (missing too) says the allowed range. */
-function integerParam(name: string, min: number, max: number, doc: { description: string; example: number }) {
-  const range = `${name} must be an integer from ${min} to ${max}`;
+function integerParam(
+  name: string,
+  min: number,
+  max: number,
+  doc: { description: string; example: number; why?: string },
+) {
+  const range = `${name} must be an integer from ${min} to ${max}${doc.why ? ` (${doc.why})` : ""}`;
   return (
     z
       .string({
@@ -45,16 +59,26 @@ function windowParam(retentionDays: number) {
   });
 }
 
+/** Reach's window: at most REACH_MAX_MINUTES (and the retention), as it reads raw events. */
+function reachWindowParam(retentionDays: number) {
+  const max = Math.min(retentionDays * 1440, REACH_MAX_MINUTES);
+  return integerParam("timeWindowMinutes", 1, max, {
+    description: `the window (now − N minutes, now] on event time: N from 1 to ${max} (reach reads every raw event of it)`,
+    example: 60,
+    why: "reach reads every event of the window",
+  });
+}
+
 /** A misspelt parameter (say `timewindowminutes`) is an error, not silently ignored. */
 const strict = {
   error: (issue: z.core.$ZodRawIssue) =>
     issue.code === "unrecognized_keys" ? `unknown query parameter: ${issue.keys.join(", ")}` : undefined,
 };
 
-export function statsQuerySchema(retentionDays: number) {
+function rankedQuerySchema(window: ReturnType<typeof windowParam>) {
   return z.strictObject(
     {
-      timeWindowMinutes: windowParam(retentionDays),
+      timeWindowMinutes: window,
       adId: adIdsParam(MAX_FILTER_ADS, "only these ads").default([]),
       limit: integerParam("limit", 1, MAX_LIMIT, {
         description: `only the N ads with the most (ties: smaller ad id first), N from 1 to ${MAX_LIMIT}`,
@@ -65,14 +89,40 @@ export function statsQuerySchema(retentionDays: number) {
   );
 }
 
+export function statsQuerySchema(retentionDays: number) {
+  return rankedQuerySchema(windowParam(retentionDays));
+}
+
+export function reachQuerySchema(retentionDays: number) {
+  return rankedQuerySchema(reachWindowParam(retentionDays));
+}
+
+/** The points a series of `ads` ads over `minutes` answers at most: a window touches minutes + 1 minutes. */
+export function seriesPoints(minutes: number, ads: number): number {
+  return (minutes + 1) * ads;
+}
+
 export function timeSeriesQuerySchema(retentionDays: number) {
-  return z.strictObject(
-    {
-      timeWindowMinutes: windowParam(retentionDays),
-      adId: adIdsParam(MAX_SERIES_ADS, "the ads to chart"),
-    },
-    strict,
-  );
+  return z
+    .strictObject(
+      {
+        timeWindowMinutes: windowParam(retentionDays),
+        adId: adIdsParam(MAX_SERIES_ADS, "the ads to chart"),
+      },
+      strict,
+    )
+    .superRefine(({ timeWindowMinutes: minutes, adId: ads }, ctx) => {
+      const points = seriesPoints(minutes, ads.length);
+      if (points <= MAX_SERIES_POINTS) return;
+      const longest = Math.floor(MAX_SERIES_POINTS / ads.length) - 1;
+      ctx.addIssue({
+        code: "custom",
+        path: ["timeWindowMinutes"],
+        message:
+          `${ads.length} ads over ${minutes} minutes are ${points} points, more than ${MAX_SERIES_POINTS}: ` +
+          `ask for fewer adId values or a shorter window (at most ${longest} minutes for ${ads.length} ads)`,
+      });
+    });
 }
 
 const countsBody = z.record(z.string(), z.number().int().describe("impressions in the window")).meta({

@@ -5,10 +5,12 @@ import { makeImpression } from "../../test/support/impressions.ts";
 import { loadConfig } from "../config.ts";
 import { storedTotals } from "../stats/pipeline.ts";
 import { countPerAd, reachPerAd, timeSeries } from "../stats/queries.ts";
+import { plainRows } from "../stats/reader.ts";
 import { clusterStatements } from "./cluster-ddl.ts";
 import { findStoredIds, storeImpressions } from "./impressions.ts";
 import { createDatabaseStatement, storageLayout } from "./layout.ts";
 import { migrate, migrations } from "./migrations.ts";
+import { queryUserStatements } from "./query-user.ts";
 import { applyRetention } from "./retention.ts";
 
 /**
@@ -65,11 +67,11 @@ async function reads(): Promise<string[]> {
   const { client, queries } = recordingClient();
   const now = Date.parse("2026-12-01T10:17:23.456Z");
   for (const minutes of [1, 90, 1440]) {
-    await countPerAd(client, { now, minutes, adIds: ["ad-1"], limit: 10 });
-    await reachPerAd(client, { now, minutes, adIds: [], limit: 10 });
-    await timeSeries(client, { now, minutes, adIds: ["ad-1"] });
+    await countPerAd(plainRows(client), { now, minutes, adIds: ["ad-1"], limit: 10 });
+    await reachPerAd(plainRows(client), { now, minutes, adIds: [], limit: 10 });
+    await timeSeries(plainRows(client), { now, minutes, adIds: ["ad-1"] });
   }
-  await storedTotals(client);
+  await storedTotals(plainRows(client));
   await findStoredIds(client, [makeImpression("lookup"), makeImpression("it's")], cluster);
   return queries.map((q) => q.query);
 }
@@ -180,6 +182,28 @@ describe("cluster mode's statements", () => {
     await findStoredIds(client, [makeImpression("replay")], cluster);
     expect(formatQuery(queries[0]?.query ?? "")).toContain(
       "FROM clusterAllReplicas('impressions', ads.impressions_local)",
+    );
+  });
+});
+
+describe("the query routes' read-only user (CLICKHOUSE_QUERY_USER)", () => {
+  const user = { name: "stats_reader", password: "it's a \\ secret", database: "ads" };
+
+  it("is created, kept current and granted SELECT on the database only, on every server of a cluster", () => {
+    const statements = queryUserStatements(cluster, user).map(formatQuery);
+    expect(statements).toEqual([
+      "CREATE USER IF NOT EXISTS stats_reader ON CLUSTER impressions IDENTIFIED WITH sha256_password BY 'it\\'s a \\\\ secret' SETTINGS readonly = 2",
+      "ALTER USER stats_reader ON CLUSTER impressions IDENTIFIED WITH sha256_password BY 'it\\'s a \\\\ secret' DROP ALL SETTINGS, DROP ALL PROFILES, ADD SETTING readonly = 2",
+      "GRANT ON CLUSTER impressions SELECT ON ads.* TO stats_reader",
+    ]);
+  });
+
+  it("is created on one server without ON CLUSTER, and without a password when none is set", () => {
+    const statements = queryUserStatements(storageLayout(loadConfig({})), { ...user, password: "" });
+    for (const statement of statements) expect(() => formatQuery(statement), statement).not.toThrow();
+    expect(statements.join("\n")).not.toContain("ON CLUSTER");
+    expect(formatQuery(statements[0] ?? "")).toBe(
+      "CREATE USER IF NOT EXISTS stats_reader IDENTIFIED WITH no_password SETTINGS readonly = 2",
     );
   });
 });
