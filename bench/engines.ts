@@ -31,6 +31,7 @@ export function benchAppEnv(
     AUTH: "off",
     API_METRICS_PORT: "0",
     WORKER_METRICS_PORT: "0",
+    QUERY_METRICS_PORT: "0",
     ...overrides,
   };
 }

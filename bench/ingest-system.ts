@@ -69,7 +69,8 @@ async function load(url: string, seconds = roundS) {
 mkdirSync(dataDir, { recursive: true });
 const engines = await startBenchEngines(dataDir);
 const apiPort = await freePort();
-const env = benchAppEnv(engines, apiPort);
+// The query API (ecosystem.config.cjs's `query` app) on a port of its own too: it idles through the run.
+const env = benchAppEnv(engines, apiPort, { QUERY_PORT: String(await freePort()) });
 await provision(loadConfig(env));
 const apiUrl = `http://127.0.0.1:${apiPort}`;
 const system = await startPm2Apps(env, dataDir, `${apiUrl}/healthz`);
@@ -131,6 +132,7 @@ try {
 
     const cpu = measureCpu({
       api: system.apiPids,
+      "query api": system.queryPids,
       "pm2-runtime": [system.runtime.child.pid as number],
       workers: system.workerPids,
       kafka: [engines.pids.kafka],

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
@@ -23,8 +24,21 @@ export function apiNodeArgs(): string[] {
 /** The app as `npm start` runs it: pm2-runtime on ecosystem.config.cjs, with its API and worker processes. */
 export interface Pm2System {
   runtime: EngineProcess;
+  /** The ingest API's processes (the `api` app). */
   apiPids: number[];
+  /** The query API's (the `query` app: the same script with API_ROLE=query). */
+  queryPids: number[];
   workerPids: number[];
+}
+
+/** A process's API_ROLE, from its environment as pm2 gave it. */
+function roleOf(pid: number): string | undefined {
+  try {
+    const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    return environ.find((entry) => entry.startsWith("API_ROLE="))?.slice("API_ROLE=".length);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -35,6 +49,7 @@ export async function startPm2Apps(env: NodeJS.ProcessEnv, stateDir: string, hea
   // The instance counts as ecosystem.config.cjs reads them.
   const cores = availableParallelism();
   const apiCount = Number(env.API_INSTANCES ?? cores);
+  const queryCount = Number(env.QUERY_INSTANCES ?? 1);
   const workerCount = Number(env.WORKER_INSTANCES ?? cores);
   const runtime = spawnLogged(
     process.execPath,
@@ -48,19 +63,27 @@ export async function startPm2Apps(env: NodeJS.ProcessEnv, stateDir: string, hea
   const pid = runtime.child.pid as number;
   const deadline = Date.now() + 90_000;
   for (;;) {
-    const apiPids = childrenRunning(pid, "src/api/main.ts");
+    const apiProcesses = childrenRunning(pid, "src/api/main.ts");
+    const apiPids = apiProcesses.filter((p) => roleOf(p) === "ingest");
+    const queryPids = apiProcesses.filter((p) => roleOf(p) === "query");
     const workerPids = childrenRunning(pid, "src/worker/main.ts");
     const healthy = await fetch(healthUrl).then(
       (r) => r.ok,
       () => false,
     );
-    if (healthy && apiPids.length === apiCount && workerPids.length === workerCount) {
-      return { runtime, apiPids, workerPids };
+    if (
+      healthy &&
+      apiPids.length === apiCount &&
+      queryPids.length === queryCount &&
+      workerPids.length === workerCount
+    ) {
+      return { runtime, apiPids, queryPids, workerPids };
     }
     if (runtime.child.exitCode !== null || Date.now() > deadline) {
       await runtime.stop(30_000);
       throw new Error(
-        `pm2-runtime: ${apiPids.length}/${apiCount} api and ${workerPids.length}/${workerCount} worker processes, ` +
+        `pm2-runtime: ${apiPids.length}/${apiCount} api, ${queryPids.length}/${queryCount} query and ` +
+          `${workerPids.length}/${workerCount} worker processes, ` +
           `healthy ${healthy}, after ${runtime.child.exitCode === null ? "90 s" : "it exited"} (log: ${runtime.logFile})`,
       );
     }

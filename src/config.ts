@@ -34,6 +34,14 @@ const schema = z.object({
   // Read by ecosystem.config.cjs (pm2); parsed here too so a bad value stops the processes with a clear error.
   API_INSTANCES: int(1, 256).optional(),
   WORKER_INSTANCES: int(1, 256).optional(),
+  QUERY_INSTANCES: int(1, 256).optional(),
+  /**
+   * Where `npm start` runs the query API (ecosystem.config.cjs gives it as PORT to the query app); an ingest
+   * process names it when asked for a query route.
+   */
+  QUERY_PORT: int(1, 65535).default(3001),
+  /** The query app's first metrics port under pm2 (ecosystem.config.cjs gives it as API_METRICS_PORT). */
+  QUERY_METRICS_PORT: int(0, 65535).default(9484),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 
   KAFKA_BROKERS: z
@@ -93,6 +101,8 @@ const schema = z.object({
   QUERY_TIMEOUT_SECONDS: int(1, 3600).default(10),
   /** ClickHouse's max_memory_usage for every query of the query routes; past it, 400 query_too_large. */
   QUERY_MAX_MEMORY_BYTES: int(1024 * 1024).default(1024 * 1024 * 1024),
+  /** The niceness query processes (API_ROLE=query) give themselves at start, so the kernel favours ingest; 0 keeps it. */
+  QUERY_NICE: int(0, 19).default(10),
   /** A cluster of the servers' remote_servers: the tables are sharded and replicated over it. Empty: one server. */
   CLICKHOUSE_CLUSTER: z
     .string()

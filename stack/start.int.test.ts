@@ -46,14 +46,17 @@ function alive(pid: number): boolean {
   }
 }
 
-it("starts the API and workers, counts an event end to end, and stops cleanly on SIGTERM", async () => {
+it("starts the ingest API, the query API and workers, counts an event end to end, and stops cleanly on SIGTERM", async () => {
   const port = await freePort();
+  const queryPort = await freePort();
   const start = spawn(process.execPath, ["stack/start.ts"], {
     cwd: repoRoot,
     env: {
       ...process.env,
       ...inject("stackEnv"),
       PORT: String(port),
+      QUERY_PORT: String(queryPort),
+      QUERY_METRICS_PORT: "0",
       API_INSTANCES: "1",
       WORKER_INSTANCES: "1",
       KAFKA_TOPIC: `start-${id}`,
@@ -86,6 +89,8 @@ it("starts the API and workers, counts an event end to end, and stops cleanly on
       250,
     );
     const url = `http://127.0.0.1:${port}`;
+    const queryUrl = `http://127.0.0.1:${queryPort}`;
+    expect(output).toContain(`ingest API ${url} (POST /event, POST /events), query API ${queryUrl} (GET /stats`);
     const adId = `ad-start-${id}`;
     const sent = await fetch(`${url}/event`, {
       method: "POST",
@@ -98,21 +103,24 @@ it("starts the API and workers, counts an event end to end, and stops cleanly on
       "the event in /stats",
       60_000,
       async () => {
-        const body = (await (await fetch(`${url}/stats?timeWindowMinutes=5`)).json()) as Record<string, number>;
+        const body = (await (await fetch(`${queryUrl}/stats?timeWindowMinutes=5`)).json()) as Record<string, number>;
         return adId in body ? body : undefined;
       },
       250,
     );
     expect(counts).toEqual({ [adId]: 1 });
+    // The ingest API serves no query: a flood of them cannot reach it.
+    expect((await fetch(`${url}/stats?timeWindowMinutes=5`)).status).toBe(404);
 
     const processes = await descendants(start.pid as number);
-    // pm2-runtime, one api and one worker at least.
-    expect(processes.length).toBeGreaterThanOrEqual(3);
+    // pm2-runtime, one ingest API, one query API and one worker at least.
+    expect(processes.length).toBeGreaterThanOrEqual(4);
     start.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(output).toContain("[start] stopped");
     expect(processes.filter(alive)).toEqual([]);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    await expect(fetch(`${queryUrl}/healthz`)).rejects.toThrow();
   } finally {
     // On a failure, leave nothing running: pm2-runtime and the apps too, not only start.ts.
     for (const pid of await descendants(start.pid as number)) {

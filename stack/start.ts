@@ -60,22 +60,27 @@ async function main(): Promise<void> {
   });
   void app.exited.then((code) => shutdown(`pm2-runtime exited (${code}); see ${logFile}`, 1));
 
-  const url = `http://${config.HOST}:${config.PORT}`;
-  if (await healthy(`${url}/healthz`, 60_000)) {
-    console.log(
-      `[start] ready in ${seconds(began)}: API ${url} (POST /event, POST /events, GET /stats); app log ${logFile}`,
-    );
-    // Last, so it is what the terminal shows.
-    if (keys.banner) {
-      const rule = `[start] ${"=".repeat(100)}`;
-      console.log([rule, ...keys.banner.map((line) => `[start] ${line}`), rule].join("\n"));
-    } else if (keys.auth === "off") {
-      console.log("[start] AUTH=off: every route is open to anyone who can reach the API");
-    } else {
-      console.log(`[start] keys required (AUTH=${keys.auth}), from ${keys.keysFile}`);
+  // Ingest and queries run in processes of their own (ecosystem.config.cjs), each on its port.
+  const ingest = `http://${config.HOST}:${config.PORT}`;
+  const query = `http://${config.HOST}:${config.QUERY_PORT}`;
+  for (const url of [ingest, query]) {
+    if (!(await healthy(`${url}/healthz`, 60_000))) {
+      await shutdown(`the API did not answer ${url}/healthz within 60s (see ${logFile})`, 1);
+      return;
     }
+  }
+  console.log(
+    `[start] ready in ${seconds(began)}: ingest API ${ingest} (POST /event, POST /events), ` +
+      `query API ${query} (GET /stats, dashboard at /); app log ${logFile}`,
+  );
+  // Last, so it is what the terminal shows.
+  if (keys.banner) {
+    const rule = `[start] ${"=".repeat(100)}`;
+    console.log([rule, ...keys.banner.map((line) => `[start] ${line}`), rule].join("\n"));
+  } else if (keys.auth === "off") {
+    console.log("[start] AUTH=off: every route is open to anyone who can reach the API");
   } else {
-    await shutdown(`the API did not answer ${url}/healthz within 60s (see ${logFile})`, 1);
+    console.log(`[start] keys required (AUTH=${keys.auth}), from ${keys.keysFile}`);
   }
 }
 

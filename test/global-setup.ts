@@ -3,7 +3,7 @@ import { type StackEnv, startStack } from "../stack/stack.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
-    stackEnv: StackEnv & { API_METRICS_PORT: string; WORKER_METRICS_PORT: string };
+    stackEnv: StackEnv & { API_METRICS_PORT: string; WORKER_METRICS_PORT: string; QUERY_METRICS_PORT: string };
   }
 }
 
@@ -13,7 +13,7 @@ export default async function setup(project: TestProject) {
   const stack = await startStack("test");
   console.log(`[test] engines up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${JSON.stringify(stack.env)}`);
   // Every process a test starts picks free metrics ports: tests run beside `npm start`, which has the fixed ones.
-  const env = { ...stack.env, API_METRICS_PORT: "0", WORKER_METRICS_PORT: "0" };
+  const env = { ...stack.env, API_METRICS_PORT: "0", WORKER_METRICS_PORT: "0", QUERY_METRICS_PORT: "0" };
   Object.assign(process.env, env);
   project.provide("stackEnv", env);
   return async () => {

@@ -20,7 +20,7 @@ import { installErrorHandlers } from "./errors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
 import { metricsRoutes } from "./metrics.ts";
 import { documentErrors, registerOpenApi } from "./openapi.ts";
-import { roleServes } from "./role.ts";
+import { roleServes, servedElsewhere } from "./role.ts";
 import { serializerCompiler } from "./schemas.ts";
 
 export interface AppDependencies {
@@ -111,6 +111,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   if (servesIngest) await app.register(sdkRoute);
   // The dashboard's page and assets are public (they hold no data); the routes it reads are keyed.
   if (servesQueries) await app.register(dashboardRoutes);
+  await app.register(servedElsewhere, { config });
   await app.register(async (metrics) => {
     guardRoutes(metrics, gate, "query", { everyAd: true });
     await metrics.register(metricsRoutes, {

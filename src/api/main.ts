@@ -11,6 +11,7 @@ import { createQueryClickHouse } from "../storage/clickhouse.ts";
 import { buildApp } from "./app.ts";
 import { createGate } from "./auth.ts";
 import { readinessChecks } from "./checks.ts";
+import { lowerPriority } from "./priority.ts";
 import { roleServes } from "./role.ts";
 
 /** Composition root of the `api` process (one pm2 cluster instance): config, adapters, app, listen, stop. */
@@ -25,6 +26,10 @@ const config = (() => {
 })();
 const log = pino({ level: config.LOG_LEVEL });
 const serves = roleServes(config.API_ROLE);
+// A query-only process yields the CPU to ingest and the workers on the same host (docs/DESIGN.md).
+if (config.API_ROLE === "query" && config.QUERY_NICE > 0) {
+  log.info({ nice: lowerPriority(config.QUERY_NICE) }, "query process: CPU priority lowered");
+}
 
 // Keys first, and fail closed: with AUTH=required, a keys file that is missing, unreadable, invalid, names no key
 // or has every key revoked stops the process here with one line saying which file and why.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "./args.ts";
-import { demoOptions, isLocal } from "./demo.ts";
+import { demoOptions, isLocal, queryApiUrl } from "./demo.ts";
 
 describe("npm run demo", () => {
   it("feeds 200 events/s with some duplicates, late and invalid events until Ctrl-C", () => {
@@ -22,6 +22,11 @@ describe("npm run demo", () => {
     });
     expect(() => demoOptions(["--rate", "x"])).toThrow(UsageError);
     expect(demoOptions(["--help"])).toBe("help");
+  });
+
+  it("shows the dashboard of the query API: the events' host on QUERY_PORT", () => {
+    expect(queryApiUrl("http://127.0.0.1:3000")).toBe("http://127.0.0.1:3001");
+    expect(queryApiUrl("http://localhost:3000/", "4001")).toBe("http://localhost:4001");
   });
 
   it("starts a stack only for a local URL", () => {

@@ -23,6 +23,16 @@ export function demoOptions(argv: string[]): LoadOptions | "help" {
   return parsed.help ? "help" : parsed.options;
 }
 
+/**
+ * Where `npm start` serves the dashboard: the query API, on the host the events go to and QUERY_PORT (3001), as
+ * ecosystem.config.cjs runs it; the ingest API at `url` answers no query route.
+ */
+export function queryApiUrl(url: string, queryPort = "3001"): string {
+  const query = new URL(url);
+  query.port = queryPort;
+  return query.origin;
+}
+
 /** Only a stack on this machine is ours to start. */
 export function isLocal(url: string): boolean {
   return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
@@ -116,8 +126,9 @@ Defaults: ${DEMO_DEFAULTS.join(" ")} (a flag given wins).\n\n${USAGE.replace("np
   } finally {
     process.off("SIGINT", onEarlySigint);
   }
+  const query = queryApiUrl(options.url, process.env.QUERY_PORT);
   process.stderr.write(
-    `[demo] dashboard: ${options.url}/   API docs: ${options.url}/docs\n` +
+    `[demo] dashboard: ${query}/   API docs: ${options.url}/docs (ingest), ${query}/docs (queries)\n` +
       `[demo] sending ${options.rate ?? "unlimited"} events/s (duplicates, late and invalid ones among them); Ctrl-C stops${stack ? " the feed and the stack it started" : ""}\n`,
   );
   const summary = await load(options, { banner: false });
