@@ -1,4 +1,4 @@
-import { type ClickHouseClient, createClient } from "@clickhouse/client";
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import type { Config } from "../config.ts";
 
 export function createClickHouse(config: Config): ClickHouseClient {
@@ -29,5 +29,8 @@ export function createQueryClickHouse(config: Config): ClickHouseClient {
     password: user ? config.CLICKHOUSE_QUERY_PASSWORD : config.CLICKHOUSE_PASSWORD,
     request_timeout: config.QUERY_TIMEOUT_SECONDS * 1000 + QUERY_REQUEST_MARGIN_MS,
     clickhouse_settings: { readonly: "2" },
+    // Every failure reaches the API's error handler, which logs what is worth logging; the client's own log would
+    // print a stack for each query a limit stopped or a client's hang-up cancelled.
+    log: { level: ClickHouseLogLevel.OFF },
   });
 }
