@@ -1,4 +1,4 @@
-import type { Producer } from "@platformatic/kafka";
+import { ProduceAcks, type Producer } from "@platformatic/kafka";
 import type { Position } from "../dedup/claims.ts";
 import type { PoisonCode } from "./decode.ts";
 
@@ -12,7 +12,9 @@ export interface PoisonMessage {
 
 /**
  * Sends messages that cannot be stored to the dead-letter topic, as a JSON envelope naming the reason and where
- * the message came from, and the reason again as a header for tools that only read headers.
+ * the message came from, and the reason again as a header for tools that only read headers. With acks=all, like
+ * the API's writes: the source offsets are committed after the send, so a dead letter must be on every in-sync
+ * replica by then. (Set per send: a non-idempotent Producer's sends default to acks=1 whatever its own options.)
  */
 export class DeadLetters {
   readonly #producer: Producer<string, string, string, string>;
@@ -26,6 +28,7 @@ export class DeadLetters {
   async send(poison: readonly PoisonMessage[]): Promise<void> {
     if (poison.length === 0) return;
     await this.#producer.send({
+      acks: ProduceAcks.ALL,
       messages: poison.map((p) => ({
         topic: this.#topic,
         key: p.key,

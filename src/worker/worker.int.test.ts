@@ -1,7 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Consumer, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka";
+import {
+  Consumer,
+  ProduceAcks,
+  Producer,
+  producerSendsChannel,
+  stringDeserializers,
+  stringSerializers,
+} from "@platformatic/kafka";
 import { Valkey } from "iovalkey";
 import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
@@ -134,6 +141,21 @@ async function readAll(config: Config, count: number): Promise<ConsumedMessage[]
   await stream.close();
   await reader.close();
   return messages;
+}
+
+/**
+ * The acks of each send to `topic` from now on, as @platformatic/kafka's diagnostics channel reports the send's
+ * options: what the produce requests carry (a Producer's own `acks` option is not used by its sends).
+ */
+function sendAcksTo(topic: string): number[] {
+  const acks: number[] = [];
+  const start = (context: { options?: { acks?: number; messages?: { topic: string }[] } }) => {
+    if (context.options?.messages?.some((m) => m.topic === topic)) acks.push(context.options.acks ?? Number.NaN);
+  };
+  const handlers = { start, end() {}, asyncStart() {}, asyncEnd() {}, error() {} };
+  producerSendsChannel.subscribe(handlers as never);
+  closing.push(async () => producerSendsChannel.unsubscribe(handlers as never));
+  return acks;
 }
 
 function pipelineAs(config: Config, owner: string) {
@@ -291,8 +313,9 @@ describe("the worker counts each impression once", () => {
     expect([...timed].sort()).toEqual(["claim", "commit", "dead-letter", "decode", "insert", "lookup"]);
   });
 
-  it("sends poison messages to the DLQ with the reason and keeps going on the same partition", async () => {
+  it("sends poison messages to the DLQ with the reason and acks=all, and keeps going on the same partition", async () => {
     const config = await scenario({ KAFKA_PARTITIONS: "1" });
+    const dlqAcks = sendAcksTo(config.KAFKA_DLQ_TOPIC);
     await produce(config, [
       record("poison-1"),
       { key: "bad-json", value: "{not json" },
@@ -324,6 +347,9 @@ describe("the worker counts each impression once", () => {
     ]);
     expect(letters[0]?.reason).toContain("malformed JSON");
     expect(letters[1]?.reason).toContain("ts must be a number");
+    // Every replica in sync has a dead letter before its source offset is committed.
+    expect(dlqAcks.length).toBeGreaterThan(0);
+    expect(new Set(dlqAcks)).toEqual(new Set([ProduceAcks.ALL]));
   });
 
   it("a worker that died after claiming, before inserting: the next one takes the claims over and stores them", async () => {
