@@ -4,24 +4,40 @@ import { createClickHouse } from "./storage/clickhouse.ts";
 import { createDatabaseStatement, storageLayout } from "./storage/layout.ts";
 import { migrate } from "./storage/migrations.ts";
 import { ensureQueryUser } from "./storage/query-user.ts";
-import { applyRetention } from "./storage/retention.ts";
+import { type RetentionDifference, retentionDifferences } from "./storage/retention.ts";
 
-/**
- * Creates what the engines must hold before events flow: the topics, the database and its tables. Idempotent.
- * Existing topics are left as they are: how they differ from the configuration is returned, for the caller to log.
- */
-export async function provision(config: Config): Promise<TopicDifference[]> {
-  const differences = await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
-  await provisionStorage(config);
-  return differences;
+/** How what exists differs from the configuration: provisioning changes neither, the caller logs both. */
+export interface ProvisionReport {
+  topics: TopicDifference[];
+  retention: RetentionDifference[];
 }
 
 /**
- * The ClickHouse part of `provision`: the database, its tables, their TTL matching RETENTION_DAYS, and with
- * CLICKHOUSE_QUERY_USER the query routes' read-only user; with CLICKHOUSE_CLUSTER, on every server of the
- * cluster (ON CLUSTER).
+ * Creates what the engines must hold before events flow: the topics, the database and its tables. Idempotent.
+ * Existing topics and tables are left as they are: how they differ from the configuration is returned.
  */
-export async function provisionStorage(config: Config): Promise<void> {
+export async function provision(config: Config): Promise<ProvisionReport> {
+  const topics = await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
+  const retention = await provisionStorage(config);
+  return { topics, retention };
+}
+
+/** The tables whose TTL is not RETENTION_DAYS, for a process that provisions nothing (the API). */
+export async function retentionReport(config: Config): Promise<RetentionDifference[]> {
+  const clickhouse = createClickHouse(config);
+  try {
+    return await retentionDifferences(clickhouse, config.RETENTION_DAYS, storageLayout(config));
+  } finally {
+    await clickhouse.close();
+  }
+}
+
+/**
+ * The ClickHouse part of `provision`: the database and its tables, and with CLICKHOUSE_QUERY_USER the query routes'
+ * read-only user (with CLICKHOUSE_CLUSTER, on every server of the cluster, ON CLUSTER). A table's TTL is written when it is created; returns the tables whose TTL is not
+ * RETENTION_DAYS, which only `npm run retention` changes (src/storage/retention.ts).
+ */
+export async function provisionStorage(config: Config): Promise<RetentionDifference[]> {
   const layout = storageLayout(config);
   const server = createClickHouse({ ...config, CLICKHOUSE_DATABASE: "default" });
   try {
@@ -35,7 +51,6 @@ export async function provisionStorage(config: Config): Promise<void> {
   const clickhouse = createClickHouse(config);
   try {
     await migrate(clickhouse, { retentionDays: config.RETENTION_DAYS }, layout);
-    await applyRetention(clickhouse, config.RETENTION_DAYS, layout);
     if (config.CLICKHOUSE_QUERY_USER) {
       await ensureQueryUser(clickhouse, layout, {
         name: config.CLICKHOUSE_QUERY_USER,
@@ -43,6 +58,7 @@ export async function provisionStorage(config: Config): Promise<void> {
         database: config.CLICKHOUSE_DATABASE,
       });
     }
+    return await retentionDifferences(clickhouse, config.RETENTION_DAYS, layout);
   } finally {
     await clickhouse.close();
   }

@@ -1,7 +1,9 @@
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigError, loadConfig } from "../src/config.ts";
+import { describeDifference } from "../src/kafka/topics.ts";
 import { provision } from "../src/provision.ts";
+import { describeRetentionDifference } from "../src/storage/retention.ts";
 import { keysProblem, launchAuth } from "./auth-mode.ts";
 import { repoRoot } from "./paths.ts";
 import { spawnLogged } from "./process.ts";
@@ -42,7 +44,9 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM", 0));
 
   try {
-    await provision(loadConfig(env));
+    const provisioned = await provision(loadConfig(env));
+    for (const difference of provisioned.topics) console.warn(`[start] ${describeDifference(difference)}`);
+    for (const difference of provisioned.retention) console.warn(`[start] ${describeRetentionDifference(difference)}`);
   } catch (err) {
     console.error(`[start] provisioning failed: ${(err as Error).message}`);
     await shutdown("provisioning failed", 1);

@@ -7,7 +7,9 @@ import { createImpressionProducer } from "../kafka/producer.ts";
 import { describeDifference, ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { apiMetrics } from "../metrics/api.ts";
 import { createRegistry, serveMetrics } from "../metrics/registry.ts";
+import { retentionReport } from "../provision.ts";
 import { createQueryClickHouse } from "../storage/clickhouse.ts";
+import { describeRetentionDifference } from "../storage/retention.ts";
 import { buildApp } from "./app.ts";
 import { createGate } from "./auth.ts";
 import { readinessChecks } from "./checks.ts";
@@ -60,6 +62,14 @@ if (serves.ingest) {
   const differences = await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
   for (const difference of differences) log.warn(difference, describeDifference(difference));
 }
+// Only `npm run retention` changes the tables' TTL: a RETENTION_DAYS that differs from it is said. In the
+// background and best effort: ingest needs only Kafka.
+void retentionReport(config).then(
+  (differences) => {
+    for (const difference of differences) log.warn(difference, describeRetentionDifference(difference));
+  },
+  (error: unknown) => log.debug({ err: error }, "cannot compare RETENTION_DAYS with the tables' TTL"),
+);
 const registry = config.METRICS === "on" ? createRegistry() : undefined;
 // The gauge reads the producer's buffer at each scrape, by then the producer exists.
 const metrics = registry && apiMetrics(registry, (): number => producer?.bufferedBytes ?? 0);

@@ -58,7 +58,10 @@ async function clusterDdl(): Promise<string[]> {
       : [],
   );
   await migrate(client, { retentionDays: 30 }, cluster);
-  expect(await applyRetention(client, 60, cluster)).toEqual(["impressions", "impressions_per_minute"]);
+  expect((await applyRetention(client, 60, cluster)).map((c) => c.table)).toEqual([
+    "impressions",
+    "impressions_per_minute",
+  ]);
   return [createDatabaseStatement(cluster), ...commands.map((c) => c.query)];
 }
 

@@ -5,6 +5,7 @@ import { describeDifference } from "../kafka/topics.ts";
 import { createRegistry, serveMetrics } from "../metrics/registry.ts";
 import { stalledGauge, workerMetrics } from "../metrics/worker.ts";
 import { provision } from "../provision.ts";
+import { describeRetentionDifference } from "../storage/retention.ts";
 import { ConsumerProgress } from "./health.ts";
 import { createWorker, DEFAULT_TIMINGS } from "./worker.ts";
 
@@ -12,8 +13,10 @@ import { createWorker, DEFAULT_TIMINGS } from "./worker.ts";
 const config = loadConfig(process.env);
 const logger = pino({ name: "worker", level: config.LOG_LEVEL });
 
-// An existing topic is never altered: each difference from the configuration is said at every start.
-for (const difference of await provision(config)) logger.warn(difference, describeDifference(difference));
+// Existing topics and tables' TTL are never altered: each difference from the configuration is said at every start.
+const provisioned = await provision(config);
+for (const difference of provisioned.topics) logger.warn(difference, describeDifference(difference));
+for (const difference of provisioned.retention) logger.warn(difference, describeRetentionDifference(difference));
 
 const progress = new ConsumerProgress();
 const health = () => progress.health(config.WORKER_STALL_SECONDS * 1000);
