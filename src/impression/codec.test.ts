@@ -8,6 +8,8 @@ const schema = impressionSchema(limits);
 const encodeValid = validImpressionEncoder(limits);
 const RETENTION_MS = 30 * 86_400_000;
 const valid = { id: "5f1c2f8e-3c1a-4b7e-9f4e-2d7c1a9b0e11", ts: NOW - 1000, userId: "user_42", adId: "ad:7" };
+/** When the API received the items: the time an item sent without ts gets. */
+const RECEIVED_AT = NOW + 5;
 
 /** Values of every JSON type and the edges of each rule. */
 const identifiers: unknown[] = [
@@ -49,7 +51,7 @@ function corpus(): unknown[] {
   for (const field of ["id", "userId", "adId"] as const) {
     for (const value of identifiers) items.push({ ...valid, [field]: value });
   }
-  for (const ts of timestamps) items.push({ ...valid, ts });
+  for (const ts of [...timestamps, undefined]) items.push({ ...valid, ts });
   for (const field of Object.keys(valid)) {
     const { [field as keyof typeof valid]: _, ...rest } = valid;
     items.push(rest, { ...rest, campaign: "x" });
@@ -61,15 +63,22 @@ function corpus(): unknown[] {
 
 describe("validImpressionEncoder", () => {
   it("gives encodeImpressionBytes' value for a valid impression", () => {
-    expect(encodeValid(valid)).toEqual(encodeImpressionBytes(valid));
+    expect(encodeValid(valid, RECEIVED_AT)).toEqual(encodeImpressionBytes(valid));
+  });
+
+  it("writes the time of receipt as ts for an impression sent without one: the wire always has ts", () => {
+    const { ts: _, ...withoutTs } = valid;
+    expect(JSON.parse(String(encodeValid(withoutTs, RECEIVED_AT)))).toEqual({ ...valid, ts: RECEIVED_AT });
+    expect(String(encodeValid(withoutTs, RECEIVED_AT))).toBe(JSON.stringify({ ...valid, ts: RECEIVED_AT }));
   });
 
   it("accepts exactly what impressionSchema accepts, with the value of what the schema returns", () => {
     let accepted = 0;
     for (const item of corpus()) {
       const parsed = schema.safeParse(item);
-      const value = encodeValid(item);
-      expect({ item, value }).toEqual({ item, value: parsed.success ? encodeImpressionBytes(parsed.data) : undefined });
+      const value = encodeValid(item, RECEIVED_AT);
+      const expected = parsed.success ? encodeImpressionBytes(parsed.data, RECEIVED_AT) : undefined;
+      expect({ item, value }).toEqual({ item, value: expected });
       if (value !== undefined) accepted++;
     }
     // The corpus holds valid items at each edge (longest ids, ts at the skew and retention limits).

@@ -1,5 +1,5 @@
 import { IMPRESSION_FIELDS } from "./fields.ts";
-import { IDENTIFIER_PATTERN, type Impression, type ImpressionLimits } from "./schema.ts";
+import { IDENTIFIER_PATTERN, type Impression, type ImpressionLimits, type SentImpression } from "./schema.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -26,13 +26,16 @@ function writeAscii(bytes: Buffer, at: number, text: string): number {
  * The Kafka value: compact JSON of a validated impression, fields in the list's order (the wire format in
  * docs/DESIGN.md), written straight into one buffer. Validated fields hold only ASCII characters that need no
  * JSON escaping, so their Latin-1 bytes are their UTF-8 bytes; a string and then its copy as bytes would be
- * three times the garbage (docs/BENCHMARKS.md).
+ * three times the garbage (docs/BENCHMARKS.md). An event sent without `ts` gets `receivedAt`: the wire always
+ * carries one.
  */
-export function encodeImpressionBytes(event: Impression): Buffer {
+export function encodeImpressionBytes(event: Impression): Buffer;
+export function encodeImpressionBytes(event: SentImpression, receivedAt: number): Buffer;
+export function encodeImpressionBytes(event: SentImpression, receivedAt?: number): Buffer {
   let length = 1;
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] as (typeof parts)[number];
-    const text = String(event[part.name]);
+    const text = String(event[part.name] ?? receivedAt);
     texts[i] = text;
     length += part.prefix.length + text.length + (part.kind === "identifier" ? 1 : 0);
   }
@@ -54,23 +57,19 @@ export function encodeImpression(event: Impression): string {
 }
 
 /**
- * A check that `item` keeps impressionSchema's rules (an object of exactly the listed fields, identifiers matching
- * IDENTIFIER_PATTERN, an integer ts within the limits) without copying it, where the schema's parse allocates a
+ * A check that `item` keeps impressionSchema's rules (an object of the listed fields only, identifiers matching
+ * IDENTIFIER_PATTERN, `ts` absent or an integer within the limits) without copying it, where the schema's parse allocates a
  * copy and state for every check (a third of /events' garbage, docs/BENCHMARKS.md). The schema stays the judge:
  * an item refused here is parsed by it, which accepts it or says why not; src/impression/codec.test.ts checks that
  * nothing the schema refuses is accepted here.
  */
-export function impressionCheck(limits: ImpressionLimits): (item: unknown) => item is Impression {
+export function impressionCheck(limits: ImpressionLimits): (item: unknown) => item is SentImpression {
   const now = limits.now ?? Date.now;
   const retentionMs = limits.retentionDays * DAY_MS;
-  return (item): item is Impression => {
+  return (item): item is SentImpression => {
     if (typeof item !== "object" || item === null || Array.isArray(item)) return false;
-    let fields = 0;
-    for (const key in item) {
-      if (!Object.hasOwn(item, key) || !FIELD_NAMES.has(key)) return false;
-      fields++;
-    }
-    if (fields !== parts.length) return false;
+    // Own keys of the list only; each field's check below also requires the fields that must be there.
+    for (const key in item) if (!Object.hasOwn(item, key) || !FIELD_NAMES.has(key)) return false;
     const event = item as Record<string, unknown>;
     const at = now();
     for (const part of parts) {
@@ -80,6 +79,8 @@ export function impressionCheck(limits: ImpressionLimits): (item: unknown) => it
           if (typeof value !== "string" || !IDENTIFIER_PATTERN.test(value)) return false;
           break;
         case "epochMillis":
+          // Optional: the API stamps its time of receipt.
+          if (value === undefined) break;
           if (!Number.isSafeInteger(value)) return false;
           if ((value as number) > at + limits.maxFutureSkewMs || (value as number) < at - retentionMs) return false;
           break;
@@ -92,8 +93,13 @@ export function impressionCheck(limits: ImpressionLimits): (item: unknown) => it
   };
 }
 
-/** For batches: the Kafka value of an item that passes impressionCheck, or undefined to let the schema judge it. */
-export function validImpressionEncoder(limits: ImpressionLimits): (item: unknown) => Buffer | undefined {
+/**
+ * For batches: the Kafka value of an item that passes impressionCheck (without `ts`, stamped `receivedAt`), or
+ * undefined to let the schema judge it.
+ */
+export function validImpressionEncoder(
+  limits: ImpressionLimits,
+): (item: unknown, receivedAt: number) => Buffer | undefined {
   const valid = impressionCheck(limits);
-  return (item) => (valid(item) ? encodeImpressionBytes(item) : undefined);
+  return (item, receivedAt) => (valid(item) ? encodeImpressionBytes(item, receivedAt) : undefined);
 }

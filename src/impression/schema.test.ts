@@ -40,13 +40,14 @@ describe("impression schema", () => {
     expect(problems({ ...valid, [field]: 42 })).toEqual([{ path: field, message: `${field} must be a string` }]);
   });
 
-  it("names every missing field", () => {
+  it("names every missing field; ts may be left out (the API stamps its time of receipt)", () => {
     expect(problems({})).toEqual([
       { path: "id", message: "id is required" },
-      { path: "ts", message: "ts is required" },
       { path: "userId", message: "userId is required" },
       { path: "adId", message: "adId is required" },
     ]);
+    const { ts: _, ...withoutTs } = valid;
+    expect(schema.parse(withoutTs)).toEqual(withoutTs);
   });
 
   it("rejects a ts that is not an integer number of milliseconds", () => {

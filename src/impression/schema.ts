@@ -4,6 +4,12 @@ import { IMPRESSION_FIELDS, type Impression } from "./fields.ts";
 export type { Impression } from "./fields.ts";
 
 /**
+ * An impression as a sender may send it over HTTP: `ts` may be left out, and the API then takes the time it
+ * received the event (a browser's clock can be minutes off). On the wire it is always there.
+ */
+export type SentImpression = Omit<Impression, "ts"> & { ts?: number };
+
+/**
  * Ids are 1-128 characters of A-Z a-z 0-9 . _ : - : this covers UUIDs, ULIDs and most vendor ids,
  * needs no escaping in JSON, URLs or logs, and any such string is a valid ClickHouse String.
  */
@@ -21,7 +27,9 @@ export interface ImpressionLimits {
 /** What each field means, for the API's document (GET /openapi.json). */
 const FIELD_DESCRIPTIONS: Record<keyof Impression, string> = {
   id: "the impression's own id: copies with the same id (retries, fallbacks) are counted once",
-  ts: "event time in epoch milliseconds, within the retention and at most MAX_FUTURE_SKEW_MS ahead",
+  ts:
+    "event time in epoch milliseconds, within the retention and at most MAX_FUTURE_SKEW_MS ahead; optional: " +
+    "without it the event time is when the API received it",
   userId: "who saw the ad",
   adId: "the ad that was shown",
 };
@@ -100,13 +108,18 @@ const notAnObject = {
   error: (issue: z.core.$ZodRawIssue) => (issue.code === "invalid_type" ? "an event must be a JSON object" : undefined),
 };
 
-/** One impression as the HTTP API accepts it: unknown fields are rejected, so a sender's typo is not lost. */
-export function impressionSchema(limits: ImpressionLimits): z.ZodType<Impression> {
+/**
+ * One impression as the HTTP API accepts it: unknown fields are rejected, so a sender's typo is not lost; `ts` is
+ * optional (the API stamps its time of receipt before the event is written).
+ */
+export function impressionSchema(limits: ImpressionLimits): z.ZodType<SentImpression> {
   const [example] = exampleImpressions((limits.now ?? Date.now)());
-  return z.strictObject(validators(limits, "json"), notAnObject).meta({
+  const fields = validators(limits, "json");
+  const ts = fields.ts as z.ZodType;
+  return z.strictObject({ ...fields, ts: ts.optional() }, notAnObject).meta({
     description: "one impression; unknown fields are rejected",
     examples: [example],
-  }) as unknown as z.ZodType<Impression>;
+  }) as unknown as z.ZodType<SentImpression>;
 }
 
 /**

@@ -29,6 +29,7 @@ describe("validateBatch", () => {
     const { records, rejected } = validateBatch(
       [event("e1"), { ...event("e2"), extra: true }, new MalformedLine("malformed JSON: x"), event("e3")],
       validation,
+      Date.now(),
     );
     expect(records.map((r) => r.key)).toEqual(["e1", "e3"]);
     expect(JSON.parse(String(records[0]?.value))).toEqual(event("e1"));
@@ -36,5 +37,14 @@ describe("validateBatch", () => {
       { index: 1, error: 'Unrecognized key: "extra"' },
       { index: 2, error: "malformed JSON: x" },
     ]);
+  });
+
+  it("stamps the items sent without ts with the time the batch came in", () => {
+    const receivedAt = Date.now();
+    const { id: _, ...withoutId } = event("x");
+    const { ts: _ts, ...withoutTs } = event("e1");
+    const { records, rejected } = validateBatch([withoutTs, event("e2"), withoutId], validation, receivedAt);
+    expect(records.map((r) => JSON.parse(String(r.value)))).toEqual([{ ...withoutTs, ts: receivedAt }, event("e2")]);
+    expect(rejected).toEqual([{ index: 2, error: "id is required" }]);
   });
 });

@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { encodeImpressionBytes } from "../impression/codec.ts";
-import type { Impression } from "../impression/schema.ts";
+import type { SentImpression } from "../impression/schema.ts";
 import type { KeyedRecord } from "../kafka/producer.ts";
 
 /** An NDJSON line that is not JSON: rejected on its own, the other lines still count. */
@@ -43,13 +43,20 @@ export interface ValidatedBatch {
 
 /** How a batch's items are judged: the impression schema, and its allocation-free fast path for valid items. */
 export interface BatchValidation {
-  schema: z.ZodType<Impression>;
+  schema: z.ZodType<SentImpression>;
   /** The Kafka value of an item the schema accepts, or undefined to let the schema judge it (validImpressionEncoder). */
-  encodeValid: (item: unknown) => Buffer | undefined;
+  encodeValid: (item: unknown, receivedAt: number) => Buffer | undefined;
 }
 
-/** Validates each item on its own: valid ones become Kafka records keyed by id, the others say why not. */
-export function validateBatch(items: readonly unknown[], { schema, encodeValid }: BatchValidation): ValidatedBatch {
+/**
+ * Validates each item on its own: valid ones become Kafka records keyed by id, the others say why not. An item
+ * without `ts` gets `receivedAt`, when the API received the batch.
+ */
+export function validateBatch(
+  items: readonly unknown[],
+  { schema, encodeValid }: BatchValidation,
+  receivedAt: number,
+): ValidatedBatch {
   const records: KeyedRecord[] = [];
   const rejected: ValidatedBatch["rejected"] = [];
   let malformed = 0;
@@ -60,14 +67,14 @@ export function validateBatch(items: readonly unknown[], { schema, encodeValid }
       malformed++;
       continue;
     }
-    const value = encodeValid(item);
+    const value = encodeValid(item, receivedAt);
     if (value !== undefined) {
-      records.push({ key: (item as Impression).id, value });
+      records.push({ key: (item as SentImpression).id, value });
       continue;
     }
     const result = schema.safeParse(item);
     if (result.success) {
-      records.push({ key: result.data.id, value: encodeImpressionBytes(result.data) });
+      records.push({ key: result.data.id, value: encodeImpressionBytes(result.data, receivedAt) });
     } else {
       rejected.push({ index, error: result.error.issues.map((issue) => issue.message).join("; ") });
     }

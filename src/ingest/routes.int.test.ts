@@ -44,6 +44,23 @@ describe("POST /event", () => {
     expect(messages).toEqual([{ key: event.id, value: JSON.stringify(event) }]);
   });
 
+  it("stamps an event sent without ts with the time it arrived: the message on the topic has it", async () => {
+    const { ts: _, ...event } = impression();
+    const before = Date.now();
+    const response = await postEvent(event);
+    const after = Date.now();
+    expect(response.statusCode).toBe(202);
+
+    const [message] = await readTopic(config.KAFKA_BROKERS, config.KAFKA_TOPIC, (seen) =>
+      seen.some((m) => m.key === event.id),
+    ).then((seen) => seen.filter((m) => m.key === event.id));
+    const written = JSON.parse(message?.value ?? "{}");
+    expect(written).toEqual({ ...event, ts: expect.any(Number) });
+    expect(Object.keys(written)).toEqual(["id", "ts", "userId", "adId"]);
+    expect(written.ts).toBeGreaterThanOrEqual(before);
+    expect(written.ts).toBeLessThanOrEqual(after);
+  });
+
   it("answers 400 naming each invalid field, with a clear message", async () => {
     const response = await postEvent({ id: "has space", ts: Date.now() + 3_600_000, userId: "u", extra: true });
     expect(response.statusCode).toBe(400);
@@ -156,7 +173,7 @@ describe("POST /events", () => {
       accepted: 2,
       rejected: [
         { index: 1, error: "ts must be an integer (epoch milliseconds)" },
-        { index: 3, error: "ts is required; userId is required; adId is required" },
+        { index: 3, error: "userId is required; adId is required" },
       ],
     });
     const keys = (seen: { key: string }[]) => seen.map((m) => m.key);
@@ -188,7 +205,7 @@ describe("POST /events", () => {
       details: {
         accepted: 0,
         rejected: [
-          { index: 0, error: "id is required; ts is required; userId is required; adId is required" },
+          { index: 0, error: "id is required; userId is required; adId is required" },
           { index: 1, error: "an event must be a JSON object" },
         ],
       },
@@ -213,6 +230,25 @@ describe("POST /events", () => {
     const tooBig = await postEvents(JSON.stringify([impression({ userId: "u".repeat(5000) })]));
     expect(tooBig.statusCode).toBe(413);
     expect(tooBig.json()).toMatchObject({ error: "payload_too_large" });
+  });
+
+  it("stamps the items sent without ts with the time the batch arrived, and keeps the others' ts", async () => {
+    const { ts: _, ...stamped } = impression();
+    const given = impression({ ts: Date.now() - 60_000 });
+    const before = Date.now();
+    const response = await postEvents(JSON.stringify([stamped, given]));
+    const after = Date.now();
+    expect(response.json()).toEqual({ accepted: 2, rejected: [] });
+
+    const ids = [stamped.id, given.id];
+    const messages = await readTopic(config.KAFKA_BROKERS, config.KAFKA_TOPIC, (seen) =>
+      ids.every((id) => seen.some((m) => m.key === id)),
+    );
+    const written = (id: string) => JSON.parse(messages.find((m) => m.key === id)?.value ?? "{}");
+    expect(written(given.id)).toEqual(given);
+    expect(written(stamped.id)).toEqual({ ...stamped, ts: expect.any(Number) });
+    expect(written(stamped.id).ts).toBeGreaterThanOrEqual(before);
+    expect(written(stamped.id).ts).toBeLessThanOrEqual(after);
   });
 
   it("takes a JSON array as text/plain (a batch by sendBeacon)", async () => {

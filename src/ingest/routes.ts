@@ -7,7 +7,7 @@ import { BODY_ERRORS } from "../api/errors.ts";
 import { responses } from "../api/schemas.ts";
 import { AppError } from "../errors.ts";
 import { encodeImpressionBytes, impressionCheck, validImpressionEncoder } from "../impression/codec.ts";
-import { exampleImpressions, type Impression, impressionSchema } from "../impression/schema.ts";
+import { exampleImpressions, impressionSchema, type SentImpression } from "../impression/schema.ts";
 import { Admission, type Release } from "./admission.ts";
 import { NdjsonBody, parseNdjson, validateBatch } from "./batch.ts";
 import { DELIVERY_ERRORS, type Deliver } from "./deliver.ts";
@@ -100,7 +100,7 @@ function checkedValidator(check: (item: unknown) => boolean): FastifySchemaCompi
 }
 
 /** POST /events bodies, for the document only: the route parses them itself and validates each item. */
-function batchBodies(event: z.ZodType<Impression>, maxEvents: number) {
+function batchBodies(event: z.ZodType<SentImpression>, maxEvents: number) {
   const examples = exampleImpressions(Date.now());
   const array = z
     .array(event)
@@ -141,7 +141,8 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
         summary: "Send one impression",
         description:
           "One impression as JSON: `application/json`, or `text/plain` holding JSON (what `navigator.sendBeacon` " +
-          `sends for a string), at most ${EVENT_MAX_BYTES} bytes. Answered once Kafka has acknowledged it.`,
+          `sends for a string), at most ${EVENT_MAX_BYTES} bytes. Without \`ts\` the event time is when the API ` +
+          "received it. Answered once Kafka has acknowledged it.",
         consumes: ["application/json", "text/plain"],
         body: schema,
         response: { 202: responses.accepted },
@@ -151,7 +152,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
     async (request, reply) => {
       const event = request.body;
       options.chargeEvents(request, reply, 1);
-      await deliver("/event", [{ key: event.id, value: encodeImpressionBytes(event) }]);
+      await deliver("/event", [{ key: event.id, value: encodeImpressionBytes(event, Date.now()) }]);
       // As the untyped reply: the typed one takes the body as an object, not the already serialized text.
       return (reply as FastifyReply).code(202).type("application/json; charset=utf-8").send(ONE_ACCEPTED);
     },
@@ -173,7 +174,8 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
             "A JSON array of impressions (`application/json`, or `text/plain` holding it) or NDJSON, one per line " +
             `(\`application/x-ndjson\`): at most ${options.batchMaxEvents} events and ${options.batchMaxBytes} bytes. ` +
             "Each item is validated on its own: the valid ones are written, the invalid ones reported in `rejected` " +
-            "by their 0-based index. Answered once Kafka has acknowledged the valid ones.",
+            "by their 0-based index; an item without `ts` gets the time the API received the batch. Answered once " +
+            "Kafka has acknowledged the valid ones.",
           documentedBody: batchBodies(schema, options.batchMaxEvents),
           response: { 202: responses.accepted },
           errors: [
@@ -191,6 +193,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
         },
       },
       async (request, reply) => {
+        const receivedAt = Date.now();
         const body = request.body;
         const items = body instanceof NdjsonBody ? body.items : body;
         if (!Array.isArray(items)) {
@@ -207,7 +210,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
           );
         }
         options.chargeEvents(request, reply, items.length);
-        const { records, rejected, malformed } = validateBatch(items, batchValidation);
+        const { records, rejected, malformed } = validateBatch(items, batchValidation, receivedAt);
         // The parsed items outweigh the records: let them go while the records wait for Kafka's ack.
         request.body = undefined;
         if (malformed > 0) options.countRejected?.("malformed_json", malformed);

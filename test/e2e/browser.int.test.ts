@@ -46,9 +46,11 @@ function useKeysFile() {
  * A publisher's page: `html` served on an origin of its own, in a fresh browser context. Its actions run in
  * the page from source strings, as the project compiles without DOM types.
  */
-async function openPublisherPage(html = "") {
+async function openPublisherPage(html = "", options: { clockAheadMs?: number } = {}) {
   const site = await servePage(`<!doctype html>${html}`);
   const context = await browser().newContext();
+  // The page's Date runs this far ahead of the API's clock (timers run as usual).
+  if (options.clockAheadMs) await context.clock.setSystemTime(Date.now() + options.clockAheadMs);
   closers.push(
     () => site.close(),
     () => context.close(),
@@ -94,6 +96,8 @@ async function openPublisherPage(html = "") {
         })`,
         src,
       ),
+    /** The page's clock. */
+    now: () => run<number>("() => Date.now()"),
     /** The tag's impressions.track: the id it sent. */
     track: (adId: string, userId: string) =>
       run<string>("(adId, userId) => impressions.track({ adId, userId })", adId, userId),
@@ -158,7 +162,21 @@ describe("a publisher's page in Chromium, against the whole system", () => {
     expect(await page.image(`${api}/pixel.gif?${new URLSearchParams({ id, adId, userId })}`)).toBe(1);
     expect(await page.track(ad("tag"), `u-${run}`)).toMatch(UUID_V4);
 
-    const expected = { [ad("fetch")]: 1, [ad("beacon")]: 1, [ad("batch")]: 3, [ad("pixel")]: 1, [ad("tag")]: 1 };
+    // The tag lets the API stamp the time: a browser whose clock is 10 minutes fast (beyond MAX_FUTURE_SKEW_MS)
+    // is counted too.
+    const fast = await openPublisherPage(`<script src="${api}/sdk.js"></script>`, { clockAheadMs: 10 * 60_000 });
+    expect((await fast.now()) - Date.now()).toBeGreaterThan(9 * 60_000);
+    const fastId = await fast.track(ad("fast-clock"), `u-${run}`);
+    expect(await fast.answerTo(fastId)).toBe(202);
+
+    const expected = {
+      [ad("fetch")]: 1,
+      [ad("beacon")]: 1,
+      [ad("batch")]: 3,
+      [ad("pixel")]: 1,
+      [ad("tag")]: 1,
+      [ad("fast-clock")]: 1,
+    };
     expect(await countsReaching(system, expected)).toEqual(expected);
 
     // A copy, as a sender's retry would send, is accepted and then dropped by the worker.

@@ -28,7 +28,7 @@
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
-  // The last resort: an image request works everywhere. It carries no ts, the server takes its receive time.
+  // The last resort: an image request works everywhere.
   function pixel(id, adId, userId) {
     new Image().src = endpoint("/pixel.gif", { id, adId, userId });
   }
@@ -52,11 +52,12 @@
 
   /**
    * Sends one impression and returns its id. Every fallback sends the same id, so a copy that got through
-   * after all is counted once.
+   * after all is counted once. No ts: the API takes the time it received the event, as a browser's clock can be
+   * minutes off (beyond the skew the API allows, which would refuse the event).
    */
   function track({ adId, userId }) {
     const id = uuid();
-    const body = JSON.stringify({ id, ts: Date.now(), userId, adId });
+    const body = JSON.stringify({ id, userId, adId });
     const url = endpoint("/event", {});
     // A string beacon goes as text/plain;charset=UTF-8: CORS-safelisted, no preflight. false: not queued.
     if (!navigator.sendBeacon?.(url, body)) post(url, body, () => pixel(id, adId, userId));
