@@ -35,14 +35,14 @@ describe("storing impressions", () => {
   it("finds which ids are stored", async () => {
     await storeImpressions(db.clickhouse, [event("f1"), event("f2", now - 5_000)], { timeoutMs: 10_000 });
     const asked = [event("f1"), event("f2", now - 5_000), event("f3")];
-    expect([...(await findStoredIds(db.clickhouse, asked))].sort()).toEqual(["f1", "f2"]);
+    expect([...(await findStoredIds(db.clickhouse, asked)).ids].sort()).toEqual(["f1", "f2"]);
   });
 
   it("finds them among thousands of ids at once, whatever characters the ids hold", async () => {
     const odd = [event("o'1"), event("o\\2")];
     await storeImpressions(db.clickhouse, odd, { timeoutMs: 10_000 });
     const asked = [...odd, ...Array.from({ length: 12_000 }, (_, i) => event(`unknown-impression-id-${i}`))];
-    expect([...(await findStoredIds(db.clickhouse, asked))].sort()).toEqual(["o'1", "o\\2"]);
+    expect([...(await findStoredIds(db.clickhouse, asked)).ids].sort()).toEqual(["o'1", "o\\2"]);
   });
 
   it("the token depends on the ids and their order", () => {

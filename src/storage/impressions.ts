@@ -3,7 +3,7 @@ import type { ClickHouseClient, ClickHouseSettings } from "@clickhouse/client";
 import { IMPRESSION_FIELDS, type Impression, type ImpressionRow } from "../impression/fields.ts";
 import { everyCopyOf, ONE_SERVER, type StorageLayout } from "./layout.ts";
 
-/** Ids per existence query; at most 131 bytes each in the query text, hence the raised max_query_size. */
+/** Events per existence query; at most 150 bytes each in the query text, hence the raised max_query_size. */
 const LOOKUP_CHUNK = 5_000;
 const LOOKUP_MAX_QUERY_BYTES = 1_000_000;
 
@@ -74,38 +74,45 @@ export async function storeImpressions(
   });
 }
 
+/** What a lookup found, and how many rows ClickHouse read for it (its cost). */
+export interface StoredIds {
+  ids: Set<string>;
+  readRows: number;
+}
+
 /**
- * Which of these events are already in the raw table (the ts range lets ClickHouse skip partitions), on any
- * replica in a cluster. Each query is aborted after `timeoutMs` (the client's request timeout by default).
+ * Which of these events the raw table already holds, on any replica in a cluster: a row with the event's id and
+ * its very ts (a replayed message's row was stored from the same bytes). The table is ordered by ts, so matching
+ * (ts, id) pairs lets ClickHouse read only the granules whose ts range holds one of the events: whatever the
+ * spread of the events' ts, a month-old event among fresh ones costs a granule of its own, where a range from the
+ * oldest ts to the newest would read every partition between them. `timeoutMs` aborts the whole lookup.
  */
 export async function findStoredIds(
   client: ClickHouseClient,
   events: readonly Impression[],
-  layout: StorageLayout = ONE_SERVER,
-  options: { timeoutMs?: number } = {},
-): Promise<Set<string>> {
-  const stored = new Set<string>();
+  options: { layout?: StorageLayout; timeoutMs?: number } = {},
+): Promise<StoredIds> {
+  const layout = options.layout ?? ONE_SERVER;
+  const abort_signal = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
+  const stored: StoredIds = { ids: new Set(), readRows: 0 };
   for (let start = 0; start < events.length; start += LOOKUP_CHUNK) {
-    const chunk = events.slice(start, start + LOOKUP_CHUNK);
-    let min = Number.POSITIVE_INFINITY;
-    let max = Number.NEGATIVE_INFINITY;
-    for (const e of chunk) {
-      if (e.ts < min) min = e.ts;
-      if (e.ts > max) max = e.ts;
-    }
-    // The ids go in the query text (the POST body), not in query parameters (the URL): thousands of ids
-    // would exceed HTTP servers' URL limits.
-    const ids = chunk.map((e) => stringLiteral(e.id)).join(",");
+    // The pairs go in the query text (the POST body), not in query parameters (the URL): thousands of them
+    // would exceed HTTP servers' URL limits. ts is a validated integer, the id a quoted literal.
+    const pairs = events
+      .slice(start, start + LOOKUP_CHUNK)
+      .map((e) => `(${e.ts},${stringLiteral(e.id)})`)
+      .join(",");
     const result = await client.query({
       query: `SELECT DISTINCT id FROM ${everyCopyOf(layout, "impressions")}
-        WHERE ts BETWEEN fromUnixTimestamp64Milli({min:Int64}, 'UTC') AND fromUnixTimestamp64Milli({max:Int64}, 'UTC')
-          AND id IN (${ids})`,
-      query_params: { min, max },
+        WHERE (toUnixTimestamp64Milli(ts), id) IN (${pairs})`,
       clickhouse_settings: { max_query_size: String(LOOKUP_MAX_QUERY_BYTES) },
-      format: "JSONCompactEachRow",
-      ...(options.timeoutMs === undefined ? {} : { abort_signal: AbortSignal.timeout(options.timeoutMs) }),
+      // JSONCompact, not ...EachRow: its statistics say how many rows were read.
+      format: "JSONCompact",
+      abort_signal,
     });
-    for (const [id] of await result.json<[string]>()) stored.add(id);
+    const { data, statistics } = await result.json<[string]>();
+    for (const [id] of data) stored.ids.add(id);
+    stored.readRows += Number(statistics?.rows_read ?? 0);
   }
   return stored;
 }

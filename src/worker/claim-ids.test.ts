@@ -7,6 +7,7 @@ import type { Sighting } from "./decode-batch.ts";
 const sighting = (id: string, offset: bigint): Sighting => ({
   event: makeImpression("claim", { id }),
   position: { topic: "t", partition: 0, offset },
+  acceptedAt: 0,
 });
 
 /** Answers from a table of outcomes by id, taking `tookMs` on the test's clock, and remembers what it was asked. */

@@ -8,6 +8,8 @@ import type { Decoded } from "./decode.ts";
 export interface Sighting {
   event: Impression;
   position: Position;
+  /** Its Kafka timestamp (epoch ms): when the API accepted it. */
+  acceptedAt: number;
 }
 
 /** Decodes every message of the batch, in order: impressions to store, poison to dead-letter. */
@@ -21,7 +23,7 @@ export function decodeBatch(
     for (const message of messages) {
       const position = { topic: message.topic, partition: message.partition, offset: message.offset };
       const decoded = decode(message);
-      if (decoded.ok) sightings.push({ event: decoded.event, position });
+      if (decoded.ok) sightings.push({ event: decoded.event, position, acceptedAt: Number(message.timestamp) });
       else
         poison.push({
           position,

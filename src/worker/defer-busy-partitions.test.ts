@@ -8,6 +8,7 @@ import { deferBusyPartitions } from "./defer-busy-partitions.ts";
 const claimed = (id: string, partition: number, outcome: ClaimOutcome): ClaimedSighting => ({
   event: makeImpression("busy", { id }),
   position: { topic: "t", partition, offset: 0n },
+  acceptedAt: 0,
   outcome,
 });
 const poison = (partition: number): PoisonMessage => ({

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Logger } from "pino";
 import type { ClaimStore } from "../dedup/claims.ts";
+import type { Impression } from "../impression/schema.ts";
 import type { BatchOutcome, ConsumedMessage, PartitionBatch } from "../kafka/consumer.ts";
 import type { PipelineStep } from "../metrics/worker.ts";
 import { findStoredIds, storeImpressions } from "../storage/impressions.ts";
@@ -11,14 +12,19 @@ import type { DeadLetters } from "./dead-letters.ts";
 import type { Decoded } from "./decode.ts";
 import { decodeBatch } from "./decode-batch.ts";
 import { deferBusyPartitions } from "./defer-busy-partitions.ts";
+import { flagExpiredClaims } from "./expired-claims.ts";
 import { firstSightings } from "./first-sightings.ts";
-import { insertBeforeTakeover, type TakeoverDeadline } from "./insert-before-takeover.ts";
+import { insertBeforeTakeover, lookupBeforeTakeover, type TakeoverDeadline } from "./insert-before-takeover.ts";
 import { resolveReplays } from "./resolve-replays.ts";
 import { type PartitionTally, tallyBatch } from "./tally.ts";
 
 export interface PipelineDependencies extends Pick<TakeoverDeadline, "takeoverAfterMs" | "insertTimeoutMs"> {
   decode: (message: ConsumedMessage) => Decoded;
   claims: ClaimStore;
+  /** DEDUP_WINDOW_SECONDS in milliseconds: how long a claim lives. */
+  dedupWindowMs: number;
+  /** The wall clock, to compare with Kafka timestamps; Date.now by default. */
+  wallClock?: () => number;
   clickhouse: ClickHouseClient;
   /** One server by default. */
   layout?: StorageLayout;
@@ -39,9 +45,9 @@ const untimed = <T>(_step: PipelineStep, run: () => T): T => run();
 const now = () => performance.now();
 
 /**
- * decode -> drop in-batch copies -> claim in Valkey -> defer busy partitions -> ask ClickHouse about replays ->
- * insert before the claims can be taken over -> dead-letter the poison. Resolves once everything committable is
- * stored; the consumer then commits.
+ * decode -> drop in-batch copies -> claim in Valkey -> defer busy partitions -> distrust `new` for messages older
+ * than a claim lives -> ask ClickHouse about replays and those -> insert before the claims can be taken over ->
+ * dead-letter the poison. Resolves once everything committable is stored; the consumer then commits.
  */
 export async function processBatch(batch: PartitionBatch[], deps: PipelineDependencies): Promise<PipelineOutcome> {
   const { clickhouse, layout, takeoverAfterMs, insertTimeoutMs } = deps;
@@ -52,11 +58,17 @@ export async function processBatch(batch: PartitionBatch[], deps: PipelineDepend
   });
   const { claimedAt, claimed } = await time("claim", () => claimIds(kept, deps.claims, now));
   const { deferred, settled, poison } = deferBusyPartitions(claimed, decoded.poison);
-  // Bounded like the insert: a lookup on a connection whose packets are dropped fails the batch, which is retried.
-  const resolved = await time("lookup", () =>
-    resolveReplays(settled, (events) => findStoredIds(clickhouse, events, layout, { timeoutMs: insertTimeoutMs })),
-  );
+  // Read after the claims were answered: an outcome cannot be older than the clock it is judged by.
+  const checked = flagExpiredClaims(settled, { now: (deps.wallClock ?? Date.now)(), windowMs: deps.dedupWindowMs });
   const deadline = { claimedAt, now, takeoverAfterMs, insertTimeoutMs };
+  // Bounded like the insert (a lookup on a connection whose packets are dropped fails the batch, which is
+  // retried), and by the time the insert may still wait to start.
+  const lookup = (events: readonly Impression[]) =>
+    lookupBeforeTakeover(
+      (timeoutMs) => findStoredIds(clickhouse, events, { layout, timeoutMs: Math.min(timeoutMs, insertTimeoutMs) }),
+      deadline,
+    );
+  const resolved = await time("lookup", () => resolveReplays(checked, lookup));
   await time("insert", () =>
     insertBeforeTakeover(
       resolved.rows,
@@ -73,12 +85,22 @@ export async function processBatch(batch: PartitionBatch[], deps: PipelineDepend
       inBatchDuplicates: dropped,
       duplicates: resolved.duplicates,
       replays: resolved.replays,
-      replaysAlreadyStored: resolved.replaysAlreadyStored,
+      expiredClaims: resolved.expired,
+      alreadyStored: resolved.alreadyStored,
+      lookupReadRows: resolved.lookupReadRows,
       poison: poison.length,
       deferredPartitions: deferred,
     },
     "batch stored",
   );
-  const tallies = tallyBatch({ batch, sightings: decoded.sightings, kept, settled, poison, deferred });
+  const tallies = tallyBatch({
+    batch,
+    sightings: decoded.sightings,
+    kept,
+    settled: checked,
+    stored: resolved.stored,
+    poison,
+    deferred,
+  });
   return { deferred, tallies };
 }

@@ -10,6 +10,7 @@ import { type PartitionTally, tallyBatch } from "./tally.ts";
 const sighting = (partition: number, offset: number, id: string): Sighting => ({
   event: makeImpression("tally", { id }),
   position: { topic: "t", partition, offset: BigInt(offset) },
+  acceptedAt: 0,
 });
 const settle = (s: Sighting, outcome: Exclude<ClaimOutcome, "busy">): SettledSighting => ({ ...s, outcome });
 const poison = (partition: number, offset: number, code: PoisonMessage["code"]): PoisonMessage => ({
@@ -43,6 +44,7 @@ describe("tallyBatch", () => {
       sightings: [a, copy, b, c, d],
       kept: [a, b, c, d],
       settled: [settle(a, "new"), settle(b, "duplicate"), settle(c, "replay"), settle(d, "new")],
+      stored: new Set(["c"]),
       poison: [poison(0, 4, "malformed_json"), poison(1, 1, "empty_value"), poison(1, 2, "malformed_json")],
       deferred: [],
     });
@@ -70,9 +72,28 @@ describe("tallyBatch", () => {
       sightings: [first, copy],
       kept: [first],
       settled: [],
+      stored: new Set(),
       poison: [],
       deferred: [2],
     });
     expect(tallies.size).toBe(0);
+  });
+
+  it("counts an expired claim: a replay if ClickHouse held it, else a message counted now", () => {
+    const held = sighting(0, 0, "held");
+    const unheld = sighting(0, 1, "unheld");
+    const tallies = tallyBatch({
+      batch: [partitionBatch(0, 2)],
+      sightings: [held, unheld],
+      kept: [held, unheld],
+      settled: [
+        { ...held, outcome: "expired" },
+        { ...unheld, outcome: "expired" },
+      ],
+      stored: new Set(["held"]),
+      poison: [],
+      deferred: [],
+    });
+    expect(tallies.get(0)).toMatchObject({ consumed: 2, counted: 2, replayed: 1, duplicatesInWindow: 0 });
   });
 });

@@ -2,13 +2,14 @@ import type { PartitionBatch } from "../kafka/consumer.ts";
 import type { PoisonMessage } from "./dead-letters.ts";
 import type { PoisonCode } from "./decode.ts";
 import type { Sighting } from "./decode-batch.ts";
-import type { SettledSighting } from "./defer-busy-partitions.ts";
+import type { CheckedSighting } from "./expired-claims.ts";
 
 /**
  * What became of one partition's messages in a batch. Every message is exactly one of counted (its impression is
  * stored on its behalf: inserted now, or a replay found already stored), a duplicate (an earlier copy in the same
  * batch, or one claimed within the window) or dead-lettered: consumed = counted + duplicates + dead-lettered.
- * `replayed` (messages read again after a failure or a crash) is a part of `counted`, not a separate outcome.
+ * `replayed` (messages read again after a failure or a crash, or found stored after their claim expired) is a part
+ * of `counted`, not a separate outcome.
  */
 export interface PartitionTally {
   consumed: number;
@@ -33,7 +34,9 @@ export function tallyBatch(parts: {
   batch: readonly PartitionBatch[];
   sightings: readonly Sighting[];
   kept: readonly Sighting[];
-  settled: readonly SettledSighting[];
+  settled: readonly CheckedSighting[];
+  /** Ids of replays and expired claims that ClickHouse already held. */
+  stored: ReadonlySet<string>;
   poison: readonly PoisonMessage[];
   deferred: readonly number[];
 }): Map<number, PartitionTally> {
@@ -53,7 +56,7 @@ export function tallyBatch(parts: {
     const tally = of(s.position.partition);
     if (s.outcome === "duplicate") tally.duplicatesInWindow++;
     else tally.counted++;
-    if (s.outcome === "replay") tally.replayed++;
+    if (s.outcome === "replay" || (s.outcome === "expired" && parts.stored.has(s.event.id))) tally.replayed++;
   }
   for (const p of parts.poison) {
     const letters = of(p.position.partition).deadLettered;

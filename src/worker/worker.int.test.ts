@@ -173,6 +173,7 @@ function pipelineAs(config: Config, owner: string) {
   });
   const deps = {
     decode: createDecoder({ maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS, retentionDays: config.RETENTION_DAYS }),
+    dedupWindowMs: config.DEDUP_WINDOW_SECONDS * 1000,
     claims,
     clickhouse: db.clickhouse,
     deadLetters: new DeadLetters(dlq, config.KAFKA_DLQ_TOPIC),
@@ -261,6 +262,32 @@ describe("the worker counts each impression once", () => {
     await produce(config, [record("win-1")]);
     await drained(config);
     expect(await stored("win-")).toEqual({ rows: 3, distinct: 2, rollup: 3 });
+  });
+
+  it("a new consumer group reading the topic from the start after the window counts nothing again", async () => {
+    const config = await scenario({ DEDUP_WINDOW_SECONDS: "2" });
+    const stored1 = Array.from({ length: 150 }, (_, i) => `regroup-${i}`);
+    const first = await startWorker(config);
+    await produce(
+      config,
+      stored1.map((id) => record(id)),
+    );
+    await drained(config);
+    await first.stop();
+    // Accepted while no worker ran: never stored, as after a partition left uncommitted past the window.
+    const neverStored = Array.from({ length: 50 }, (_, i) => `regroup-late-${i}`);
+    await produce(
+      config,
+      neverStored.map((id) => record(id)),
+    );
+    await sleep(2_200); // every claim has expired
+    expect(await stored("regroup-")).toEqual({ rows: 150, distinct: 150, rollup: 150 });
+
+    // A group with no committed offsets starts at the earliest offset: every message again, claims expired.
+    const fresh = { ...config, KAFKA_CONSUMER_GROUP: `${config.KAFKA_CONSUMER_GROUP}-new` };
+    await startWorker(fresh);
+    await drained(fresh);
+    expect(await stored("regroup-")).toEqual({ rows: 200, distinct: 200, rollup: 200 });
   });
 
   it("its metrics balance: consumed = counted + duplicates + dead-lettered, and counted = what ClickHouse holds", async () => {

@@ -57,6 +57,7 @@ export function createWorker(
   });
   const deps = {
     decode: createDecoder({ maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS, retentionDays: config.RETENTION_DAYS }),
+    dedupWindowMs: config.DEDUP_WINDOW_SECONDS * 1000,
     clickhouse,
     layout: storageLayout(config),
     deadLetters: new DeadLetters(dlqProducer, config.KAFKA_DLQ_TOPIC),
