@@ -24,6 +24,7 @@ const METRICS = [
   "worker_batch_events",
   "worker_step_duration_seconds",
   "worker_last_commit_timestamp_seconds",
+  "worker_starved_restarts_total",
   "impressions_consumer_lag",
   "impressions_consumer_lag_total",
   "process_cpu_seconds_total",

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { Writable } from "node:stream";
+import { instancesChannel, type MessagesStream } from "@platformatic/kafka";
 import { type Logger, pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
@@ -98,5 +100,40 @@ describe("BatchConsumer", () => {
     const started = performance.now();
     await consumer.stop();
     expect(performance.now() - started).toBeLessThan(1_000 + 2_000 + 500);
+  }, 60_000);
+
+  it("starts over from the committed offsets, and says so, when an owned partition with lag receives nothing", async () => {
+    const name = `consumer-${randomBytes(4).toString("hex")}`;
+    await topicWithMessages(brokers, name, [0, 0, 0]);
+    // The library's message streams, as its diagnostics channel announces them: the fault is injected there.
+    const streams: MessagesStream<Buffer, Buffer, Buffer, Buffer>[] = [];
+    const onInstance = (message: unknown) => {
+      const { type, instance } = message as { type: string; instance: MessagesStream<Buffer, Buffer, Buffer, Buffer> };
+      if (type === "messages-stream") streams.push(instance);
+    };
+    subscribe(instancesChannel.name, onInstance);
+    closing.push(async () => unsubscribe(instancesChannel.name, onInstance));
+    const stored = new Set<bigint>();
+    const starved: number[][] = [];
+    const consumer = testConsumer(name, {
+      lagLogIntervalMs: 1_500,
+      onStarved: (partitions) => starved.push(partitions),
+      handle: async (batch) => {
+        for (const m of batch.flatMap((b) => b.messages)) stored.add(m.offset);
+        return { deferred: [] };
+      },
+      logger: pino({ level: "silent" }),
+    });
+    await consumer.start();
+    await waitFor("the first 3 messages stored", 30_000, () => (stored.size === 3 ? true : undefined));
+    expect(starved).toEqual([]);
+
+    // The library stops fetching behind the consumer's back (it still believes the stream flows), and 3 more
+    // messages arrive on the partition: lag, nothing pending, no commit.
+    streams.at(-1)?.pause();
+    await topicWithMessages(brokers, name, [0, 0, 0]);
+    await waitFor("the last 3 messages stored", 30_000, () => (stored.size === 6 ? true : undefined));
+    expect(starved).toEqual([[0]]);
+    expect(streams.length).toBeGreaterThanOrEqual(2);
   }, 60_000);
 });

@@ -62,6 +62,8 @@ export interface BatchConsumerOptions {
   onCommitted?: (stored: readonly PartitionBatch[], seconds: number) => void;
   /** Each lag measurement (every lagLogIntervalMs) of the partitions this consumer owns. */
   onLag?: (lag: ConsumerLag) => void;
+  /** The consumer starts over because these owned partitions have lag and receive nothing (#restartIfStarved). */
+  onStarved?: (partitions: number[]) => void;
   /** How long stop() waits for the batch in hand before giving up on it (it is then replayed by another worker). */
   stopTimeoutMs?: number;
   /** How long stop() waits to leave the group; past it the group notices after the session timeout. */
@@ -415,7 +417,33 @@ export class BatchConsumer {
     const starved = starvedPartitions(this.#suspects, watched);
     if (starved.length === 0) return;
     this.#suspects.clear();
+    // What this consumer and the library's stream each believe of the starved partitions: the evidence for a
+    // cause never reproduced (docs/DESIGN.md "Starved partitions").
+    const views = partitions
+      .filter((p) => starved.includes(p.partition))
+      .map((p) => this.#starvedView(p.partition, p.logEndOffset, p.committedOffset));
+    this.#log.warn({ partitions: views }, "kafka: owned partitions have lag but receive nothing");
+    this.#options.onStarved?.(starved);
     void this.#reconnect(consumer, new Error(`partitions ${starved.join(", ")} have lag but receive nothing`));
+  }
+
+  #starvedView(partition: number, logEnd: bigint, committed: bigint | undefined) {
+    const state = this.#partitions.get(partition);
+    const key = `${this.#options.topic}:${partition}`;
+    const text = (offset: bigint | undefined) => (offset === undefined ? null : String(offset));
+    return {
+      partition,
+      logEnd: text(logEnd),
+      committed: text(committed),
+      nextOffset: text(state?.nextOffset),
+      losses: state?.losses,
+      streamFetchOffset: text(this.#stream?.offsetsToFetch.get(key)),
+      streamCommitted: text(this.#stream?.offsetsCommitted.get(key)),
+      streamPaused: this.#stream?.isPaused(),
+      assignedByLibrary: this.#consumer?.assignments?.some(
+        (a) => a.topic === this.#options.topic && a.partitions.includes(partition),
+      ),
+    };
   }
 
   async #reportLag(): Promise<void> {

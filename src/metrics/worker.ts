@@ -56,6 +56,11 @@ export function workerMetrics(registry: Registry) {
       help: "When this worker last committed offsets (Unix seconds).",
       registers,
     }),
+    starvedRestarts: new Counter({
+      name: "worker_starved_restarts_total",
+      help: "Times this worker's consumer started over because owned partitions had lag and received nothing.",
+      registers,
+    }),
     lag: new Gauge({
       name: "impressions_consumer_lag",
       help: "Messages of a partition this worker owns that the group has not committed yet (every 10 s).",

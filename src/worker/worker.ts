@@ -99,6 +99,7 @@ export function createWorker(
         progress?.measuredLag(lag.total);
         if (metrics) showLag(metrics, lag);
       },
+      onStarved: () => metrics?.starvedRestarts.inc(),
       logger,
     });
   };
