@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { Writable } from "node:stream";
-import { instancesChannel, type MessagesStream } from "@platformatic/kafka";
+import { Consumer, consumerCommitsChannel, instancesChannel, type MessagesStream } from "@platformatic/kafka";
 import { type Logger, pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
@@ -31,6 +31,17 @@ function testConsumer(
   });
   closing.push(() => consumer.stop());
   return consumer;
+}
+
+/** The offset group `<name>-group` committed for partition 0 of topic `name`, -1 if none. */
+async function committedOffset(name: string): Promise<bigint> {
+  const probe = new Consumer({ clientId: `${name}-probe`, groupId: `${name}-group`, bootstrapBrokers: brokers });
+  try {
+    const commits = await probe.listCommittedOffsets({ topics: [{ topic: name, partitions: [0] }] });
+    return commits.get(name)?.[0] ?? -1n;
+  } finally {
+    await probe.close();
+  }
 }
 
 /** A logger that counts the consumer's "partitions assigned" lines: one per group join. */
@@ -135,5 +146,42 @@ describe("BatchConsumer", () => {
     await waitFor("the last 3 messages stored", 30_000, () => (stored.size === 6 ? true : undefined));
     expect(starved).toEqual([[0]]);
     expect(streams.length).toBeGreaterThanOrEqual(2);
+  }, 60_000);
+
+  it("commits a stored batch whose commit failed, though no message comes after it", async () => {
+    const name = `consumer-${randomBytes(4).toString("hex")}`;
+    await topicWithMessages(brokers, name, [0, 0, 0]);
+    // The group's first commit is refused by the broker: the test rewrites it, through the client's
+    // diagnostics channel, to name a partition the topic does not have.
+    let refuse = true;
+    const start = (message: unknown) => {
+      const context = message as { client: { groupId: string }; options: { offsets: { partition: number }[] } };
+      if (!refuse || context.client.groupId !== `${name}-group`) return;
+      refuse = false;
+      context.options.offsets = context.options.offsets.map((o) => ({ ...o, partition: 99 }));
+    };
+    consumerCommitsChannel.start.subscribe(start);
+    closing.push(async () => consumerCommitsChannel.start.unsubscribe(start));
+    const handed: bigint[][] = [];
+    const starved: number[][] = [];
+    const consumer = testConsumer(name, {
+      onStarved: (partitions) => starved.push(partitions),
+      handle: async (batch) => {
+        handed.push(batch.flatMap((b) => b.messages.map((m) => m.offset)));
+        return { deferred: [] };
+      },
+      logger: pino({ level: "silent" }),
+    });
+    await consumer.start();
+    await waitFor("the group's commit of all 3 messages", 8_000, async () =>
+      (await committedOffset(name)) === 3n ? true : undefined,
+    );
+    expect(refuse).toBe(false);
+    // Handed over again after the refused commit, as a replay, then committed; the starvation net never fired.
+    expect(handed).toEqual([
+      [0n, 1n, 2n],
+      [0n, 1n, 2n],
+    ]);
+    expect(starved).toEqual([]);
   }, 60_000);
 });
