@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { Writable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Consumer, consumerCommitsChannel, instancesChannel, type MessagesStream } from "@platformatic/kafka";
 import { type Logger, pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
@@ -151,12 +152,16 @@ describe("BatchConsumer", () => {
   it("commits a stored batch whose commit failed, though no message comes after it", async () => {
     const name = `consumer-${randomBytes(4).toString("hex")}`;
     await topicWithMessages(brokers, name, [0, 0, 0]);
-    // The group's first commit is refused by the broker: the test rewrites it, through the client's
-    // diagnostics channel, to name a partition the topic does not have.
+    // The commit of the batch is refused by the broker: the test rewrites it, through the client's diagnostics
+    // channel, to name a partition the topic does not have.
     let refuse = true;
     const start = (message: unknown) => {
-      const context = message as { client: { groupId: string }; options: { offsets: { partition: number }[] } };
+      const context = message as {
+        client: { groupId: string };
+        options: { offsets: { partition: number; offset: bigint }[] };
+      };
       if (!refuse || context.client.groupId !== `${name}-group`) return;
+      if (!context.options.offsets.some((o) => o.offset === 3n)) return;
       refuse = false;
       context.options.offsets = context.options.offsets.map((o) => ({ ...o, partition: 99 }));
     };
@@ -184,4 +189,38 @@ describe("BatchConsumer", () => {
     ]);
     expect(starved).toEqual([]);
   }, 60_000);
+
+  it("a partition of a group with no commit yet, taken away and given back, is read again from its start", async () => {
+    const name = `consumer-${randomBytes(4).toString("hex")}`;
+    await topicWithMessages(brokers, name, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+    // Until `storing`, every batch is deferred (its claims busy elsewhere): nothing is committed.
+    let storing = false;
+    const stored = new Map<number, bigint[]>([
+      [0, []],
+      [1, []],
+    ]);
+    const handle = async (batch: PartitionBatch[]) => {
+      if (!storing) return { deferred: batch.map((b) => b.partition) };
+      for (const { partition, messages } of batch) stored.get(partition)?.push(...messages.map((m) => m.offset));
+      return { deferred: [] };
+    };
+    const first = joinCounter();
+    const a = testConsumer(name, { handle, logger: first.logger });
+    await a.start();
+    // A has read both partitions (5 messages each, pending), then B joins and gets one of them, then leaves.
+    await sleep(1_000);
+    const b = testConsumer(name, { handle, logger: pino({ level: "silent" }) });
+    await b.start();
+    await waitFor("A's rejoin with B", 30_000, () => (first.joins() >= 2 ? true : undefined));
+    await sleep(1_000);
+    await b.stop();
+    await waitFor("A's rejoin alone", 30_000, () => (first.joins() >= 3 ? true : undefined));
+
+    storing = true;
+    await topicWithMessages(brokers, name, [0, 1]);
+    await waitFor("A to store 6 messages of each partition", 20_000, () =>
+      [...stored.values()].every((offsets) => new Set(offsets).size === 6) ? true : undefined,
+    );
+    for (const offsets of stored.values()) expect([...new Set(offsets)].sort()).toEqual([0n, 1n, 2n, 3n, 4n, 5n]);
+  }, 90_000);
 });

@@ -191,7 +191,7 @@ export class BatchConsumer {
         retries: 10,
         retryDelay: 500,
       });
-      consumer.on("consumer:group:join", (payload) => this.#onJoin(payload));
+      consumer.on("consumer:group:join", (payload) => this.#onJoin(consumer, payload));
       try {
         const stream = await consumer.consume({
           topics: [this.#options.topic],
@@ -234,13 +234,42 @@ export class BatchConsumer {
     await this.#connect();
   }
 
-  #onJoin(payload: ConsumerGroupJoinPayload): void {
+  #onJoin(consumer: Consumer, payload: ConsumerGroupJoinPayload): void {
     const owned = new Set<number>();
     for (const assignment of payload.assignments ?? []) {
       if (assignment.topic === this.#options.topic) for (const p of assignment.partitions) owned.add(p);
     }
     this.#log.info({ partitions: [...owned].sort((a, b) => a - b) }, "kafka: partitions assigned");
+    const added = [...owned].filter((p) => !this.#partitions.get(p)?.assigned);
     this.#resetPartitions(owned);
+    if (added.length > 0) void this.#commitStartOfUncommitted(consumer, added);
+  }
+
+  /**
+   * Commits the log start of each newly assigned partition the group never committed. The Kafka client remembers
+   * how far it fetched a partition and, when the partition comes back to it with no committed offset, goes on
+   * from there: the messages it had fetched before, which this consumer dropped when the partition was taken
+   * away, would be skipped, and lost once a later offset is committed. With an offset committed, every assignment
+   * starts from it. A failure is only logged: it leaves the partition as it was.
+   */
+  async #commitStartOfUncommitted(consumer: Consumer, partitions: number[]): Promise<void> {
+    const topic = this.#options.topic;
+    try {
+      const commits = await consumer.listCommittedOffsets({ topics: [{ topic, partitions }] });
+      const uncommitted = partitions.filter((p) => (commits.get(topic)?.[p] ?? -1n) < 0n);
+      if (uncommitted.length === 0) return;
+      const starts = await consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.EARLIEST });
+      const offsets = uncommitted.map((partition) => ({
+        topic,
+        partition,
+        offset: starts.get(topic)?.[partition] ?? 0n,
+        leaderEpoch: -1,
+      }));
+      await consumer.commit({ offsets });
+      this.#log.info({ partitions: uncommitted }, "kafka: committed the log start of partitions never committed");
+    } catch (error) {
+      this.#log.warn({ err: error, partitions }, "kafka: cannot commit the log start of partitions never committed");
+    }
   }
 
   /** Drops what is pending for partitions no longer owned; their new owner replays them from the commit. */
