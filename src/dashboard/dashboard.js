@@ -6,10 +6,15 @@ const TOP_ADS = 10;
 const CHART_ADS = 5;
 const KEY_STORAGE = "impressions.queryKey";
 const COLORS = ["#2463eb", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a"];
+/** Characters of an ad id that stay in view at its end when it is shortened. */
+const ID_END = 8;
+/** Below this width of the id column, the top-ads table stacks each ad instead. */
+const MIN_ID_PX = 150;
 
 const $ = (id) => document.getElementById(id);
 const number = new Intl.NumberFormat("en-US");
 const decimal = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
 
 const state = {
   minutes: Number($("window").value),
@@ -21,6 +26,9 @@ const state = {
   chartAds: "",
   /** Bumped on each window change, so a slow answer for the old window is dropped. */
   generation: 0,
+  /** When each card was last read: its figures are from then while a read fails. */
+  topAt: undefined,
+  pipelineAt: undefined,
 };
 
 function readKey() {
@@ -43,6 +51,16 @@ function storeKey(key) {
 
 class KeyNeeded extends Error {}
 
+/** An answer other than 2xx, 401 or 403: its path, status and the API's error code. */
+class ApiError extends Error {
+  constructor(path, status, body) {
+    super(body.message ?? `status ${status}`);
+    this.path = path;
+    this.status = status;
+    this.code = body.error;
+  }
+}
+
 /** GET a JSON route of this origin; the key, if any, goes in the Authorization header only. */
 async function api(path, params) {
   const query = new URLSearchParams();
@@ -57,10 +75,7 @@ async function api(path, params) {
     const body = await response.json().catch(() => ({}));
     throw new KeyNeeded(body.message ?? `the API answered ${response.status}`);
   }
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    throw new Error(`${path}: ${body.message ?? response.status}`);
-  }
+  if (!response.ok) throw new ApiError(`/${path}`, response.status, await response.json().catch(() => ({})));
   return response.json();
 }
 
@@ -93,40 +108,99 @@ function formatDuration(ms) {
   return `${sign}${decimal.format(abs / 3_600_000)} h`;
 }
 
-function cell(text, className, value) {
+/** Events per second: whole numbers from 100 on, where decimals would only add width. */
+const formatRate = (perSecond) => (perSecond >= 100 ? number.format(Math.round(perSecond)) : decimal.format(perSecond));
+
+/**
+ * An ad id that is shortened in the middle when its column is narrow: the start gives way (CSS ellipsis), the
+ * last characters always show, as ids often differ only there. The text is the whole id (so is a copy), the
+ * title shows it on hover, and a focused id (tabindex) shows it whole.
+ */
+function idElement(adId) {
+  const id = document.createElement("span");
+  id.className = "id";
+  id.title = adId;
+  id.tabIndex = 0;
+  const split = adId.length > ID_END * 2 ? adId.length - ID_END : adId.length;
+  const start = document.createElement("span");
+  start.className = "id-start";
+  start.textContent = adId.slice(0, split);
+  id.append(start);
+  if (split < adId.length) {
+    const end = document.createElement("span");
+    end.className = "id-end";
+    end.textContent = adId.slice(split);
+    id.append(end);
+  }
+  return id;
+}
+
+function cell(text, className, value, label) {
   const td = document.createElement("td");
   td.textContent = text;
   if (className) td.className = className;
   if (value !== undefined) td.dataset.value = String(value);
+  if (label) td.dataset.label = label;
   return td;
 }
+
+/** The numeric columns' headers by data-col: a stacked row labels each number with its column's name. */
+const columnLabels = Object.fromEntries(
+  [...$("top").tHead.rows[0].cells].filter((th) => th.dataset.col).map((th) => [th.dataset.col, th.textContent]),
+);
 
 function renderTop(counts, reach) {
   const ranked = Object.entries(counts).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0));
   const rows = ranked.map(([adId, impressions], i) => {
     const tr = document.createElement("tr");
     tr.dataset.ad = adId;
-    const name = cell(adId, "ad");
+    const name = document.createElement("td");
+    name.className = "ad";
+    const line = document.createElement("div");
+    line.className = "name";
     if (i < CHART_ADS) {
       const swatch = document.createElement("span");
       swatch.className = "swatch";
       swatch.style.background = COLORS[i];
-      name.prepend(swatch);
+      line.append(swatch);
     }
+    line.append(idElement(adId));
+    name.append(line);
     const r = reach[adId];
     tr.append(
-      cell(String(i + 1)),
+      cell(String(i + 1), "rank"),
       name,
-      cell(number.format(impressions), "num impressions", impressions),
-      cell(r ? number.format(r.reach) : "—", "num reach", r?.reach ?? ""),
-      cell(r ? decimal.format(r.frequency) : "—", "num frequency", r?.frequency ?? ""),
+      cell(number.format(impressions), "num impressions", impressions, columnLabels.impressions),
+      cell(r ? number.format(r.reach) : "—", "num reach", r?.reach ?? "", columnLabels.reach),
+      cell(r ? decimal.format(r.frequency) : "—", "num frequency", r?.frequency ?? "", columnLabels.frequency),
     );
     return tr;
   });
   $("top").tBodies[0].replaceChildren(...rows);
+  $("top").hidden = rows.length === 0;
   $("top-empty").hidden = rows.length > 0;
+  $("top-empty").textContent =
+    `No impressions in the last ${windowLabel(state.minutes)} yet. ` +
+    "Impressions show here a second or so after the API accepts them (npm run demo sends some).";
   $("top-window").textContent = `last ${windowLabel(state.minutes)}`;
+  fitTop();
   return ranked.map(([adId]) => adId);
+}
+
+/**
+ * Rows when they fit: every number at its full width, the id column takes what is left, down to MIN_ID_PX.
+ * Narrower (a phone, or more columns than the card holds), each ad is stacked: its id on a line of its own, its
+ * numbers below, labelled, wrapping onto as many lines as they need. Measured, not guessed from the screen's
+ * width, so that it holds for any number of columns and any width of numbers.
+ */
+function fitTop() {
+  const table = $("top");
+  if (table.hidden) return;
+  table.classList.remove("stacked");
+  const adColumn = table.tHead.rows[0].querySelector(".ad");
+  if (table.scrollWidth > $("top-box").clientWidth + 1 || adColumn.getBoundingClientRect().width < MIN_ID_PX) {
+    table.classList.add("stacked");
+  }
 }
 
 function chartSize() {
@@ -135,9 +209,14 @@ function chartSize() {
   return { width, height: width < 500 ? 220 : 300 };
 }
 
+/** Tick steps of 1, 2 and 5 × 10^k: counts get whole-number ticks only, up to billions a minute. */
+const TICK_STEPS = Array.from({ length: 13 }, (_, k) => [1, 2, 5].map((m) => m * 10 ** k)).flat();
+
 function renderChart(adIds, series) {
   const box = $("chart");
   const ads = adIds.slice(0, CHART_ADS);
+  $("chart-empty").hidden = ads.length > 0;
+  box.hidden = ads.length === 0;
   const first = series[ads[0]] ?? [];
   const xs = first.map((point) => Date.parse(point.minute) / 1000);
   const data = [xs, ...ads.map((adId) => (series[adId] ?? []).map((point) => point.impressions))];
@@ -155,26 +234,43 @@ function renderChart(adIds, series) {
     {
       ...chartSize(),
       scales: { x: { time: true } },
-      // Counts: whole-number ticks only.
-      axes: [{}, { size: 56, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 1e6] }],
+      axes: [{}, { size: 56, incrs: TICK_STEPS, values: (_u, ticks) => ticks.map((v) => compact.format(v)) }],
       legend: { live: true },
-      series: [{}, ...ads.map((adId, i) => ({ label: adId, stroke: COLORS[i], width: 2, points: { show: false } }))],
+      series: [
+        {},
+        ...ads.map((adId, i) => ({
+          label: adId,
+          stroke: COLORS[i],
+          width: 2,
+          points: { show: false },
+          value: (_u, v) => (v === null || v === undefined ? "—" : number.format(v)),
+        })),
+      ],
     },
     data,
     box,
   );
+  // The legend's labels: each id shortened in the middle like the table's, so the legend stays a line or two.
+  const labels = box.querySelectorAll(".u-legend .u-series .u-label");
+  ads.forEach((adId, i) => {
+    const label = labels[i + 1];
+    if (!label) return;
+    label.title = adId;
+    label.replaceChildren(idElement(adId));
+  });
 }
 
 function renderPipeline(now) {
   const previous = state.previous;
   const seconds = previous ? (Date.parse(now.measuredAt) - Date.parse(previous.measuredAt)) / 1000 : 0;
-  const rate = (field) => (seconds > 0 ? decimal.format(Math.max(0, now[field] - previous[field]) / seconds) : "—");
+  const rate = (field) => (seconds > 0 ? formatRate(Math.max(0, now[field] - previous[field]) / seconds) : "—");
   $("p-received-rate").textContent = rate("received");
   $("p-counted-rate").textContent = rate("counted");
   $("p-duplicates").textContent = number.format(now.duplicates);
   $("p-dead-letters").textContent = number.format(now.deadLetters);
   $("p-lag").textContent = number.format(now.lag);
   $("p-freshness").textContent = formatDuration(now.freshnessMs);
+  $("p-freshness-note").hidden = now.freshnessMs !== null;
   $("p-received").textContent = number.format(now.received);
   $("p-counted").textContent = number.format(now.counted);
   for (const [id, field] of [
@@ -189,38 +285,75 @@ function renderPipeline(now) {
   state.previous = now;
 }
 
+/** Why a read failed, in a person's words: which engine is away, or what the API said. */
+function reason(error) {
+  if (error instanceof ApiError) {
+    if (error.code === "clickhouse_unavailable") return "ClickHouse is not answering";
+    if (error.code === "kafka_unavailable") return "Kafka is not answering";
+    return `${error.path} answered ${error.status}${error.code ? ` ${error.code}` : ""}: ${error.message}`;
+  }
+  return `the API is not answering (${error.message})`;
+}
+
+/**
+ * A card's notice: hidden after a good read; after a failed one, why, and whether the figures shown are from an
+ * earlier read (then marked stale) or there are none yet.
+ */
+function notice(ids, error, since, stale) {
+  const text = !error
+    ? ""
+    : since
+      ? `${capitalized(reason(error))}: these figures are from ${since.toLocaleTimeString()}. Retrying every 5 s.`
+      : `${capitalized(reason(error))}: nothing to show yet. Retrying every 5 s.`;
+  for (const id of ids) {
+    $(id).textContent = text;
+    $(id).hidden = !error;
+  }
+  for (const element of stale) element.classList.toggle("stale", Boolean(error && since));
+}
+
+const capitalized = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** The top ads of the window with their reach, and the per-minute series of the first CHART_ADS. */
+async function readTop(minutes) {
+  const counts = await api("stats", [
+    ["timeWindowMinutes", minutes],
+    ["limit", TOP_ADS],
+  ]);
+  const byAd = Object.keys(counts).map((adId) => ["adId", adId]);
+  if (byAd.length === 0) return { counts, reach: {}, series: {} };
+  const [reach, series] = await Promise.all([
+    api("stats/reach", [["timeWindowMinutes", minutes], ...byAd]),
+    api("stats/timeseries", [["timeWindowMinutes", minutes], ...byAd.slice(0, CHART_ADS)]),
+  ]);
+  return { counts, reach, series };
+}
+
+/** One refresh: each card is read on its own, so that one engine away leaves the others' figures current. */
 async function refresh() {
   clearTimeout(state.timer);
   const generation = state.generation;
-  const minutes = state.minutes;
-  try {
-    const [counts, pipeline] = await Promise.all([
-      api("stats", [
-        ["timeWindowMinutes", minutes],
-        ["limit", TOP_ADS],
-      ]),
-      api("stats/pipeline", []),
-    ]);
-    const adIds = Object.keys(counts);
-    const byAd = adIds.map((adId) => ["adId", adId]);
-    const [reach, series] = await Promise.all([
-      adIds.length > 0 ? api("stats/reach", [["timeWindowMinutes", minutes], ...byAd]) : {},
-      adIds.length > 0 ? api("stats/timeseries", [["timeWindowMinutes", minutes], ...byAd.slice(0, CHART_ADS)]) : {},
-    ]);
-    if (generation !== state.generation) return;
-    const ranked = renderTop(counts, reach);
-    renderChart(ranked, series);
-    renderPipeline(pipeline);
-    document.body.dataset.state = "ready";
-    setStatus(`updated ${new Date().toLocaleTimeString()}`);
-  } catch (error) {
-    if (error instanceof KeyNeeded) {
-      askForKey(error.message);
-      return; // no polling until a key is given
-    }
-    setStatus(`${error.message}; retrying`, true);
-    if (document.body.dataset.state !== "ready") document.body.dataset.state = "error";
+  const [top, pipeline] = await Promise.allSettled([readTop(state.minutes), api("stats/pipeline", [])]);
+  if (generation !== state.generation) return;
+  const refused = [top, pipeline].find((r) => r.status === "rejected" && r.reason instanceof KeyNeeded);
+  if (refused) {
+    askForKey(refused.reason.message);
+    return; // no polling until a key is given
   }
+  if (top.status === "fulfilled") {
+    renderChart(renderTop(top.value.counts, top.value.reach), top.value.series);
+    state.topAt = new Date();
+  }
+  notice(["top-notice", "chart-notice"], top.reason, state.topAt, [$("top"), $("chart")]);
+  if (pipeline.status === "fulfilled") {
+    renderPipeline(pipeline.value);
+    state.pipelineAt = new Date();
+  }
+  notice(["pipeline-notice"], pipeline.reason, state.pipelineAt, [$("tiles")]);
+  const failed = [top, pipeline].filter((r) => r.status === "rejected");
+  document.body.dataset.state = failed.length > 0 ? "down" : "ready";
+  if (failed.length > 0) setStatus(`${reason(failed[0].reason)}; retrying`, true);
+  else setStatus(`updated ${new Date().toLocaleTimeString()}`);
   schedule();
 }
 
@@ -261,6 +394,19 @@ $("key-form").addEventListener("submit", (event) => {
   refresh();
 });
 
-window.addEventListener("resize", () => state.chart?.setSize(chartSize()));
+window.addEventListener("resize", () => {
+  fitTop();
+  state.chart?.setSize(chartSize());
+});
+
+// An id is one word of A-Z a-z 0-9 . _ : -: a copy from within one gets no line break between its two parts.
+document.addEventListener("copy", (event) => {
+  const selection = getSelection();
+  const anchor = selection?.anchorNode;
+  const id = (anchor?.nodeType === Node.ELEMENT_NODE ? anchor : anchor?.parentElement)?.closest(".id");
+  if (!id?.contains(selection.focusNode)) return;
+  event.clipboardData.setData("text/plain", selection.toString().replace(/\s+/g, ""));
+  event.preventDefault();
+});
 
 refresh();
