@@ -125,13 +125,19 @@ function lastLine(file: string): string {
   }
 }
 
-export async function assertPortFree(engine: string, port: number, host = "127.0.0.1"): Promise<void> {
-  const free = await new Promise<boolean>((resolve) => {
+/** Whether nothing listens on host:port: a listen there succeeds (and is closed at once). */
+export function portFree(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
     const server = createServer();
     server.once("error", () => resolve(false));
     server.listen(port, host, () => server.close(() => resolve(true)));
   });
-  if (!free) throw new EngineError(engine, `port ${host}:${port} is already in use (another instance running?)`);
+}
+
+export async function assertPortFree(engine: string, port: number, host = "127.0.0.1"): Promise<void> {
+  if (!(await portFree(port, host))) {
+    throw new EngineError(engine, `port ${host}:${port} is already in use (another instance running?)`);
+  }
 }
 
 /** A port the OS just handed out, for engines that tests start on their own. */

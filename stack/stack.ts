@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { startClickHouse } from "./clickhouse.ts";
 import { startKafka } from "./kafka.ts";
 import { repoRoot, testPort } from "./paths.ts";
+import { assertEnginePortsFree, type EnginePort } from "./ports.ts";
 import { startValkey } from "./valkey.ts";
 
 export type Profile = "dev" | "test";
@@ -39,11 +40,28 @@ export interface Stack {
  */
 export async function startStack(profile: Profile, env: NodeJS.ProcessEnv = process.env): Promise<Stack> {
   const p = settings(profile);
+  const given = (name: keyof StackEnv) => (profile === "dev" ? env[name] : undefined);
+
+  // Every port at once, before any engine starts: one line for all that are taken, not one failure per engine.
+  const ports: EnginePort[] = [
+    ...(given("KAFKA_BROKERS")
+      ? []
+      : [
+          { engine: "Kafka", port: p.kafka, use: `KAFKA_BROKERS=127.0.0.1:${p.kafka}` },
+          { engine: "Kafka's controller", port: p.kafkaController },
+        ]),
+    ...(given("VALKEY_URL")
+      ? []
+      : [{ engine: "Valkey", port: p.valkey, use: `VALKEY_URL=redis://127.0.0.1:${p.valkey}` }]),
+    ...(given("CLICKHOUSE_URL")
+      ? []
+      : [{ engine: "ClickHouse", port: p.clickhouse, use: `CLICKHOUSE_URL=http://127.0.0.1:${p.clickhouse}` }]),
+  ];
+  await assertEnginePortsFree(profile, ports);
+  // Only once the ports are free: a test stack already running on them keeps its data.
   const dataDir = join(repoRoot, p.dataDir);
   if (p.fresh) rmSync(dataDir, { recursive: true, force: true });
-  const given = (name: keyof StackEnv) => (profile === "dev" ? env[name] : undefined);
   const log = (engine: string) => join(dataDir, "logs", `${engine}.log`);
-
   const local = (value: string) => ({ value, stop: async () => {} });
   const started = await Promise.allSettled([
     given("KAFKA_BROKERS")

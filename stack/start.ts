@@ -6,6 +6,7 @@ import { provision } from "../src/provision.ts";
 import { describeRetentionDifference } from "../src/storage/retention.ts";
 import { keysProblem, launchAuth } from "./auth-mode.ts";
 import { repoRoot } from "./paths.ts";
+import { assertAppPortsFree } from "./ports.ts";
 import { spawnLogged } from "./process.ts";
 import { startStack } from "./stack.ts";
 
@@ -16,6 +17,7 @@ import { startStack } from "./stack.ts";
  */
 async function main(): Promise<void> {
   const config = loadConfig();
+  await assertAppPortsFree(config);
   const began = Date.now();
   // Keys: off on a fresh machine (said loudly), required once the keys file exists (stack/auth-mode.ts). A file
   // the API would refuse stops npm start here, saying why, before anything is started.

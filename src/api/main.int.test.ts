@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { type AddressInfo, createServer, type Server } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiProcess, startApi } from "../../test/support/api-process.ts";
+import { type ApiProcess, spawnApi, startApi } from "../../test/support/api-process.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { readTopic } from "../../test/support/kafka.ts";
 
@@ -59,5 +60,41 @@ describe("api process", () => {
     const { code } = await exited;
     expect(code).toBe(0);
     expect(await countOnTopic(accepted + 1)).toBe(accepted + 1);
+  });
+});
+
+describe("api process with a port already in use", () => {
+  const held: Server[] = [];
+  afterAll(() => Promise.all(held.map((server) => new Promise((resolve) => server.close(resolve)))));
+  const takenPort = async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    held.push(server);
+    return (server.address() as AddressInfo).port;
+  };
+
+  // A second API beside `npm start` (a query-only one, say) meets the first one's ports.
+  it("ends with one line naming the metrics port, API_METRICS_PORT and 0 for a free one; no stack trace", async () => {
+    const port = await takenPort();
+    const api = await spawnApi(config, { API_ROLE: "query", AUTH: "off", API_METRICS_PORT: String(port) });
+    const { code, output } = await api.exit();
+    expect(code).toBe(1);
+    expect(output).not.toMatch(/^\s+at /m);
+    expect(output.trimEnd().split("\n").at(-1)).toBe(
+      `api: port 127.0.0.1:${port} (the API's metrics, API_METRICS_PORT=${port}) is already in use: set ` +
+        "API_METRICS_PORT to a free port, or API_METRICS_PORT=0 to pick any free one (METRICS=off serves none)",
+    );
+  });
+
+  it("ends with one line naming the API's port and PORT; no stack trace", async () => {
+    const port = await takenPort();
+    const api = await spawnApi(config, { API_ROLE: "query", AUTH: "off", PORT: String(port), METRICS: "off" });
+    const { code, output } = await api.exit();
+    expect(code).toBe(1);
+    expect(output).not.toMatch(/^\s+at /m);
+    expect(output.trimEnd().split("\n").at(-1)).toBe(
+      `api: port 127.0.0.1:${port} (the API, PORT=${port}) is already in use: another API (npm start?) may hold ` +
+        `it; set PORT to a free port, e.g. PORT=${port + 1}`,
+    );
   });
 });

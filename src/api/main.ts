@@ -2,11 +2,12 @@ import closeWithGrace from "close-with-grace";
 import { pino } from "pino";
 import { KeysFileError } from "../auth/keys-file.ts";
 import { type KeysWatcher, watchKeys } from "../auth/keys-watcher.ts";
-import { ConfigError, loadConfig, metricsPort } from "../config.ts";
+import { ConfigError, loadConfig } from "../config.ts";
 import { createImpressionProducer } from "../kafka/producer.ts";
 import { describeDifference, ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { apiMetrics } from "../metrics/api.ts";
 import { createRegistry, serveMetrics } from "../metrics/registry.ts";
+import { apiMetricsPort, apiPort, listenOrExit } from "../port-in-use.ts";
 import { retentionReport } from "../provision.ts";
 import { createQueryClickHouse } from "../storage/clickhouse.ts";
 import { describeRetentionDifference } from "../storage/retention.ts";
@@ -76,8 +77,9 @@ const metrics = registry && apiMetrics(registry, (): number => producer?.buffere
 const producer = serves.ingest ? createImpressionProducer(config, metrics?.observeProduce) : undefined;
 const clickhouse = serves.queries ? createQueryClickHouse(config) : undefined;
 const checks = readinessChecks(config.API_ROLE, { producer, clickhouse });
+const metricsAt = apiMetricsPort(config);
 const metricsServer =
-  registry && (await serveMetrics(registry, config.METRICS_HOST, metricsPort(config, config.API_METRICS_PORT)));
+  registry && (await listenOrExit("api", metricsAt, serveMetrics(registry, metricsAt.host, metricsAt.port)));
 if (metricsServer) log.info(`metrics at http://${config.METRICS_HOST}:${metricsServer.port}/metrics`);
 const app = await buildApp({
   config,
@@ -88,7 +90,7 @@ const app = await buildApp({
   metrics,
   logger: log,
 });
-await app.listen({ host: config.HOST, port: config.PORT });
+await listenOrExit("api", apiPort(config), app.listen({ host: config.HOST, port: config.PORT }));
 
 // SIGTERM/SIGINT, or a crash: stop taking requests, answer those in hand, flush, then exit (0 after a signal,
 // 1 after a crash); within pm2's kill_timeout of 10 s. A second signal while stopping is ignored.

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -41,8 +42,8 @@ async function scenario(name: string): Promise<Config> {
   return config;
 }
 
-/** `node src/worker/main.ts` as pm2 runs it; resolves with its metrics port's URL once that answers. */
-async function startWorkerProcess(config: Config, env: Record<string, string> = {}): Promise<string> {
+/** `node src/worker/main.ts` as pm2 runs it, not waited for; its metrics port is free unless `env` says. */
+async function spawnWorkerProcess(config: Config, env: Record<string, string> = {}) {
   const port = await freePort();
   const proc = spawnLogged(process.execPath, [join(repoRoot, "src/worker/main.ts")], {
     cwd: repoRoot,
@@ -66,7 +67,12 @@ async function startWorkerProcess(config: Config, env: Record<string, string> = 
     },
   });
   processes.push(proc);
-  const url = `http://127.0.0.1:${port}`;
+  return { proc, url: `http://127.0.0.1:${port}` };
+}
+
+/** spawnWorkerProcess; resolves with its metrics port's URL once that answers. */
+async function startWorkerProcess(config: Config, env: Record<string, string> = {}): Promise<string> {
+  const { proc, url } = await spawnWorkerProcess(config, env);
   await waitUntilReady(`worker (${config.KAFKA_TOPIC})`, proc, () => fetch(`${url}/healthz`).then(() => true), 30_000);
   return url;
 }
@@ -144,5 +150,31 @@ describe.concurrent("the worker's GET /healthz", () => {
     expect(later).toMatchObject({ status: 200, body: { status: "ok", reason: "no lag", lag: 0 } });
     expect(later.body.lastCommitSecondsAgo).toBeGreaterThan(STALL_SECONDS);
     expect(await stalledGauge(url)).toBe("worker_stalled 0");
+  });
+});
+
+describe("a worker whose metrics port is taken", () => {
+  it("ends with one line naming the port, WORKER_METRICS_PORT and its instance, and 0 for a free one", async () => {
+    const config = await scenario("port");
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      // pm2's second instance: the base plus NODE_APP_INSTANCE 1 is the port taken.
+      const { proc } = await spawnWorkerProcess(config, {
+        WORKER_METRICS_PORT: String(port - 1),
+        NODE_APP_INSTANCE: "1",
+      });
+      expect(await proc.exited).toBe(1);
+      const log = readFileSync(proc.logFile, "utf8");
+      expect(log).not.toMatch(/^\s+at /m);
+      expect(log.trimEnd().split("\n").at(-1)).toBe(
+        `worker: port 127.0.0.1:${port} (the worker's metrics, WORKER_METRICS_PORT=${port - 1} + NODE_APP_INSTANCE 1) ` +
+          "is already in use: set WORKER_METRICS_PORT to a free port, or WORKER_METRICS_PORT=0 to pick any free one " +
+          "(METRICS=off serves none)",
+      );
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 });

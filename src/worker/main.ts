@@ -1,9 +1,10 @@
 import closeWithGrace from "close-with-grace";
 import { pino } from "pino";
-import { loadConfig, metricsPort } from "../config.ts";
+import { loadConfig } from "../config.ts";
 import { describeDifference } from "../kafka/topics.ts";
 import { createRegistry, serveMetrics } from "../metrics/registry.ts";
 import { stalledGauge, workerMetrics } from "../metrics/worker.ts";
+import { listenOrExit, workerMetricsPort } from "../port-in-use.ts";
 import { provision } from "../provision.ts";
 import { describeRetentionDifference } from "../storage/retention.ts";
 import { ConsumerProgress } from "./health.ts";
@@ -22,12 +23,17 @@ const progress = new ConsumerProgress();
 const health = () => progress.health(config.WORKER_STALL_SECONDS * 1000);
 const registry = config.METRICS === "on" ? createRegistry() : undefined;
 if (registry) stalledGauge(registry, () => health().status === "stalled");
+const metricsAt = workerMetricsPort(config);
 const metricsServer =
   registry &&
-  (await serveMetrics(registry, config.METRICS_HOST, metricsPort(config, config.WORKER_METRICS_PORT), () => {
-    const body = health();
-    return { ok: body.status === "ok", body };
-  }));
+  (await listenOrExit(
+    "worker",
+    metricsAt,
+    serveMetrics(registry, metricsAt.host, metricsAt.port, () => {
+      const body = health();
+      return { ok: body.status === "ok", body };
+    }),
+  ));
 if (metricsServer) {
   const url = `http://${config.METRICS_HOST}:${metricsServer.port}`;
   logger.info(`metrics at ${url}/metrics, health at ${url}/healthz`);
