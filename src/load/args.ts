@@ -14,7 +14,8 @@ export const USAGE = `usage: npm run load -- [options]
   --url U          the API's base URL (default http://127.0.0.1:3000)
   --route R        event (POST /event), events (POST /events, JSON array) or pixel (GET /pixel.gif); default event
   --batch K        events per POST /events request (default 100; --route events only)
-  --rate N         events per second over all senders (default: as fast as --concurrency allows)
+  --rate N         events per second over all senders (default: as fast as --concurrency allows);
+                   the summary says if it was not reached, why, and what to change
   --duration S     stop after S seconds (default 10)
   --events N       stop after N events instead (not with --duration)
   --concurrency C  requests in flight at once (default 10)

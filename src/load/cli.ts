@@ -1,7 +1,7 @@
 import { type LoadOptions, parseLoadArgs, USAGE, UsageError } from "./args.ts";
 import { createGenerator } from "./generator.ts";
 import { runLoad } from "./run.ts";
-import { formatSummary, liveLine, type Summary } from "./stats.ts";
+import { formatSummary, liveLine, type Summary, shortfallLines } from "./stats.ts";
 
 /**
  * Composition root of `npm run load`: parses the flags, sends impressions to the API, shows a live line on a
@@ -43,6 +43,9 @@ export async function load(options: LoadOptions, { banner = true } = {}): Promis
 /** Prints the summary as `--json` says; returns the exit code. */
 export function report(summary: Summary, json: boolean): number {
   process.stdout.write(json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+  // With --json, stdout holds the JSON alone: a person still reads on stderr that the rate was not reached.
+  if (json && summary.rateShortfall)
+    process.stderr.write(`[load] ${shortfallLines(summary.rateShortfall).join("; ")}\n`);
   return summary.ok ? 0 : 1;
 }
 

@@ -107,6 +107,29 @@ describe("npm run load against a real API and Kafka", () => {
     expect(sent).toBeLessThanOrEqual(215);
   });
 
+  it("says when --rate is out of reach, why and what to change; on stderr too with --json", async () => {
+    const { code, stdout } = await load("--rate", "1000000", "--duration", "1.5", "--concurrency", "1");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /\n {10}NOT the 1,000,000 events\/s asked for \(\d+%\): 1 request in flight × 1 event each ÷ [\d.]+ ms mean latency \(p50 [\d.]+ ms\) allow about [\d,]+ events\/s\n/,
+    );
+    expect(stdout).toMatch(
+      /\n {10}to reach it: --concurrency \d+ or more \(1,000,000 events\/s × [\d.]+ ms ÷ 1 event a request\)/,
+    );
+    expect(stdout.trimEnd().split("\n").at(-1)).toBe(
+      'result:   ok, but NOT at the rate asked for (1,000,000 events/s): see "rate" above',
+    );
+
+    const json = await load("--json", "--rate", "1000000", "--duration", "1.2", "--concurrency", "1");
+    expect(json.code).toBe(0);
+    const summary = JSON.parse(json.stdout) as Summary;
+    expect(summary.rateShortfall).toMatchObject({
+      asked: 1_000_000,
+      change: expect.stringMatching(/^--concurrency \d+ or more/),
+    });
+    expect(json.stderr).toContain("[load] NOT the 1,000,000 events/s asked for");
+  });
+
   it("exits 1 when the requests fail (nothing listens) and 2 for a bad flag", async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
     const down = await run(process.execPath, [cli, "--url", closed, "--events", "20", "--json"]).catch(

@@ -114,4 +114,30 @@ describe("the summary", () => {
     expect(s.ok).toBe(false);
     expect(formatSummary(s)).toContain("FAILED");
   });
+
+  it("says when --rate was not reached, why and what to change, and still ok by its requests", () => {
+    const stats = new LoadStats();
+    // 10 senders, 8 ms a request, 10 s: 12,600 events, about 1,260 a second against 3,000 asked.
+    for (let i = 0; i < 12_600; i++) {
+      stats.sending(["new"]);
+      stats.record(interpret("event", [valid(`${i}`)], 202, "{}", null), 1, 8);
+    }
+    const s = summarize(stats, { ...run, concurrency: 10, rate: 3000 }, 10_000, "duration", 0.01);
+    expect(s.ok).toBe(true);
+    expect(s.rateShortfall).toMatchObject({ asked: 3000, reached: 1260 });
+    const lines = formatSummary(s).split("\n");
+    expect(lines.slice(-5)).toEqual([
+      "rate:     1,260 events/s sent, 1,260 accepted, 1,260 requests/s",
+      "          NOT the 3,000 events/s asked for (42%): 10 requests in flight × 1 event each ÷ 8.0 ms mean latency " +
+        "(p50 8.0 ms) allow about 1,250 events/s",
+      "          to reach it: --concurrency 24 or more (3,000 events/s × 8.0 ms ÷ 1 event a request), or --route events " +
+        "--batch 100 (100 events a request); if the latency grows with them, the API is the limit: more API processes " +
+        "(API_INSTANCES)",
+      expect.stringMatching(/^latency: {2}p50 8\.0 ms/),
+      'result:   ok, but NOT at the rate asked for (3,000 events/s): see "rate" above',
+    ]);
+    const reached = summarize(stats, { ...run, concurrency: 10, rate: 1300 }, 10_000, "duration", 0.01);
+    expect(reached.rateShortfall).toBeNull();
+    expect(formatSummary(reached).split("\n").at(-1)).toBe("result:   ok");
+  });
 });

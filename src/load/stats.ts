@@ -1,6 +1,7 @@
 import type { EventKind } from "./generator.ts";
 import { Histogram } from "./histogram.ts";
 import type { Outcome } from "./outcome.ts";
+import { type RateShortfall, rateShortfall } from "./shortfall.ts";
 
 type Category = Outcome["category"];
 
@@ -116,6 +117,8 @@ export interface Summary {
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
   maxFailureRate: number;
   ok: boolean;
+  /** --rate not reached (below 90% of it, in a run of 1 s or more): why, and what to change; else null. */
+  rateShortfall: RateShortfall | null;
   errors: string[];
 }
 
@@ -134,6 +137,18 @@ export function summarize(
   const e = stats.events;
   const r = stats.requests;
   const h = stats.latency;
+  const throughput = {
+    eventsPerSecond: round(e.sent / seconds, 1),
+    acceptedPerSecond: round(e.accepted / seconds, 1),
+    requestsPerSecond: round(stats.requestsSent / seconds, 1),
+  };
+  const latencyMs = {
+    p50: round(h.percentile(50)),
+    p90: round(h.percentile(90)),
+    p99: round(h.percentile(99)),
+    max: round(h.max),
+    mean: round(h.mean()),
+  };
   return {
     url: run.url,
     route: run.route,
@@ -165,20 +180,24 @@ export function summarize(
       failed,
       failureRate: round(failureRate, 4),
     },
-    throughput: {
-      eventsPerSecond: round(e.sent / seconds, 1),
-      acceptedPerSecond: round(e.accepted / seconds, 1),
-      requestsPerSecond: round(stats.requestsSent / seconds, 1),
-    },
-    latencyMs: {
-      p50: round(h.percentile(50)),
-      p90: round(h.percentile(90)),
-      p99: round(h.percentile(99)),
-      max: round(h.max),
-      mean: round(h.mean()),
-    },
+    throughput,
+    latencyMs,
     maxFailureRate,
     ok: failureRate <= maxFailureRate,
+    rateShortfall:
+      rateShortfall({
+        rate: run.rate,
+        eventsPerSecond: throughput.eventsPerSecond,
+        elapsedSeconds: elapsedMs / 1000,
+        concurrency: run.concurrency,
+        batch: run.batch,
+        route: run.route,
+        meanLatencyMs: latencyMs.mean,
+        p50LatencyMs: latencyMs.p50,
+        throttled: r.throttled,
+        unavailable: r.unavailable,
+        networkErrors: r.network,
+      }) ?? null,
     errors: [...stats.errorSamples],
   };
 }
@@ -214,9 +233,25 @@ export function formatSummary(s: Summary): string {
       `failed ${n(s.requests.failed)} (${(s.requests.failureRate * 100).toFixed(2)}%, limit ${s.maxFailureRate * 100}%)`,
     `rate:     ${n(s.throughput.eventsPerSecond)} events/s sent, ${n(s.throughput.acceptedPerSecond)} accepted, ` +
       `${n(s.throughput.requestsPerSecond)} requests/s`,
+    ...(s.rateShortfall ? shortfallLines(s.rateShortfall).map((line) => `          ${line}`) : []),
     `latency:  p50 ${ms(s.latencyMs.p50)}, p90 ${ms(s.latencyMs.p90)}, p99 ${ms(s.latencyMs.p99)}, max ${ms(s.latencyMs.max)}`,
   ];
   if (s.errors.length > 0) lines.push(`errors:   ${s.errors.join(" | ")}`);
-  lines.push(s.ok ? "result:   ok" : `result:   FAILED: more than ${s.maxFailureRate * 100}% of the requests failed`);
+  lines.push(
+    !s.ok
+      ? `result:   FAILED: more than ${s.maxFailureRate * 100}% of the requests failed`
+      : s.rateShortfall
+        ? `result:   ok, but NOT at the rate asked for (${n(s.rateShortfall.asked)} events/s): see "rate" above`
+        : "result:   ok",
+  );
   return lines.join("\n");
+}
+
+/** The rate asked for and not reached, why, and what to change: two lines. */
+export function shortfallLines(shortfall: RateShortfall): [string, string] {
+  const share = Math.floor((shortfall.reached / shortfall.asked) * 100);
+  return [
+    `NOT the ${n(shortfall.asked)} events/s asked for (${share}%): ${shortfall.why}`,
+    `to reach it: ${shortfall.change}`,
+  ];
 }
