@@ -22,6 +22,21 @@ async function takenPort(): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
+/** A free port whose next one something else listens on: pm2's first and second instances of a metrics base. */
+async function freeThenTaken(): Promise<number> {
+  for (;;) {
+    const base = await freePort();
+    const server = createServer();
+    const listening = await new Promise<boolean>((resolve) => {
+      server.once("error", () => resolve(false));
+      server.listen(base + 1, "127.0.0.1", () => resolve(true));
+    });
+    if (!listening) continue;
+    held.push(server);
+    return base;
+  }
+}
+
 /** The error `promise` rejects with: its class and message. */
 const failure = (promise: Promise<unknown>) =>
   promise.then(
@@ -71,14 +86,15 @@ describe("a port already in use, before npm start or npm test starts anything", 
     const api = await takenPort();
     const config = (env: Record<string, string>) =>
       loadConfig({ PORT: String(api), API_INSTANCES: "2", WORKER_INSTANCES: "1", ...env });
-    const metrics = await takenPort();
+    const base = await freeThenTaken();
+    const metrics = base + 1;
     const error = await failure(
-      assertAppPortsFree(config({ API_METRICS_PORT: String(metrics - 1), WORKER_METRICS_PORT: "0" })),
+      assertAppPortsFree(config({ API_METRICS_PORT: String(base), WORKER_METRICS_PORT: "0" })),
     );
     expect(error.message).toBe(
       `port 127.0.0.1:${api} (the API, PORT=${api}) is already in use: another API (npm start?) may hold it; set ` +
         `PORT to a free port, e.g. PORT=${api + 1}; port 127.0.0.1:${metrics} (the API's metrics, ` +
-        `API_METRICS_PORT=${metrics - 1} + NODE_APP_INSTANCE 1) is already in use: set API_METRICS_PORT to a free ` +
+        `API_METRICS_PORT=${base} + NODE_APP_INSTANCE 1) is already in use: set API_METRICS_PORT to a free ` +
         "port, or API_METRICS_PORT=0 to pick any free one (METRICS=off serves none)",
     );
     const free = String(await freePort());
