@@ -300,11 +300,12 @@ function reason(error) {
  * earlier read (then marked stale) or there are none yet.
  */
 function notice(ids, error, since, stale) {
+  const retrying = state.paused ? "" : " Retrying every 5 s.";
   const text = !error
     ? ""
     : since
-      ? `${capitalized(reason(error))}: these figures are from ${since.toLocaleTimeString()}. Retrying every 5 s.`
-      : `${capitalized(reason(error))}: nothing to show yet. Retrying every 5 s.`;
+      ? `${capitalized(reason(error))}: these figures are from ${since.toLocaleTimeString()}.${retrying}`
+      : `${capitalized(reason(error))}: nothing to show yet.${retrying}`;
   for (const id of ids) {
     $(id).textContent = text;
     $(id).hidden = !error;
