@@ -30,6 +30,17 @@ export function apiPort(config: Config): PortSetting {
   };
 }
 
+/** The query API's port under `npm start` (ecosystem.config.cjs gives it to the query app as PORT). */
+export function queryPort(config: Config): PortSetting {
+  return {
+    what: "the query API",
+    host: config.HOST,
+    port: config.QUERY_PORT,
+    setBy: `QUERY_PORT=${config.QUERY_PORT}`,
+    wayOut: `another query API (npm start?) may hold it; set QUERY_PORT to a free port, e.g. QUERY_PORT=${config.QUERY_PORT + 1}`,
+  };
+}
+
 /** A process's metrics port: a base variable plus pm2's instance number, 0 for any free port. */
 function metricsSetting(what: string, variable: string, base: number, config: Config): PortSetting {
   const instance = config.NODE_APP_INSTANCE;
@@ -44,6 +55,9 @@ function metricsSetting(what: string, variable: string, base: number, config: Co
 
 export const apiMetricsPort = (config: Config) =>
   metricsSetting("the API's metrics", "API_METRICS_PORT", config.API_METRICS_PORT, config);
+
+export const queryMetricsPort = (config: Config) =>
+  metricsSetting("the query API's metrics", "QUERY_METRICS_PORT", config.QUERY_METRICS_PORT, config);
 
 export const workerMetricsPort = (config: Config) =>
   metricsSetting("the worker's metrics", "WORKER_METRICS_PORT", config.WORKER_METRICS_PORT, config);

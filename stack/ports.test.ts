@@ -84,8 +84,16 @@ describe("a port already in use, before npm start or npm test starts anything", 
 
   it("the app's ports: the first taken port of each variable, with the variable and the way out", async () => {
     const api = await takenPort();
+    const query = String(await freePort());
     const config = (env: Record<string, string>) =>
-      loadConfig({ PORT: String(api), API_INSTANCES: "2", WORKER_INSTANCES: "1", ...env });
+      loadConfig({
+        PORT: String(api),
+        QUERY_PORT: query,
+        QUERY_METRICS_PORT: "0",
+        API_INSTANCES: "2",
+        WORKER_INSTANCES: "1",
+        ...env,
+      });
     const base = await freeThenTaken();
     const metrics = base + 1;
     const error = await failure(
@@ -101,6 +109,12 @@ describe("a port already in use, before npm start or npm test starts anything", 
     await expect(
       assertAppPortsFree(config({ PORT: free, API_METRICS_PORT: "0", WORKER_METRICS_PORT: String(metrics) })),
     ).rejects.toThrow(/\(the worker's metrics, WORKER_METRICS_PORT=\d+\) is already in use: set WORKER_METRICS_PORT/);
+    await expect(
+      assertAppPortsFree(config({ PORT: free, API_METRICS_PORT: "0", QUERY_PORT: String(api) })),
+    ).rejects.toThrow(/\(the query API, QUERY_PORT=\d+\) is already in use: .* set QUERY_PORT to a free port/);
+    await expect(
+      assertAppPortsFree(config({ PORT: free, API_METRICS_PORT: "0", QUERY_METRICS_PORT: String(metrics) })),
+    ).rejects.toThrow(/\(the query API's metrics, QUERY_METRICS_PORT=\d+\) is already in use/);
     await expect(
       assertAppPortsFree(config({ PORT: free, METRICS: "off", API_METRICS_PORT: String(metrics) })),
     ).resolves.toBe(undefined);

@@ -1,6 +1,14 @@
 import { availableParallelism } from "node:os";
 import type { Config } from "../src/config.ts";
-import { apiMetricsPort, apiPort, type PortSetting, portInUseMessage, workerMetricsPort } from "../src/port-in-use.ts";
+import {
+  apiMetricsPort,
+  apiPort,
+  type PortSetting,
+  portInUseMessage,
+  queryMetricsPort,
+  queryPort,
+  workerMetricsPort,
+} from "../src/port-in-use.ts";
 import { portFree } from "./process.ts";
 
 /** Ports that are taken, in one line that says what to do: a caller prints its message alone, no stack trace. */
@@ -18,15 +26,19 @@ export interface EnginePort {
 
 /** Every port `npm start` would give the app's processes, per variable (pm2 adds the instance to a metrics base). */
 export function appPorts(config: Config): PortSetting[][] {
-  const instances = (count: number | undefined) => Array.from({ length: count ?? availableParallelism() }, (_, i) => i);
-  const metrics = (base: number, count: number | undefined, setting: (config: Config) => PortSetting) =>
+  const instances = (count: number) => Array.from({ length: count }, (_, i) => i);
+  const metrics = (base: number, count: number, setting: (config: Config) => PortSetting) =>
     config.METRICS === "off" || base === 0
       ? []
       : [instances(count).map((i) => setting({ ...config, NODE_APP_INSTANCE: i }))];
+  // The instance counts ecosystem.config.cjs defaults to: a process per core, one query process.
+  const cores = availableParallelism();
   return [
     [apiPort(config)],
-    ...metrics(config.API_METRICS_PORT, config.API_INSTANCES, apiMetricsPort),
-    ...metrics(config.WORKER_METRICS_PORT, config.WORKER_INSTANCES, workerMetricsPort),
+    [queryPort(config)],
+    ...metrics(config.API_METRICS_PORT, config.API_INSTANCES ?? cores, apiMetricsPort),
+    ...metrics(config.QUERY_METRICS_PORT, config.QUERY_INSTANCES ?? 1, queryMetricsPort),
+    ...metrics(config.WORKER_METRICS_PORT, config.WORKER_INSTANCES ?? cores, workerMetricsPort),
   ];
 }
 

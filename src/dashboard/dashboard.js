@@ -51,6 +51,9 @@ function storeKey(key) {
 
 class KeyNeeded extends Error {}
 
+/** A key limited to some ads (`--ads`) may not read totals over every ad: a card says so, the others go on. */
+class OutOfScope extends Error {}
+
 /** An answer other than 2xx, 401 or 403: its path, status and the API's error code. */
 class ApiError extends Error {
   constructor(path, status, body) {
@@ -73,6 +76,7 @@ async function api(path, params) {
   });
   if (response.status === 401 || response.status === 403) {
     const body = await response.json().catch(() => ({}));
+    if (body.error === "ad_not_allowed") throw new OutOfScope(body.message);
     throw new KeyNeeded(body.message ?? `the API answered ${response.status}`);
   }
   if (!response.ok) throw new ApiError(`/${path}`, response.status, await response.json().catch(() => ({})));
@@ -303,9 +307,11 @@ function notice(ids, error, since, stale) {
   const retrying = state.paused ? "" : " Retrying every 5 s.";
   const text = !error
     ? ""
-    : since
-      ? `${capitalized(reason(error))}: these figures are from ${since.toLocaleTimeString()}.${retrying}`
-      : `${capitalized(reason(error))}: nothing to show yet.${retrying}`;
+    : error instanceof OutOfScope
+      ? "This key sees only some ads; the pipeline's totals cover every ad and need a key without --ads."
+      : since
+        ? `${capitalized(reason(error))}: these figures are from ${since.toLocaleTimeString()}.${retrying}`
+        : `${capitalized(reason(error))}: nothing to show yet.${retrying}`;
   for (const id of ids) {
     $(id).textContent = text;
     $(id).hidden = !error;
@@ -351,7 +357,7 @@ async function refresh() {
     state.pipelineAt = new Date();
   }
   notice(["pipeline-notice"], pipeline.reason, state.pipelineAt, [$("tiles")]);
-  const failed = [top, pipeline].filter((r) => r.status === "rejected");
+  const failed = [top, pipeline].filter((r) => r.status === "rejected" && !(r.reason instanceof OutOfScope));
   document.body.dataset.state = failed.length > 0 ? "down" : "ready";
   if (failed.length > 0) setStatus(`${reason(failed[0].reason)}; retrying`, true);
   else setStatus(`updated ${new Date().toLocaleTimeString()}`);
@@ -395,10 +401,9 @@ $("key-form").addEventListener("submit", (event) => {
   refresh();
 });
 
-window.addEventListener("resize", () => {
-  fitTop();
-  state.chart?.setSize(chartSize());
-});
+window.addEventListener("resize", fitTop);
+// The chart follows its box, whatever changes the box's width: the window, or the page being shown after the key.
+new ResizeObserver(() => state.chart?.setSize(chartSize())).observe($("chart"));
 
 // An id is one word of A-Z a-z 0-9 . _ : -: a copy from within one gets no line break between its two parts.
 document.addEventListener("copy", (event) => {

@@ -234,14 +234,17 @@ describe("the dashboard in Chromium, against the whole system", () => {
 describe("the dashboard with keys on (AUTH=required)", () => {
   let system: System;
   let queryKey: string;
+  let keysFile: string;
+  let run: string;
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), "dash-keys-"));
     closers.push(async () => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, "keys.json");
     const ingestKey = runKeysCli(file, "create", "--scope", "ingest", "--name", "sender");
     queryKey = runKeysCli(file, "create", "--scope", "query", "--name", "dashboard");
+    keysFile = file;
     system = await startSystem({ file, queryKey, ingestKey });
-    await feed(system);
+    ({ run } = await feed(system));
   });
 
   it("asks for the query key once, then shows the data; the key only ever travels in the Authorization header", async () => {
@@ -281,5 +284,37 @@ describe("the dashboard with keys on (AUTH=required)", () => {
     // The 401s that made it ask are the browser's only complaints.
     expect(problems.filter((text) => !/status of 401/.test(text))).toEqual([]);
     expect(otherOrigin(system, requests)).toEqual([]);
+  });
+
+  it("with a key limited to some ads: shows only those, and says the pipeline's totals need another key", async () => {
+    const tenantKey = runKeysCli(
+      keysFile,
+      "create",
+      "--scope",
+      "query",
+      "--name",
+      "tenant",
+      "--ads",
+      `ad-${run}-1,ad-${run}-4`,
+    );
+    // The API picks up the keys file's change within its polling interval.
+    await waitFor("the tenant key to be known", 10_000, async () => {
+      const response = await fetch(`${system.api}/stats?timeWindowMinutes=60`, {
+        headers: { authorization: `Bearer ${tenantKey}` },
+      });
+      return response.status === 200 ? true : undefined;
+    });
+    const { page, problems } = await openDashboard(system, DESKTOP);
+    await page.locator("#key-form").waitFor({ state: "visible", timeout: 15_000 });
+    await page.fill("#key", tenantKey);
+    await page.click("#key-form button[type=submit]");
+    await untilShowing(page, 2);
+    const seen = await shown(page);
+    expect(seen.top.map((row) => row.adId)).toEqual([`ad-${run}-1`, `ad-${run}-4`]);
+    expect(await page.locator("#pipeline-notice").textContent()).toContain("need a key without --ads");
+    expect(await page.locator("#key-form").isVisible()).toBe(false);
+    await screenshot(page, "dashboard-tenant-desktop.png");
+    // The 401 before the key, and the pipeline's 403 for a key limited to some ads, are the only complaints.
+    expect(problems.filter((text) => !/status of 40[13]/.test(text))).toEqual([]);
   });
 });
