@@ -1,3 +1,4 @@
+import { DEFAULT_KIND, DEFAULT_TRAFFIC, storedValues } from "../storage/dimensions.ts";
 import type { ReadRows } from "./reader.ts";
 import { MINUTE_MS, type SplitWindow, splitWindow } from "./window.ts";
 
@@ -9,6 +10,10 @@ export interface WindowQuery {
   adIds: string[];
   /** Only ads matching one of these LIKE patterns (a tenant's key: AdScope.likePatterns); absent means all. */
   adPatterns?: readonly string[];
+  /** The kind of event counted; impressions by default. */
+  kind?: string;
+  /** Only events with one of these traffic labels; absent counts every label (gross). */
+  traffic?: readonly string[];
 }
 
 export interface RankedQuery extends WindowQuery {
@@ -30,11 +35,17 @@ export interface Reach {
   frequency: number;
 }
 
-/** Only the given ads; for all ads no condition at all (an always-true `OR` is still evaluated on every row). */
-function adFilter({ adIds, adPatterns = [] }: WindowQuery): string {
+/**
+ * The rows counted: of the kind asked, with the traffic labels asked, of the given ads. The same condition serves
+ * the raw table and the rollup. For all ads or all labels no condition on them (an always-true `OR` is still
+ * evaluated on every row).
+ */
+function rowFilter({ adIds, adPatterns = [], traffic }: WindowQuery): string {
+  const kind = " AND kind IN {kinds:Array(String)}";
+  const labels = traffic === undefined ? "" : " AND traffic IN {traffic:Array(String)}";
   const ids = adIds.length === 0 ? "" : " AND ad_id IN {adIds:Array(String)}";
-  if (adPatterns.length === 0) return ids;
-  return `${ids} AND (${adPatterns.map((_, i) => `ad_id LIKE {adLike${i}:String}`).join(" OR ")})`;
+  if (adPatterns.length === 0) return `${kind}${labels}${ids}`;
+  return `${kind}${labels}${ids} AND (${adPatterns.map((_, i) => `ad_id LIKE {adLike${i}:String}`).join(" OR ")})`;
 }
 const RAW_WINDOW =
   "ts > fromUnixTimestamp64Milli({start:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Milli({end:Int64}, 'UTC')";
@@ -60,6 +71,8 @@ function windowParams(window: SplitWindow, q: RankedQuery) {
     hourFromSeconds: window.hourFrom / 1000,
     hourToSeconds: window.hourTo / 1000,
     adIds: q.adIds,
+    kinds: storedValues([q.kind ?? DEFAULT_KIND], DEFAULT_KIND),
+    ...(q.traffic === undefined ? {} : { traffic: storedValues(q.traffic, DEFAULT_TRAFFIC) }),
     ...Object.fromEntries((q.adPatterns ?? []).map((pattern, i) => [`adLike${i}`, pattern])),
     ...(q.limit === undefined ? {} : { limit: q.limit }),
   };
@@ -68,7 +81,7 @@ function windowParams(window: SplitWindow, q: RankedQuery) {
 /** The statement behind `countPerAd`, for callers that run it themselves (the stats benchmark). */
 export function countPerAdQuery(q: RankedQuery) {
   const window = splitWindow(q.now, q.minutes);
-  const ads = adFilter(q);
+  const filter = rowFilter(q);
   const ranked = q.limit === undefined ? "" : "ORDER BY impressions DESC, ad_id LIMIT {limit:UInt32}";
   const statement = (query: string) => ({
     query,
@@ -78,19 +91,19 @@ export function countPerAdQuery(q: RankedQuery) {
   // No whole minute (N=1): the window is one range of the raw table, read as the plain count would read it.
   if (window.fullFrom === window.fullTo) {
     return statement(
-      `SELECT ad_id, count() AS impressions FROM impressions WHERE ${RAW_WINDOW}${ads} GROUP BY ad_id ${ranked}`,
+      `SELECT ad_id, count() AS impressions FROM impressions WHERE ${RAW_WINDOW}${filter} GROUP BY ad_id ${ranked}`,
     );
   }
   // Each table read costs a few ms even when empty: only the levels the window needs are read.
-  const parts = [`SELECT ad_id, count() AS n FROM impressions WHERE ${RAW_EDGES}${ads} GROUP BY ad_id`];
+  const parts = [`SELECT ad_id, count() AS n FROM impressions WHERE ${RAW_EDGES}${filter} GROUP BY ad_id`];
   if (window.fullFrom < window.hourFrom || window.hourTo < window.fullTo) {
     parts.push(
-      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_EDGE_MINUTES}${ads} GROUP BY ad_id`,
+      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_EDGE_MINUTES}${filter} GROUP BY ad_id`,
     );
   }
   if (window.hourFrom < window.hourTo) {
     parts.push(
-      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_HOURS}${ads} GROUP BY ad_id`,
+      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_HOURS}${filter} GROUP BY ad_id`,
     );
   }
   return statement(`SELECT ad_id, sum(n) AS impressions FROM (${parts.join(" UNION ALL ")}) GROUP BY ad_id ${ranked}`);
@@ -109,14 +122,14 @@ export async function countPerAd(read: ReadRows, q: RankedQuery): Promise<Record
  */
 export async function timeSeries(read: ReadRows, q: WindowQuery): Promise<Record<string, MinuteCount[]>> {
   const window = splitWindow(q.now, q.minutes);
-  const ads = adFilter(q);
+  const filter = rowFilter(q);
   const rows = await read<[string, number, string]>({
     query: `SELECT ad_id, minute, sum(n) AS impressions FROM (
         SELECT ad_id, toUnixTimestamp(minute) AS minute, sum(impressions) AS n FROM impressions_per_minute
-        WHERE ${ROLLUP_MINUTES}${ads} GROUP BY ad_id, minute
+        WHERE ${ROLLUP_MINUTES}${filter} GROUP BY ad_id, minute
         UNION ALL
         SELECT ad_id, toUnixTimestamp(toStartOfMinute(ts)) AS minute, count() AS n FROM impressions
-        WHERE ${RAW_EDGES}${ads} GROUP BY ad_id, minute
+        WHERE ${RAW_EDGES}${filter} GROUP BY ad_id, minute
       ) GROUP BY ad_id, minute`,
     query_params: windowParams(window, q),
     clickhouse_settings: READ_SETTINGS,
@@ -145,11 +158,11 @@ export async function timeSeries(read: ReadRows, q: WindowQuery): Promise<Record
 
 /** Exact distinct users and impressions per ad over the window, read from the raw table. */
 export async function reachPerAd(read: ReadRows, q: RankedQuery): Promise<Record<string, Reach>> {
-  const ads = adFilter(q);
+  const filter = rowFilter(q);
   const ranked = q.limit === undefined ? "" : "ORDER BY reach DESC, ad_id LIMIT {limit:UInt32}";
   const rows = await read<[string, string, string]>({
     query: `SELECT ad_id, count() AS impressions, uniqExact(user_id) AS reach FROM impressions
-      WHERE ${RAW_WINDOW}${ads}
+      WHERE ${RAW_WINDOW}${filter}
       GROUP BY ad_id ${ranked}`,
     query_params: windowParams(splitWindow(q.now, q.minutes), q),
   });

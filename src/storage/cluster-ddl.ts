@@ -38,6 +38,7 @@ const REPLICA_PATH = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica
 const CREATE_TABLE =
   /^CREATE TABLE IF NOT EXISTS\s+(\w+)\s*(\([\s\S]*\))\s*ENGINE\s*=\s*(\w*MergeTree)(?:\(([^()]*)\))?([\s\S]*)$/;
 const CREATE_VIEW = /^CREATE MATERIALIZED VIEW IF NOT EXISTS\s+(\w+)\s+TO\s+(\w+)\s+AS\b([\s\S]*)$/;
+const ALTER_VIEW_QUERY = /^ALTER TABLE\s+(\w+)\s+MODIFY QUERY\b([\s\S]*)$/;
 const ALTER_TABLE = /^ALTER TABLE\s+(\w+)\s+([\s\S]*)$/;
 /** These change the columns, which the Distributed table has too; the rest (settings, projections, TTL) are storage. */
 const COLUMN_CHANGE = /^(ADD|DROP|MODIFY|RENAME|CLEAR|COMMENT)\s+COLUMN\b/;
@@ -65,24 +66,54 @@ export function clusterStatements(cluster: Cluster, statement: string): string[]
   const view = CREATE_VIEW.exec(text);
   if (view) {
     const [, name = "", target = "", select = ""] = view;
-    const localSelect = select.replace(
-      READ_TABLE,
-      (_, keyword, source) => `${keyword} ${qualified(cluster, localTable(source))}`,
-    );
     // On every replica: a view fires on the replica an insert reaches, and writes that shard's local rollup.
     return [
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualified(cluster, name)} ${onCluster(cluster)} TO ${qualified(cluster, localTable(target))} AS${localSelect}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualified(cluster, name)} ${onCluster(cluster)} TO ${qualified(cluster, localTable(target))} AS${localSources(cluster, select)}`,
+    ];
+  }
+  const viewQuery = ALTER_VIEW_QUERY.exec(text);
+  if (viewQuery) {
+    const [, name = "", select = ""] = viewQuery;
+    return [
+      `ALTER TABLE ${qualified(cluster, name)} ${onCluster(cluster)} MODIFY QUERY${localSources(cluster, select)}`,
     ];
   }
   const alter = ALTER_TABLE.exec(text);
   if (alter) {
     const [, name = "", action = ""] = alter;
-    const alterOf = (target: string) => `ALTER TABLE ${qualified(cluster, target)} ${onCluster(cluster)} ${action}`;
-    if (!COLUMN_CHANGE.test(action)) return [alterOf(localTable(name))];
+    const alterOf = (target: string, actions: string) =>
+      `ALTER TABLE ${qualified(cluster, target)} ${onCluster(cluster)} ${actions}`;
+    // The Distributed table has the columns only: a sorting key, settings or projections are its local tables'.
+    const columnChanges = clauses(action).filter((clause) => COLUMN_CHANGE.test(clause));
+    if (columnChanges.length === 0) return [alterOf(localTable(name), action)];
+    const distributed = alterOf(name, columnChanges.join(", "));
     // The Distributed table never names a column its local tables lack.
     return action.startsWith("DROP")
-      ? [alterOf(name), alterOf(localTable(name))]
-      : [alterOf(localTable(name)), alterOf(name)];
+      ? [distributed, alterOf(localTable(name), action)]
+      : [alterOf(localTable(name), action), distributed];
   }
   throw new Error(`no cluster rule for this statement (src/storage/cluster-ddl.ts): ${text.split("\n")[0]}`);
+}
+
+/** A view's SELECT reading each shard's local tables. */
+function localSources(cluster: Cluster, select: string): string {
+  return select.replace(READ_TABLE, (_, keyword, source) => `${keyword} ${qualified(cluster, localTable(source))}`);
+}
+
+/** An ALTER's comma-separated actions, split at the commas outside parentheses. */
+function clauses(action: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < action.length; i++) {
+    const char = action[i];
+    if (char === "(") depth++;
+    else if (char === ")") depth--;
+    else if (char === "," && depth === 0) {
+      parts.push(action.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  parts.push(action.slice(start).trim());
+  return parts;
 }

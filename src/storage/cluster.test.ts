@@ -147,9 +147,31 @@ describe("cluster mode's statements", () => {
       "`ads`.impressions_per_minute_local",
       "`ads`.impressions_per_minute_local",
       "`ads`.impressions_local",
+      "`ads`.impressions",
+      "`ads`.impressions_per_minute_local",
+      "`ads`.impressions_per_minute_local",
+      "`ads`.impressions_per_minute",
+      "`ads`.impressions_per_minute_mv",
+      "`ads`.impressions_per_minute_local",
+      "`ads`.impressions_per_minute_local",
+      "`ads`.impressions_local",
       "`ads`.impressions_per_minute_local",
     ]);
     expect(alters.at(-1)).toContain("MODIFY TTL minute + INTERVAL 60 DAY");
+    // A new sorting key is the local tables' own: their Distributed table takes only the new columns.
+    const rollupKey = alters.filter((s) => s.includes("MODIFY ORDER BY")).map(formatQuery);
+    expect(rollupKey).toHaveLength(1);
+    expect(rollupKey[0]).toMatch(/^ALTER TABLE ads\.impressions_per_minute_local ON CLUSTER impressions\s/);
+    const rollupColumns = alters.find((s) => s.startsWith("ALTER TABLE `ads`.impressions_per_minute ON"));
+    expect(formatQuery(rollupColumns ?? "")).toMatch(
+      /ADD COLUMN IF NOT EXISTS `kind`[\s\S]*ADD COLUMN IF NOT EXISTS `traffic`/,
+    );
+    expect(rollupColumns).not.toContain("ORDER BY");
+    // The view's new query reads each shard's local raw table, as its first one did.
+    const viewQuery = alters.find((s) => s.includes("MODIFY QUERY"));
+    expect(formatQuery(viewQuery ?? "")).toMatch(
+      /^ALTER TABLE ads\.impressions_per_minute_mv ON CLUSTER impressions\s+\(MODIFY QUERY[\s\S]*FROM ads\.impressions_local\b/,
+    );
     const addColumn = clusterStatements(
       { kind: "cluster", cluster: "impressions", database: "ads" },
       "ALTER TABLE impressions ADD COLUMN IF NOT EXISTS country LowCardinality(String) DEFAULT ''",
