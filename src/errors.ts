@@ -37,13 +37,19 @@ export const ERROR_CATALOGUE = {
   signature_expiry_too_far: { status: 403, retryable: false },
   ad_not_allowed: { status: 403, retryable: false },
   not_found: { status: 404, retryable: false },
+  // The body arrived slower than the minimum rate, or its headers or the whole request took too long.
+  request_timeout: { status: 408, retryable: true },
   payload_too_large: { status: 413, retryable: false },
   too_many_events: { status: 413, retryable: false },
   // Larger than the key's (or the client IP's) whole bucket: no wait lets it in, a smaller batch would.
   batch_over_rate_limit: { status: 413, retryable: false },
+  // An item of a batch beyond what one event can be (its size, values, nesting), or too many unknown fields.
+  event_too_large: { status: 413, retryable: false },
   unsupported_media_type: { status: 415, retryable: false },
   // The server cannot take it now: the same request may succeed later.
   rate_limited: { status: 429, retryable: true, retryAfterSeconds: 1 },
+  // The client IP (IPv6: its /64) or the key already has as many bodies arriving at once as it may.
+  too_many_bodies: { status: 429, retryable: true, retryAfterSeconds: 1 },
   overloaded: { status: 503, retryable: true, retryAfterSeconds: 1 },
   kafka_unavailable: { status: 503, retryable: true, retryAfterSeconds: 1 },
   clickhouse_unavailable: { status: 503, retryable: true, retryAfterSeconds: 1 },

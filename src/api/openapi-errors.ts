@@ -23,7 +23,7 @@ const SAMPLES: Record<ErrorCode, { message: string; details?: unknown }> = {
   },
   empty_body: { message: "the request body is empty; send a JSON document" },
   invalid_content_length: { message: "Request body size did not match Content-Length" },
-  sender_gone: { message: "the sender closed the connection before its turn" },
+  sender_gone: { message: "the sender closed the connection before its body was complete" },
   query_too_large: {
     message:
       "the answer would hold more than 20000 rows or 16 MiB; narrow it: a shorter timeWindowMinutes, fewer adId values, or limit",
@@ -46,11 +46,21 @@ const SAMPLES: Record<ErrorCode, { message: string; details?: unknown }> = {
   payload_too_large: {
     message: "the body is larger than this route's limit of 16384 bytes; send fewer or smaller events",
   },
-  too_many_events: { message: "a batch holds at most 10000 events, this one has 12000; split it" },
+  too_many_events: { message: "a batch holds at most 10000 events, this one has more; split it" },
   batch_over_rate_limit: {
     message:
       'a batch of 10000 events is more than key "publisher-a" may send at once: at most 500 per request here (2 s of its rate, per API process); send smaller batches',
     details: { largestBatch: 500 },
+  },
+  event_too_large: {
+    message:
+      "item 3 is larger than 16384 bytes; one event is 4 fields and about 100 bytes (each item at most 16384 bytes, 64 values, 4 nested arrays or objects)",
+  },
+  request_timeout: {
+    message: "the body arrived slower than 4096 bytes/s; send it faster, or a smaller one",
+  },
+  too_many_bodies: {
+    message: "this client (203.0.113.7) already sends 128 bodies at once, the most one client may; retry shortly",
   },
   unsupported_media_type: {
     message:
