@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import Fastify from "fastify";
-import { buildApp } from "../src/api/app.ts";
+import { bodyLimits, buildApp } from "../src/api/app.ts";
 import { loadConfig } from "../src/config.ts";
+import { BodyIntake } from "../src/ingest/intake.ts";
 import { admitBatches } from "../src/ingest/routes.ts";
 import { ACK_SHARE_OF_PRODUCE_TIMEOUT, createImpressionProducer } from "../src/kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../src/kafka/topics.ts";
@@ -21,13 +22,16 @@ await app.ready();
 
 const floor = Fastify({ logger: false });
 floor.removeAllContentTypeParsers();
-floor.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 floor.get("/healthz", async () => ({ status: "ok" }));
+const intake = new BodyIntake(bodyLimits(config));
 await floor.register(async (batchScope) => {
-  // The app's admission and its wait (src/api/app.ts).
+  // The app's admission, its wait (src/api/app.ts) and its body budgets; the body is taken as it came.
   const maxWaitMs = Math.round(config.PRODUCE_TIMEOUT_MS * (1 - ACK_SHARE_OF_PRODUCE_TIMEOUT));
-  admitBatches(batchScope, { maxWaitMs, maxBodyBytes: config.BATCH_MAX_BYTES });
-  batchScope.post("/events", { bodyLimit: config.BATCH_MAX_BYTES }, async (request, reply) => {
+  const readBatch = admitBatches(batchScope, { intake, maxWaitMs, maxBodyBytes: config.BATCH_MAX_BYTES });
+  batchScope.addContentTypeParser("application/json", (request, payload, done) => {
+    readBatch(request, payload, undefined, (body) => body, done);
+  });
+  batchScope.post("/events", async (request, reply) => {
     await producer.send([{ key: randomUUID(), value: request.body as Buffer }]);
     return reply.code(202).send({ accepted: 1, rejected: [] });
   });
@@ -35,6 +39,7 @@ await floor.register(async (batchScope) => {
 await floor.listen({ host: "127.0.0.1", port: config.PORT });
 process.once("SIGTERM", async () => {
   await floor.close();
+  intake.close();
   await producer.close();
   process.exit(0);
 });

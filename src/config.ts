@@ -162,6 +162,24 @@ const schema = z.object({
    * pixel replayed before it expires is then always within the window of its first sighting, so never counted twice.
    */
   PIXEL_MAX_EXPIRY_SECONDS: int(1).default(86_400),
+  /** Bodies one client (IPv4 address, IPv6 /64) may send to the ingest routes at once, per API process; 0: no cap. */
+  INGEST_BODIES_PER_IP: int(0).default(128),
+  /** Bodies one API key may send at once, per API process (from all its clients); 0: no cap. */
+  INGEST_BODIES_PER_KEY: int(0).default(1024),
+
+  // Budgets of every connection (docs/API.md, "Timeouts and limits"): a sender gets no more time than these.
+  /** The request line and headers must arrive within this. */
+  HTTP_HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  /** The whole request, headers and body, must arrive within this. */
+  HTTP_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(60_000),
+  /** An idle keep-alive connection is closed after this: above a load balancer's usual 60 s. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default(72_000),
+  /** A connection with no traffic either way for this long is closed (above ClickHouse's 30 s for a query). */
+  HTTP_IDLE_TIMEOUT_MS: int(1000, 3_600_000).default(60_000),
+  /** A body must keep arriving at this many bytes per second, over each BODY_GRACE_MS, or it is cut; 0: off. */
+  BODY_MIN_BYTES_PER_SECOND: int(0).default(4096),
+  /** How long a body arrives at any pace before its rate is measured; then the stretch it is measured over. */
+  BODY_GRACE_MS: int(100, 600_000).default(5000),
 
   /** Prometheus metrics of each process, each on a port of its own (pm2 shares the API port among processes). */
   METRICS: z.enum(["on", "off"]).default("on"),
@@ -201,6 +219,13 @@ const checked = schema.superRefine((config, ctx) => {
       code: "custom",
       path: ["VALKEY_URL"],
       message: "lists several URLs: set VALKEY_CLUSTER=true for a Valkey Cluster, or give one URL",
+    });
+  }
+  if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["HTTP_HEADERS_TIMEOUT_MS"],
+      message: `must be at most HTTP_REQUEST_TIMEOUT_MS (${config.HTTP_REQUEST_TIMEOUT_MS}): the headers are part of the request`,
     });
   }
   if ((config.KAFKA_MIN_INSYNC_REPLICAS ?? 0) > config.KAFKA_REPLICATION_FACTOR) {

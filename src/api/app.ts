@@ -6,6 +6,7 @@ import type { Config } from "../config.ts";
 import { dashboardRoutes } from "../dashboard/route.ts";
 import { AppError, errorSpec } from "../errors.ts";
 import { createDelivery } from "../ingest/deliver.ts";
+import type { IntakeLimits } from "../ingest/intake.ts";
 import { pixelRoute } from "../ingest/pixel.ts";
 import { ingestRoutes } from "../ingest/routes.ts";
 import { sdkRoute } from "../ingest/sdk/route.ts";
@@ -16,7 +17,7 @@ import { createStatsReader, queryLimits, type StatsReader } from "../stats/reade
 import { statsRoutes } from "../stats/routes.ts";
 import { createGate, type Gate, guardRoutes, rateCharger, refuseQueryKeysInUrls } from "./auth.ts";
 import { registerCors } from "./cors.ts";
-import { installErrorHandlers } from "./errors.ts";
+import { answerClientError, installErrorHandlers } from "./errors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
 import { metricsRoutes } from "./metrics.ts";
 import { documentErrors, registerOpenApi } from "./openapi.ts";
@@ -44,6 +45,8 @@ export interface AppDependencies {
 /** A 1 s event-loop stall means requests already wait longer than senders should: shed new ones. */
 const MAX_EVENT_LOOP_DELAY_MS = 1000;
 const READINESS_CHECK_TIMEOUT_MS = 1000;
+/** How often Node checks each connection's header and request timeouts (its default, 30 s, fires them that late). */
+const CONNECTIONS_CHECK_MS = 1000;
 const METRICS_KAFKA_TIMEOUT_MS = 1500;
 const PIPELINE_KAFKA_TIMEOUT_MS = 1500;
 
@@ -60,6 +63,16 @@ function observeIngestErrors(metrics: ApiMetrics) {
     if (!INGEST_PATHS.includes(request.routeOptions.url ?? "")) return;
     if (errorSpec(error.code).status === 503) metrics.unavailable.inc({ reason: error.code });
     else if (EVENT_REJECTIONS.has(error.code)) metrics.rejected.inc({ reason: error.code });
+  };
+}
+
+/** Each ingest body's budgets, from the config. */
+export function bodyLimits(config: Config): IntakeLimits {
+  return {
+    minBytesPerSecond: config.BODY_MIN_BYTES_PER_SECOND,
+    graceMs: config.BODY_GRACE_MS,
+    perClient: config.INGEST_BODIES_PER_IP,
+    perKey: config.INGEST_BODIES_PER_KEY,
   };
 }
 
@@ -80,6 +93,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     logController: new LogController({ disableRequestLogging: true }),
     // Lets a SIGTERM close idle keep-alive sockets at once instead of waiting for their timeout.
     forceCloseConnections: "idle",
+    // Every connection's budgets (docs/API.md, "Timeouts and limits"); each body's are the ingest routes'.
+    http: { headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECK_MS },
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    connectionTimeout: config.HTTP_IDLE_TIMEOUT_MS,
+    clientErrorHandler: answerClientError,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -148,6 +167,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
           batchMaxBytes: config.BATCH_MAX_BYTES,
           admissionWaitMs: Math.round(config.PRODUCE_TIMEOUT_MS * (1 - ACK_SHARE_OF_PRODUCE_TIMEOUT)),
           chargeEvents,
+          bodies: bodyLimits(config),
         });
       });
       await serving.register(async (pixel) => {

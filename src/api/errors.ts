@@ -1,3 +1,5 @@
+import { type ServerResponse, STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { AppError, type ErrorCode, errorSpec } from "../errors.ts";
@@ -95,4 +97,29 @@ export function installErrorHandlers(
       ),
     );
   });
+}
+
+/**
+ * What Node reports on a connection before there is a request to answer (Fastify's clientErrorHandler): the
+ * headers or the whole request took longer than their timeout, or the request does not parse. Answered in the
+ * API's error shape when nothing was sent on the connection yet, then the connection is closed.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  // Node's own test for a response already under way on this connection (its default handler does the same).
+  const response = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (socket.writable && !response?.headersSent) {
+    const [status, body]: [number, ErrorBody] =
+      error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, { error: "request_timeout", message: "the request's headers or body took too long to arrive" }]
+        : error.code === "HPE_HEADER_OVERFLOW"
+          ? [431, { error: "bad_request", message: "the request's headers are too large" }]
+          : [400, { error: "bad_request", message: `the request does not parse as HTTP/1.1 (${error.code})` }];
+    const json = JSON.stringify(body);
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    );
+  }
+  socket.destroy(error);
 }

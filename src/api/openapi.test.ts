@@ -128,13 +128,15 @@ describe("GET /openapi.json", () => {
     expect(codes("POST /event", 403)).toEqual(expect.arrayContaining(["wrong_scope", "origin_not_allowed"]));
     expect(codes("POST /event", 413)).toEqual(["payload_too_large"]);
     expect(codes("POST /event", 415)).toEqual(["unsupported_media_type"]);
-    expect(codes("POST /event", 429)).toEqual(["rate_limited"]);
+    expect(codes("POST /event", 408)).toEqual(["request_timeout"]);
+    expect(codes("POST /event", 429)).toEqual(["too_many_bodies", "rate_limited"]);
     expect(codes("POST /event", 503).sort()).toEqual(["kafka_unavailable", "overloaded", "shutting_down"]);
     expect(codes("POST /events", 400)).toEqual(
       expect.arrayContaining(["invalid_batch", "empty_batch", "all_events_rejected", "malformed_json"]),
     );
     expect(codes("POST /events", 413).sort()).toEqual([
       "batch_over_rate_limit",
+      "event_too_large",
       "payload_too_large",
       "too_many_events",
     ]);

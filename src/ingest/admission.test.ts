@@ -1,61 +1,175 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { Admission, type Release } from "./admission.ts";
+import type { AppError } from "../errors.ts";
+import { Admission, type BodyAccount } from "./admission.ts";
 
-/** Records the order in which turns are granted; each tracked turn resolves to its release. */
-function tracker() {
-  const order: string[] = [];
-  const track = (name: string, turn: Promise<Release>) =>
-    turn.then((release) => {
-      order.push(name);
-      return release;
-    });
-  return { order, track };
+/** An account that records what the admission tells it. */
+function reader(admission: Admission, name: string, log: string[]) {
+  const account = admission.open();
+  const heard: { expired?: AppError } = {};
+  account.listen({
+    resume: () => log.push(`${name} resumes`),
+    expire: (error) => {
+      heard.expired = error;
+      log.push(`${name} expires: ${error.code}`);
+    },
+  });
+  return { account, heard };
 }
 
-describe("Admission", () => {
-  it("admits up to maxRequests at once and the next waiter when one is released, in arrival order", async () => {
-    const admission = new Admission({ maxRequests: 2, maxBytes: 1_000, maxWaitMs: 1_000 });
-    const first = await admission.acquire(1);
-    const second = await admission.acquire(1);
-    const { order, track } = tracker();
-    const third = track("third", admission.acquire(1));
-    const fourth = track("fourth", admission.acquire(1));
-    await sleep(20);
-    expect(order).toEqual([]);
-    first();
-    await third;
-    expect(order).toEqual(["third"]);
-    second();
-    await fourth;
-    expect(order).toEqual(["third", "fourth"]);
+/** The account's body is complete and it takes its turn. */
+async function process(account: BodyAccount): Promise<void> {
+  account.received();
+  await account.turn();
+}
+
+describe("Admission: bytes", () => {
+  it("counts the bytes received, not the bytes declared: many slow senders hold only what they sent", () => {
+    const admission = new Admission({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
+    const log: string[] = [];
+    // 40 senders that sent one byte each of bodies declared far larger.
+    const stalled = Array.from({ length: 40 }, (_, n) => reader(admission, `slow-${n}`, log).account);
+    for (const account of stalled) expect(account.charge(1)).toBe(true);
+    const honest = reader(admission, "honest", log).account;
+    expect(honest.charge(50)).toBe(true);
+    expect(admission.bytes).toBe(90);
+    for (const account of stalled) account.close();
+    expect(admission.bytes).toBe(50);
   });
 
-  it("holds bodies to maxBytes together, lets a larger one in alone, and never lets a later one overtake", async () => {
-    const admission = new Admission({ maxRequests: 16, maxBytes: 100, maxWaitMs: 1_000 });
-    const held = await admission.acquire(60);
-    const { order, track } = tracker();
-    const big = track("big", admission.acquire(150));
-    const small = track("small", admission.acquire(10));
-    await sleep(20);
-    // 10 bytes would fit beside the 60, but the 150 came first.
-    expect(order).toEqual([]);
-    held();
-    const releaseBig = await big;
-    await sleep(20);
-    expect(order).toEqual(["big"]);
-    releaseBig();
-    await small;
-    expect(order).toEqual(["big", "small"]);
+  it("pauses a body that finds no room, and lets bodies in, in order, as answered requests give bytes back", async () => {
+    const admission = new Admission({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
+    const log: string[] = [];
+    const first = reader(admission, "first", log).account;
+    expect(first.charge(90)).toBe(true);
+    await process(first);
+    const second = reader(admission, "second", log).account;
+    const third = reader(admission, "third", log).account;
+    expect(second.charge(20)).toBe(false);
+    expect(third.charge(20)).toBe(false);
+    expect(log).toEqual([]);
+    first.close();
+    // 60 bytes of room: both are let in (each counted as up to one socket read until it charges).
+    expect(log).toEqual(["second resumes", "third resumes"]);
+    expect(admission.bytes).toBe(40);
+    second.close();
+    third.close();
+    expect(admission.bytes).toBe(0);
   });
 
-  it("answers a 503 overloaded to a request that waited longer than maxWaitMs, and lets the next one in", async () => {
-    const admission = new Admission({ maxRequests: 1, maxBytes: 1_000, maxWaitMs: 30 });
-    const held = await admission.acquire(1);
+  it("lets the first in line read on past the bound when the waiting bodies hold all of it and none is processed", () => {
+    const admission = new Admission({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
+    const log: string[] = [];
+    const a = reader(admission, "a", log).account;
+    const b = reader(admission, "b", log).account;
+    expect(a.charge(60)).toBe(true);
+    expect(b.charge(30)).toBe(true);
+    // a goes over: nothing is being processed, so nothing would ever give bytes back; a reads on alone.
+    expect(a.charge(30)).toBe(true);
+    expect(b.charge(30)).toBe(false);
+    expect(a.charge(500)).toBe(true);
+    a.received();
+    // a is processed now and will give its bytes back: b waits for that.
+    expect(log).toEqual([]);
+    a.close();
+    expect(log).toEqual(["b resumes"]);
+  });
+
+  it("never lets a second body past the bound while the first one's bytes are still held", async () => {
+    const admission = new Admission({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
+    const log: string[] = [];
+    const big = reader(admission, "big", log).account;
+    expect(big.charge(400)).toBe(true);
+    await process(big);
+    const next = reader(admission, "next", log).account;
+    expect(next.charge(10)).toBe(false);
+    big.close();
+    expect(log).toEqual(["next resumes"]);
+  });
+
+  it("answers 503 overloaded to a body that waited maxWaitMs for room, and gives its bytes back", async () => {
+    const admission = new Admission({ maxBytes: 100, maxBatches: 16, maxWaitMs: 50 });
+    const log: string[] = [];
+    const holder = reader(admission, "holder", log).account;
+    holder.charge(100);
+    await process(holder);
+    const waiter = reader(admission, "waiter", log);
     const started = Date.now();
-    await expect(admission.acquire(1)).rejects.toMatchObject({ code: "overloaded", retryable: true });
+    expect(waiter.account.charge(10)).toBe(false);
+    await sleep(120);
+    expect(waiter.heard.expired).toMatchObject({ code: "overloaded", retryable: true });
     expect(Date.now() - started).toBeLessThan(500);
-    held();
-    await expect(admission.acquire(1)).resolves.toBeTypeOf("function");
+    waiter.account.close();
+    expect(admission.bytes).toBe(100);
+  });
+
+  it("tells a body waiting for room that it is over when its request ends (the sender hung up)", async () => {
+    const admission = new Admission({ maxBytes: 10, maxBatches: 16, maxWaitMs: 1_000 });
+    const log: string[] = [];
+    const holder = reader(admission, "holder", log).account;
+    holder.charge(10);
+    await process(holder);
+    const quitter = reader(admission, "quitter", log);
+    expect(quitter.account.charge(5)).toBe(false);
+    quitter.account.close();
+    expect(quitter.heard.expired).toMatchObject({ code: "sender_gone" });
+    expect(admission.bytes).toBe(10);
+  });
+});
+
+describe("Admission: turns", () => {
+  it("processes up to maxBatches at once and gives the next turn in arrival order", async () => {
+    const admission = new Admission({ maxBytes: 1_000, maxBatches: 2, maxWaitMs: 1_000 });
+    const log: string[] = [];
+    const [a, b, c, d] = ["a", "b", "c", "d"].map((name) => reader(admission, name, log).account) as BodyAccount[];
+    await process(a as BodyAccount);
+    await process(b as BodyAccount);
+    const order: string[] = [];
+    const third = process(c as BodyAccount).then(() => order.push("c"));
+    const fourth = process(d as BodyAccount).then(() => order.push("d"));
+    await sleep(20);
+    expect(order).toEqual([]);
+    (a as BodyAccount).close();
+    await third;
+    expect(order).toEqual(["c"]);
+    (b as BodyAccount).close();
+    await fourth;
+    expect(order).toEqual(["c", "d"]);
+  });
+
+  it("counts the wait for room and the wait for a turn together against maxWaitMs", async () => {
+    const admission = new Admission({ maxBytes: 100, maxBatches: 1, maxWaitMs: 150 });
+    const log: string[] = [];
+    const turnHolder = reader(admission, "turn holder", log).account;
+    await process(turnHolder);
+    const bytesHolder = reader(admission, "bytes holder", log).account;
+    bytesHolder.charge(100);
+    const waiter = reader(admission, "waiter", log).account;
+    expect(waiter.charge(10)).toBe(false);
+    await sleep(100);
+    bytesHolder.close();
+    expect(log).toEqual(["waiter resumes"]);
+    // The one turn is still held: the waiter may wait for it only what is left of its 150 ms.
+    waiter.received();
+    const started = Date.now();
+    await expect(waiter.turn()).rejects.toMatchObject({ code: "overloaded" });
+    expect(Date.now() - started).toBeLessThan(100);
+  });
+
+  it("refuses a turn to a request that ended while it waited, and passes the turn on", async () => {
+    const admission = new Admission({ maxBytes: 1_000, maxBatches: 1, maxWaitMs: 1_000 });
+    const log: string[] = [];
+    const holder = reader(admission, "holder", log).account;
+    await process(holder);
+    const quitter = reader(admission, "quitter", log).account;
+    quitter.received();
+    const refused = expect(quitter.turn()).rejects.toMatchObject({ code: "sender_gone" });
+    const next = reader(admission, "next", log).account;
+    next.received();
+    const granted = next.turn();
+    quitter.close();
+    await refused;
+    holder.close();
+    await expect(granted).resolves.toBeUndefined();
   });
 });

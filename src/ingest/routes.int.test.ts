@@ -1,13 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
-import { connect, type Socket } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { useIngestApp } from "../../test/support/ingest-app.ts";
 import { readTopic } from "../../test/support/kafka.ts";
-import { BATCHES_IN_PROGRESS } from "./routes.ts";
 
 const suffix = randomUUID().slice(0, 8);
 const config = testConfig({
@@ -262,40 +258,6 @@ describe("POST /events", () => {
     const response = await postEvents("[{");
     expect(response.statusCode).toBe(400);
     expect(response.json().error).toBe("malformed_json");
-  });
-});
-
-describe("turns for POST /events", () => {
-  /** A sender that sends the headers and the first byte of its batch, then nothing: it holds a turn. */
-  async function stalledSender(port: number): Promise<Socket> {
-    const socket = connect(port, "127.0.0.1");
-    await once(socket, "connect");
-    socket.write(
-      "POST /events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[",
-    );
-    return socket;
-  }
-
-  it("a sender that hangs up while waiting for its turn does not keep the turn it is later given", async () => {
-    const { port } = new URL(await ingest.app.listen({ host: "127.0.0.1", port: 0 }));
-    const holders = await Promise.all(Array.from({ length: BATCHES_IN_PROGRESS }, () => stalledSender(Number(port))));
-    const quitter = await stalledSender(Number(port));
-    await sleep(200);
-    quitter.destroy();
-    await sleep(100);
-    // A turn comes free: it goes to the first in line, the sender that hung up.
-    holders.pop()?.destroy();
-    await sleep(200);
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/events`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify([impression()]),
-      });
-      expect(response.status).toBe(202);
-    } finally {
-      for (const holder of holders) holder.destroy();
-    }
   });
 });
 

@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifySchemaCompiler } from "fastify";
+import type { IncomingMessage } from "node:http";
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchemaCompiler } from "fastify";
 import type { FastifyRouteSchemaDef } from "fastify/types/schema.js";
 import { validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
@@ -8,9 +9,11 @@ import { responses } from "../api/schemas.ts";
 import { AppError } from "../errors.ts";
 import { encodeImpressionBytes, impressionCheck, validImpressionEncoder } from "../impression/codec.ts";
 import { exampleImpressions, impressionSchema, type SentImpression } from "../impression/schema.ts";
-import { Admission, type Release } from "./admission.ts";
+import { Admission, type BodyAccount } from "./admission.ts";
 import { NdjsonBody, parseNdjson, validateBatch } from "./batch.ts";
 import { DELIVERY_ERRORS, type Deliver } from "./deliver.ts";
+import { type BodyDone, BodyIntake, INTAKE_ERRORS, type IntakeLimits } from "./intake.ts";
+import { BatchScan } from "./scan.ts";
 
 export interface IngestOptions {
   deliver: Deliver;
@@ -24,59 +27,69 @@ export interface IngestOptions {
   admissionWaitMs: number;
   /** Rate limits: throws a 429 when the key or the client IP is out of events. */
   chargeEvents: ChargeEvents;
+  /** Every body's budgets: its minimum rate, and the bodies one client or key may send at once. */
+  bodies: IntakeLimits;
 }
 
 /**
  * Plain JSON.parse, without Fastify's prototype-poisoning scan (a measurable cost on 100 KB batches): a
  * "__proto__" key becomes an own property, which the strict impression schema rejects as an unknown field.
  */
-function parseJsonBody(body: string): unknown {
+function parseJsonBody(body: Buffer): unknown {
   if (body.length === 0) throw new AppError("empty_body", "the request body is empty; send a JSON document");
   try {
-    return JSON.parse(body);
+    return JSON.parse(body.toString());
   } catch (error) {
     throw new AppError("malformed_json", `the body is not valid JSON: ${(error as Error).message}`);
   }
 }
 
+const parseNdjsonBody = (body: Buffer) => parseNdjson(body.toString());
+
 /**
- * Batch requests read, validated and awaiting their ack at once: enough to fill the next produce request
+ * Batch requests parsed, validated and awaiting their ack at once: enough to fill the next produce request
  * while one is in flight (16 x 1,000 events) ...
  */
 export const BATCHES_IN_PROGRESS = 16;
-/** ... and the bodies they may hold together: each costs a few times its size once parsed and encoded. */
+/** ... and the bodies' bytes held at once: each costs a few times its size once parsed and encoded. */
 export const BATCH_BYTES_IN_PROGRESS = 16 * 1024 * 1024;
+
+/** Reads one batch body (a content-type parser's work): scanned by `scan` if given, parsed by `parse`. */
+export type BatchReader = (
+  request: FastifyRequest,
+  payload: IncomingMessage,
+  scan: BatchScan | undefined,
+  parse: (body: Buffer) => unknown,
+  done: BodyDone,
+) => void;
+
 /**
- * Lets the requests of `scope` read their bodies only when Admission gives them a turn (BATCHES_IN_PROGRESS,
- * BATCH_BYTES_IN_PROGRESS), and frees the turn however each request ends.
+ * Reads the batch bodies of `scope` through one Admission (BATCH_BYTES_IN_PROGRESS of bytes received,
+ * BATCHES_IN_PROGRESS turns, a 503 past `maxWaitMs` of waiting) and `intake`'s budgets, and gives back what
+ * each request held however it ends. The returned reader is what the scope's content-type parsers call.
  */
-export function admitBatches(scope: FastifyInstance, limits: { maxWaitMs: number; maxBodyBytes: number }): void {
+export function admitBatches(
+  scope: FastifyInstance,
+  limits: { intake: BodyIntake; maxWaitMs: number; maxBodyBytes: number },
+): BatchReader {
   const admission = new Admission({
-    maxRequests: BATCHES_IN_PROGRESS,
     maxBytes: BATCH_BYTES_IN_PROGRESS,
+    maxBatches: BATCHES_IN_PROGRESS,
     maxWaitMs: limits.maxWaitMs,
   });
-  /** Admitted requests and how to give their turn back. */
-  const admitted = new WeakMap<object, Release>();
-  // Admission comes before the body is read; the turn is freed however the request ends.
-  scope.addHook("onRequest", async (request) => {
-    // A declared length over the limit is refused by the body parser (413); chunked bodies count as the limit.
-    const declared = Number(request.headers["content-length"]);
-    const bytes = Number.isFinite(declared) ? Math.min(declared, limits.maxBodyBytes) : limits.maxBodyBytes;
-    const release = await admission.acquire(bytes);
-    if (request.raw.destroyed) {
-      // The sender hung up while it waited: onRequestAbort found no turn to free, so give this one back.
-      release();
-      throw new AppError("sender_gone", "the sender closed the connection before its turn");
-    }
-    admitted.set(request, release);
+  /** Each request's account, given back once it is answered or its connection is gone. */
+  const accounts = new WeakMap<object, BodyAccount>();
+  scope.addHook("onRequest", (request, reply, done) => {
+    const account = admission.open();
+    accounts.set(request, account);
+    // The response's close comes last, however the request ends: answered, refused, or its sender gone.
+    reply.raw.once("close", () => account.close());
+    done();
   });
-  const free = async (request: object) => {
-    admitted.get(request)?.();
-    admitted.delete(request);
+  return (request, payload, scan, parse, done) => {
+    const account = accounts.get(request);
+    limits.intake.read(request, payload, { maxBytes: limits.maxBodyBytes, parse, scan, account }, done);
   };
-  scope.addHook("onResponse", free);
-  scope.addHook("onRequestAbort", free);
 }
 
 /**
@@ -84,8 +97,9 @@ export function admitBatches(scope: FastifyInstance, limits: { maxWaitMs: number
  * this constant against the schema with zod on every request.
  */
 const ONE_ACCEPTED = JSON.stringify({ accepted: 1, rejected: [] } satisfies z.input<typeof responses.accepted>);
-/** One event is well under 1 KiB; anything far larger is not an event. */
+/** One event is well under 1 KiB; anything far larger is not an event (nor an item of a batch). */
 const EVENT_MAX_BYTES = 16 * 1024;
+const EVENT_BODY = { maxBytes: EVENT_MAX_BYTES, parse: parseJsonBody };
 
 /**
  * The route's zod validator behind `check`, impressionCheck's allocation-free test: a body it passes is the
@@ -122,13 +136,19 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
   const batchValidation = { schema, encodeValid: validImpressionEncoder(limits) };
   // JSON, and the same JSON as text/plain (what navigator.sendBeacon sends for a string, in any charset: the
   // fields are ASCII), NDJSON for /events; forms, multipart and others are answered 415.
+  const intake = new BodyIntake(options.bodies);
+  // A stop cuts the bodies still arriving at once; the requests already received are answered.
+  app.addHook("preClose", (done) => {
+    intake.stop();
+    done();
+  });
+  app.addHook("onClose", (_instance, done) => {
+    intake.close();
+    done();
+  });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(["application/json", "text/plain"], { parseAs: "string" }, (_request, body, done) => {
-    try {
-      done(null, parseJsonBody(body as string));
-    } catch (error) {
-      done(error as Error, undefined);
-    }
+  app.addContentTypeParser(["application/json", "text/plain"], (request, payload, done) => {
+    intake.read(request, payload, EVENT_BODY, done);
   });
 
   app.withTypeProvider<ZodTypeProvider>().post(
@@ -146,7 +166,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
         consumes: ["application/json", "text/plain"],
         body: schema,
         response: { 202: responses.accepted },
-        errors: ["invalid_event", ...BODY_ERRORS, "rate_limited", ...DELIVERY_ERRORS],
+        errors: ["invalid_event", ...BODY_ERRORS, ...INTAKE_ERRORS, "rate_limited", ...DELIVERY_ERRORS],
       },
     },
     async (request, reply) => {
@@ -159,9 +179,19 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
   );
 
   await app.register(async (batchScope) => {
-    admitBatches(batchScope, { maxWaitMs: options.admissionWaitMs, maxBodyBytes: options.batchMaxBytes });
-    batchScope.addContentTypeParser("application/x-ndjson", { parseAs: "string" }, (_request, body, done) => {
-      done(null, parseNdjson(body as string));
+    const readBatch = admitBatches(batchScope, {
+      intake,
+      maxWaitMs: options.admissionWaitMs,
+      maxBodyBytes: options.batchMaxBytes,
+    });
+    const scanLimits = { maxItems: options.batchMaxEvents, maxItemBytes: EVENT_MAX_BYTES };
+    // Each body is scanned as it arrives, so a batch over the limits is refused before it is parsed.
+    batchScope.removeAllContentTypeParsers();
+    batchScope.addContentTypeParser(["application/json", "text/plain"], (request, payload, done) => {
+      readBatch(request, payload, new BatchScan("json", scanLimits), parseJsonBody, done);
+    });
+    batchScope.addContentTypeParser("application/x-ndjson", (request, payload, done) => {
+      readBatch(request, payload, new BatchScan("ndjson", scanLimits), parseNdjsonBody, done);
     });
     batchScope.post(
       "/events",
@@ -180,11 +210,12 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
           response: { 202: responses.accepted },
           errors: [
             ...BODY_ERRORS,
+            ...INTAKE_ERRORS,
             "invalid_batch",
             "empty_batch",
             "all_events_rejected",
             "too_many_events",
-            "sender_gone",
+            "event_too_large",
             "overloaded",
             "rate_limited",
             "batch_over_rate_limit",
