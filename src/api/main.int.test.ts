@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiProcess, spawnApi, startApi } from "../../test/support/api-process.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { readTopic } from "../../test/support/kafka.ts";
+import { postHead, rawSender } from "../../test/support/raw-http.ts";
 
 // The api process as pm2 runs it: `node src/api/main.ts`, stopped with SIGTERM while requests are in flight.
 const topic = `api-main-${randomUUID().slice(0, 8)}`;
@@ -96,5 +97,62 @@ describe("api process with a port already in use", () => {
       `api: port 127.0.0.1:${port} (the API, PORT=${port}) is already in use: another API (npm start?) may hold ` +
         `it; set PORT to a free port, e.g. PORT=${port + 1}`,
     );
+  });
+});
+
+describe("api process stopped while senders stall", () => {
+  let stalling: ApiProcess;
+  beforeAll(async () => {
+    stalling = await startApi(config, {
+      KAFKA_PARTITIONS: "2",
+      API_ROLE: "ingest",
+      AUTH: "off",
+      // Long budgets: only the stop may end these senders.
+      BODY_GRACE_MS: "60000",
+      HTTP_HEADERS_TIMEOUT_MS: "60000",
+    });
+  });
+  afterAll(() => stalling?.kill());
+
+  it("on SIGTERM cuts a stalled body and stalled headers at once, answers the request in flight, and exits 0", async () => {
+    const { port } = new URL(stalling.url);
+    const warmUp = await fetch(`${stalling.url}/event`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id: "stall-warm-up", ts: Date.now(), userId: "u1", adId: "ad-1" }),
+    });
+    expect(warmUp.status).toBe(202);
+    const stalledBody = await rawSender(Number(port), `${postHead("/events", 8 * 1024 * 1024)}[`);
+    const stalledHeaders = await rawSender(Number(port), "POST /events HTTP/1.1\r\nHost: localhost\r\n");
+    // A whole batch in one write: received before the stop, and in the middle of its processing during it.
+    const events = Array.from({ length: 5_000 }, (_, i) => ({
+      id: `stall-${i}`,
+      ts: Date.now(),
+      userId: "u1",
+      adId: "ad-1",
+    }));
+    const batch = JSON.stringify(events);
+    const inFlight = await rawSender(Number(port), `${postHead("/events", Buffer.byteLength(batch))}${batch}`);
+    await sleep(20);
+    const exited = stalling.exit();
+    const stoppedAt = Date.now();
+    stalling.child.kill("SIGTERM");
+
+    const answer = await inFlight.outcome;
+    expect(answer).toMatchObject({ status: 202, body: { accepted: 5_000, rejected: [] } });
+    const cut = await stalledBody.outcome;
+    expect(cut.status === undefined || cut.body?.error === "shutting_down", JSON.stringify(cut)).toBe(true);
+    await stalledHeaders.outcome;
+    const { code } = await exited;
+    expect(code).toBe(0);
+    // Without the cut, the stop waited for these senders until close-with-grace gave up (8 s, exit 1).
+    expect(Date.now() - stoppedAt).toBeLessThan(3_000);
+    const onTopic = new Set<string>();
+    await readTopic(config.KAFKA_BROKERS, topic, (seen) => {
+      const key = seen.at(-1)?.key ?? "";
+      if (key.startsWith("stall-")) onTopic.add(key);
+      return onTopic.size >= 5_001;
+    });
+    expect(onTopic.size).toBe(5_001);
   });
 });

@@ -14,6 +14,7 @@ import { describeRetentionDifference } from "../storage/retention.ts";
 import { buildApp } from "./app.ts";
 import { createGate } from "./auth.ts";
 import { readinessChecks } from "./checks.ts";
+import { trackConnections } from "./connections.ts";
 import { lowerPriority } from "./priority.ts";
 import { roleServes } from "./role.ts";
 
@@ -90,6 +91,7 @@ const app = await buildApp({
   metrics,
   logger: log,
 });
+const connections = trackConnections(app.server);
 await listenOrExit("api", apiPort(config), app.listen({ host: config.HOST, port: config.PORT }));
 
 // SIGTERM/SIGINT, or a crash: stop taking requests, answer those in hand, flush, then exit (0 after a signal,
@@ -99,10 +101,12 @@ closeWithGrace(
   async ({ signal, err }) => {
     if (err) log.error({ err }, "crashed: stopping");
     log.info({ signal }, "stopping: no new connections, finishing in-flight requests");
-    // Closing the server first lets in-flight requests get their acks; then what is left is flushed.
+    // Closing the server first lets in-flight requests get their acks; then what is left is flushed. Bodies still
+    // arriving are cut at once (the ingest routes' preClose hook), so no stalled sender holds the stop.
     const closed = app.close();
-    // Keep-alive sockets busy when close began would hold it open once idle: close them as they go idle.
-    const sweeper = setInterval(() => app.server.closeIdleConnections(), 50);
+    // Connections that carry no request being answered (idle keep-alive ones, or still sending headers) would hold
+    // it open: close them, and the busy ones as they go idle.
+    const sweeper = setInterval(() => connections.closeStalled(), 50);
     await closed;
     clearInterval(sweeper);
     keys?.close();
