@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import type { FastifyRequest } from "fastify";
 import { clientBucketId } from "../api/client-ip.ts";
 import { AppError, type ErrorCode } from "../errors.ts";
@@ -37,6 +38,8 @@ export type BodyDone = (error: Error | null, body?: unknown) => void;
 const EMPTY = Buffer.alloc(0);
 /** A body cut while its sender still sends: how long its error answer may take to leave before the socket is closed. */
 const CUT_LINGER_MS = 1000;
+/** Chunks a body keeps before they are joined into one (Node reads at most 64 KiB at a time: 4 MiB in 64). */
+const MAX_CHUNKS = 64;
 /** How often bodies in progress are measured, at most (a slow one is cut up to this late). */
 const SWEEP_MS = 250;
 
@@ -76,11 +79,6 @@ export class BodyIntake {
     this.#limits = limits;
     this.#bodies = new ConcurrentBodies(limits);
     this.#sweeper = setInterval(() => this.#sweep(), Math.min(SWEEP_MS, limits.graceMs / 2)).unref();
-  }
-
-  /** Bodies arriving now (for tests). */
-  get arriving(): number {
-    return this.#arriving.size;
   }
 
   /** Reads the body of `request` (its `payload`) by `spec`; calls `done` once. */
@@ -175,7 +173,8 @@ class Receipt {
     try {
       this.#intake.arrive(this, client, key);
     } catch (error) {
-      this.#fail(error as AppError);
+      // Over a cap, or stopping: the rest of this body is not wanted.
+      this.cut(error as AppError);
       return;
     }
     this.#client = client;
@@ -209,8 +208,9 @@ class Receipt {
 
   /** Answers `error` at once (if the socket can still take it) and closes the connection, whatever the sender does. */
   cut(error: AppError): void {
-    const socket = this.#request.raw.socket;
+    const socket = this.#request.raw.socket as Socket | null;
     this.#fail(error);
+    if (!socket?.destroy) return; // an injected request (tests) has no real socket
     if (!socket.writable) socket.destroy();
     else setTimeout(() => socket.destroy(), CUT_LINGER_MS).unref();
   }
@@ -261,6 +261,8 @@ class Receipt {
       return;
     }
     this.#chunks.push(chunk);
+    // Each chunk is a Buffer of its own: a body sent in tiny TCP segments would cost far more than its bytes.
+    if (this.#chunks.length === MAX_CHUNKS) this.#chunks = [Buffer.concat(this.#chunks, this.#bytes)];
     if (this.#spec.account && !this.#spec.account.charge(chunk.length)) {
       this.#paused = true;
       this.#payload.pause();
