@@ -134,8 +134,6 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
   const limits = { maxFutureSkewMs: options.maxFutureSkewMs, retentionDays: options.retentionDays };
   const schema = impressionSchema(limits);
   const batchValidation = { schema, encodeValid: validImpressionEncoder(limits) };
-  // JSON, and the same JSON as text/plain (what navigator.sendBeacon sends for a string, in any charset: the
-  // fields are ASCII), NDJSON for /events; forms, multipart and others are answered 415.
   const intake = new BodyIntake(options.bodies);
   // A stop cuts the bodies still arriving at once; the requests already received are answered.
   app.addHook("preClose", (done) => {
@@ -146,6 +144,8 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
     intake.close();
     done();
   });
+  // JSON, and the same JSON as text/plain (what navigator.sendBeacon sends for a string, in any charset: the
+  // fields are ASCII), NDJSON for /events; forms, multipart and others are answered 415.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(["application/json", "text/plain"], (request, payload, done) => {
     intake.read(request, payload, EVENT_BODY, done);
