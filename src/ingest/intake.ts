@@ -65,8 +65,9 @@ const tooLarge = (limit: number) =>
  * Reads request bodies under their budgets: the route's size limit, a minimum rate (after a grace, a body that
  * arrives slower than `minBytesPerSecond` is cut with 408), the caps on bodies one client or key sends at once
  * (429), and for batches the scan (413 at the chunk that breaks a limit) and the admission's byte budget (the
- * socket is paused while there is no room). A body that came whole with its headers, as nearly every `/event`
- * does, is taken at once without any of the bookkeeping of a body still arriving.
+ * socket is paused while there is no room). A body costs a few map and set operations and no timer of its own:
+ * one sweep measures every body arriving. One that comes with its headers, as nearly every `/event` does, is
+ * counted for the microseconds it takes to read.
  */
 export class BodyIntake {
   readonly #limits: IntakeLimits;
@@ -86,13 +87,6 @@ export class BodyIntake {
     const declared = request.headers["content-length"];
     if (declared !== undefined && Number(declared) > spec.maxBytes) {
       done(tooLarge(spec.maxBytes));
-      return;
-    }
-    if (payload.complete && spec.account === undefined && spec.scan === undefined) {
-      // All of it is in Node's buffer already: no rate to watch, nothing to count.
-      const body = (payload.read() as Buffer | null) ?? EMPTY;
-      if (body.length > spec.maxBytes) done(tooLarge(spec.maxBytes));
-      else parseInto(spec, body, done);
       return;
     }
     new Receipt(this, request, payload, spec, done).start();
@@ -131,7 +125,7 @@ export class BodyIntake {
   }
 }
 
-/** One body still arriving, or whole but waiting for room or a turn. */
+/** One body being read, or whole but waiting for room or a turn. */
 class Receipt {
   readonly #intake: BodyIntake;
   readonly #request: FastifyRequest;
@@ -161,13 +155,6 @@ class Receipt {
 
   start(): void {
     this.#spec.account?.listen(this);
-    if (this.#payload.complete) {
-      // A batch that came whole with its headers: nothing arrives any more, so nothing to watch or count.
-      const body = this.#payload.read() as Buffer | null;
-      if (body !== null) this.#take(body);
-      this.#end();
-      return;
-    }
     const client = clientBucketId(this.#request.ip);
     const key = this.#request.apiKey?.name;
     try {
@@ -183,8 +170,8 @@ class Receipt {
     this.#listening = true;
     this.#payload.on("data", this.#onData);
     this.#payload.on("end", this.#onEnd);
+    // A sender gone mid-body (a reset, a closed socket, Node's request timeout) errors the stream ("aborted").
     this.#payload.on("error", this.#onGone);
-    this.#payload.on("close", this.#onGone);
   }
 
   /** The sweeper's look: a body that is not paused and received less than the minimum rate over `graceMs` is cut. */
@@ -242,8 +229,6 @@ class Receipt {
   };
 
   #onGone = (): void => {
-    // A stream closes after its end too (while the body waits for room): only a close before the end is a hang-up.
-    if (!this.#payload.readableAborted && !this.#payload.errored) return;
     this.#fail(new AppError("sender_gone", "the sender closed the connection before its body was complete"));
   };
 
@@ -311,7 +296,6 @@ class Receipt {
       this.#payload.off("data", this.#onData);
       this.#payload.off("end", this.#onEnd);
       this.#payload.off("error", this.#onGone);
-      this.#payload.off("close", this.#onGone);
       this.#intake.leave(this, this.#client as string, this.#key);
     }
   }
