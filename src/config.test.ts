@@ -100,6 +100,25 @@ describe("loadConfig", () => {
     );
   });
 
+  it("takes the connection budgets, the headers' within the request's, the idle one above every wait for an answer", () => {
+    expect(loadConfig({ HTTP_HEADERS_TIMEOUT_MS: "500", HTTP_IDLE_TIMEOUT_MS: "30000" })).toMatchObject({
+      HTTP_HEADERS_TIMEOUT_MS: 500,
+      HTTP_REQUEST_TIMEOUT_MS: 60_000,
+      HTTP_IDLE_TIMEOUT_MS: 30_000,
+      BODY_MIN_BYTES_PER_SECOND: 4096,
+      BODY_GRACE_MS: 5000,
+      INGEST_BODIES_PER_IP: 128,
+      INGEST_BODIES_PER_KEY: 1024,
+    });
+    expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: "70000" })).toThrow(
+      /HTTP_HEADERS_TIMEOUT_MS.*HTTP_REQUEST_TIMEOUT_MS/,
+    );
+    expect(() => loadConfig({ QUERY_TIMEOUT_SECONDS: "120" })).toThrow(/HTTP_IDLE_TIMEOUT_MS.*125000 ms/);
+    expect(loadConfig({ QUERY_TIMEOUT_SECONDS: "120", HTTP_IDLE_TIMEOUT_MS: "130000" }).HTTP_IDLE_TIMEOUT_MS).toBe(
+      130_000,
+    );
+  });
+
   it("takes several Valkey URLs only for a cluster", () => {
     expect(() => loadConfig({ VALKEY_URL: "redis://v1:6379,redis://v2:6379" })).toThrow(
       /VALKEY_URL=.*set VALKEY_CLUSTER=true/,

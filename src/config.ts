@@ -174,7 +174,7 @@ const schema = z.object({
   HTTP_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(60_000),
   /** An idle keep-alive connection is closed after this: above a load balancer's usual 60 s. */
   HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default(72_000),
-  /** A connection with no traffic either way for this long is closed (above ClickHouse's 30 s for a query). */
+  /** A connection with no traffic either way for this long is closed; above the longest wait for an answer. */
   HTTP_IDLE_TIMEOUT_MS: int(1000, 3_600_000).default(60_000),
   /** A body must keep arriving at this many bytes per second, over each BODY_GRACE_MS, or it is cut; 0: off. */
   BODY_MIN_BYTES_PER_SECOND: int(0).default(4096),
@@ -219,6 +219,16 @@ const checked = schema.superRefine((config, ctx) => {
       code: "custom",
       path: ["VALKEY_URL"],
       message: "lists several URLs: set VALKEY_CLUSTER=true for a Valkey Cluster, or give one URL",
+    });
+  }
+  // While a request waits for its answer its connection carries nothing: the idle timeout must outlast every wait
+  // (a query's, with the 5 s its client allows past the server's timeout, src/storage/clickhouse.ts).
+  const longestWaitMs = Math.max(config.PRODUCE_TIMEOUT_MS, config.QUERY_TIMEOUT_SECONDS * 1000 + 5000);
+  if (config.HTTP_IDLE_TIMEOUT_MS <= longestWaitMs) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["HTTP_IDLE_TIMEOUT_MS"],
+      message: `must be above PRODUCE_TIMEOUT_MS and QUERY_TIMEOUT_SECONDS + 5 s (${longestWaitMs} ms): a request waiting for its answer would be cut`,
     });
   }
   if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
