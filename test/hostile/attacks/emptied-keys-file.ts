@@ -1,0 +1,38 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { type Attack, AttackRequests, repeat } from "../attack.ts";
+import { keylessStats, waitForKeysInForce } from "./keys-in-force.ts";
+
+/** What lands in the keys file, in turn: a list with no key (the issue's), and a file truncated to nothing. */
+const EMPTIED = [
+  { what: "an empty key list", text: '{"version":1,"keys":[]}\n' },
+  { what: "a 0-byte file", text: "" },
+];
+const EACH_MS = 4000;
+
+/**
+ * With keys in force, the keys file is emptied (by a bad deploy, a script, or someone with write access to it),
+ * in two ways in turn every 4 s, while keyless `GET /stats` probes it four times a second on fresh connections.
+ * Emptying the file must not open the API. The file is restored afterwards, and the keys must be in force again.
+ */
+export const emptiedKeysFile: Attack = {
+  name: "emptied keys file",
+  summary: `with keys in force, the keys file rewritten as ${EMPTIED.map((e) => e.what).join(", then as ")} (in turn every ${EACH_MS / 1000} s); keyless GET /stats 4 times a second`,
+  async run(target, stop, settleMs) {
+    const original = readFileSync(target.keysFile);
+    const requests = new AttackRequests(target.queryUrl);
+    let turn = 0;
+    const empty = async () => {
+      const form = EMPTIED[turn++ % EMPTIED.length] as (typeof EMPTIED)[number];
+      target.log(`keys file now ${form.what}`);
+      writeFileSync(target.keysFile, form.text);
+    };
+    try {
+      await Promise.all([repeat(stop, empty, EACH_MS), repeat(stop, () => keylessStats(requests), 250)]);
+      await requests.settle(settleMs);
+    } finally {
+      writeFileSync(target.keysFile, original);
+    }
+    const problem = await waitForKeysInForce(target, 15_000);
+    return { outcomes: requests.outcomes, problems: problem ? [problem] : [] };
+  },
+};

@@ -1,0 +1,45 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { describe, expect, inject, it } from "vitest";
+import { repoRoot } from "../../stack/paths.ts";
+import { emptiedKeysFile } from "./attacks/emptied-keys-file.ts";
+import { keyInUrl } from "./attacks/key-in-url.ts";
+import { newlineBomb } from "./attacks/newline-bomb.ts";
+import { slowBodies } from "./attacks/slow-bodies.ts";
+import { rowFailures } from "./report.ts";
+import { runHostile } from "./run.ts";
+
+// The smaller part of `npm run test:hostile`: four of its attacks, shorter phases, the same bars, against
+// `npm start` on the test engines (a topic and database of its own).
+describe("hostile traffic stops no valid ingestion, opens nothing, and loses or double-counts nothing", () => {
+  it("slow bodies, a newline bomb, a query key in URLs and an emptied keys file, each beside a paced valid load", async () => {
+    const id = randomBytes(4).toString("hex");
+    const { KAFKA_BROKERS, VALKEY_URL, CLICKHOUSE_URL } = inject("stackEnv");
+    const result = await runHostile({
+      attacks: [slowBodies, newlineBomb, keyInUrl, emptiedKeysFile],
+      phaseSeconds: 6,
+      warmupSeconds: 3,
+      settleSeconds: 15,
+      dataDir: join(repoRoot, ".data/hostile-ci"),
+      engines: { KAFKA_BROKERS, VALKEY_URL, CLICKHOUSE_URL },
+      appEnv: {
+        KAFKA_TOPIC: `hostile-${id}`,
+        KAFKA_DLQ_TOPIC: `hostile-${id}.dlq`,
+        KAFKA_CONSUMER_GROUP: `hostile-${id}`,
+        KAFKA_PARTITIONS: "4",
+        CLICKHOUSE_DATABASE: `hostile_${id}`,
+      },
+      load: { eventsPerSecond: 200, batchesPerSecond: 10, batchSize: 20 },
+      log: () => {},
+    });
+    console.log(result.markdown);
+    expect(result.rows.map((row) => ({ attack: row.attack, failures: rowFailures(row) }))).toEqual(
+      result.rows.map((row) => ({ attack: row.attack, failures: [] })),
+    );
+    expect({ lost: result.counts.lost, doubleCounted: result.counts.doubleCounted }).toEqual({
+      lost: 0,
+      doubleCounted: 0,
+    });
+    expect(result.countProblems).toEqual([]);
+  }, 300_000);
+});

@@ -1,0 +1,97 @@
+import { Worker } from "node:worker_threads";
+import { percentile } from "../../bench/percentile.ts";
+import { count, is2xx, type Outcome, type Tally } from "./outcomes.ts";
+
+/** The publisher's traffic every phase runs: paced `POST /event` and `POST /events` with an ingest key. */
+export interface LoadSettings {
+  apiUrl: string;
+  ingestKey: string;
+  /** `POST /event` requests per second. */
+  eventsPerSecond: number;
+  /** `POST /events` requests per second (NDJSON). */
+  batchesPerSecond: number;
+  batchSize: number;
+  /** A request with no answer after this long counts as a timeout. */
+  timeoutMs: number;
+  /** Prefix of every id, so the ids of one run are its own. */
+  runId: string;
+}
+
+/** One valid request: when it was sent (epoch ms), what it was, how it ended and how long that took. */
+export interface LoadRecord {
+  at: number;
+  route: "event" | "events";
+  seq: number;
+  outcome: Outcome;
+  ms: number;
+}
+
+/** The ads the load spreads its events over (`ad-0` … `ad-19`): the query flood asks for all of them. */
+export const LOAD_ADS = Array.from({ length: 20 }, (_, i) => `ad-${i}`);
+
+/** One valid impression, sent now. */
+export function eventJson(runId: string, suffix: string, n: number): string {
+  return `{"id":"${runId}-${suffix}","ts":${Date.now()},"userId":"u-${n % 1000}","adId":"${LOAD_ADS[n % LOAD_ADS.length]}"}`;
+}
+
+/** The ids a request carried (as eventJson named them). */
+export function idsOf(record: LoadRecord, settings: Pick<LoadSettings, "runId" | "batchSize">): string[] {
+  if (record.route === "event") return [`${settings.runId}-e${record.seq}`];
+  return Array.from({ length: settings.batchSize }, (_, i) => `${settings.runId}-b${record.seq}-${i}`);
+}
+
+export interface ValidLoad {
+  /** Stops sending, waits for every answer and resolves with every request's record. */
+  stop(): Promise<LoadRecord[]>;
+}
+
+export function startValidLoad(settings: LoadSettings): ValidLoad {
+  const worker = new Worker(new URL("./valid-load-worker.ts", import.meta.url), { workerData: settings });
+  const records = new Promise<LoadRecord[]>((resolve, reject) => {
+    worker.once("message", (message: LoadRecord[]) => resolve(message));
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`the valid load's thread exited (${code}) before its report`)));
+  });
+  return {
+    async stop() {
+      worker.postMessage("stop");
+      const all = await records;
+      await worker.terminate();
+      return all;
+    },
+  };
+}
+
+/** What the valid requests sent within a window saw. */
+export interface WindowStats {
+  requests: number;
+  ok: number;
+  /** ok / requests, 0-1. */
+  okShare: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Outcomes other than 2xx. */
+  failures: Tally;
+}
+
+/** The requests sent in [from, to) (epoch ms). Latency percentiles over every request, answered or not. */
+export function summarize(records: readonly LoadRecord[], from: number, to: number): WindowStats {
+  const inWindow = records.filter((r) => r.at >= from && r.at < to);
+  const latencies = inWindow.map((r) => r.ms).sort((a, b) => a - b);
+  const failures: Tally = {};
+  let ok = 0;
+  for (const record of inWindow) {
+    if (is2xx(record.outcome)) ok++;
+    else count(failures, record.outcome);
+  }
+  return {
+    requests: inWindow.length,
+    ok,
+    okShare: inWindow.length === 0 ? 0 : ok / inWindow.length,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    maxMs: latencies.at(-1) ?? Number.NaN,
+    failures,
+  };
+}
