@@ -123,6 +123,8 @@ export async function runHostile(options: HostileOptions): Promise<HostileResult
       const reportFile = join(options.dataDir, "report.md");
       mkdirSync(options.dataDir, { recursive: true });
       writeFileSync(reportFile, markdown);
+      // Every valid request, for a closer look at a phase (when, which route, how it ended, how long it took).
+      writeFileSync(join(options.dataDir, "valid-load.ndjson"), records.map((r) => JSON.stringify(r)).join("\n"));
       const pass = countProblems.length === 0 && rows.every((row) => rowFailures(row).length === 0);
       return { rows, counts, countProblems, markdown, reportFile, pass };
     } finally {

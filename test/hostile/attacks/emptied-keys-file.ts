@@ -20,6 +20,8 @@ export const emptiedKeysFile: Attack = {
   async run(target, stop, settleMs) {
     const original = readFileSync(target.keysFile);
     const requests = new AttackRequests(target.queryUrl);
+    // Each probe on its own: one left hanging does not hold the next ones back.
+    const probe = async () => void keylessStats(requests);
     let turn = 0;
     const empty = async () => {
       const form = EMPTIED[turn++ % EMPTIED.length] as (typeof EMPTIED)[number];
@@ -27,7 +29,7 @@ export const emptiedKeysFile: Attack = {
       writeFileSync(target.keysFile, form.text);
     };
     try {
-      await Promise.all([repeat(stop, empty, EACH_MS), repeat(stop, () => keylessStats(requests), 250)]);
+      await Promise.all([repeat(stop, empty, EACH_MS), repeat(stop, probe, 250)]);
       await requests.settle(settleMs);
     } finally {
       writeFileSync(target.keysFile, original);

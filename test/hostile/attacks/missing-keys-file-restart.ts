@@ -25,7 +25,8 @@ export const missingKeysFileRestart: Attack = {
       if (victim === undefined) throw new Error("no API process to kill");
       process.kill(victim, "SIGKILL");
       target.log(`SIGKILLed API process ${victim}`);
-      await repeat(stop, () => keylessStats(requests), 250);
+      // Each probe on its own: one left hanging does not hold the next ones back.
+      await repeat(stop, async () => void keylessStats(requests), 250);
       await requests.settle(settleMs);
     } finally {
       renameSync(moved, target.keysFile);
