@@ -25,6 +25,18 @@ export interface Target {
 export interface AttackReport {
   outcomes: Tally;
   problems: string[];
+  /**
+   * Moments the attack itself broke connections (a process SIGKILLed, from then until it was gone): valid
+   * requests in flight then, cut or timed out, are its direct cost, not the defences', and are left out.
+   */
+  disruptions?: Disruption[];
+}
+
+export interface Disruption {
+  /** Epoch ms. */
+  from: number;
+  to: number;
+  what: string;
 }
 
 export interface Attack {

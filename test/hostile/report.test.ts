@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { type AttackRow, rowFailures } from "./report.ts";
-import { type LoadRecord, summarize } from "./valid-load.ts";
 
 const stats = (okShare: number, p99Ms: number) => ({
   requests: 1000,
@@ -48,25 +47,5 @@ describe("rowFailures: the bars of issue 19", () => {
       "no valid request was sent during the attack",
       "valid p99 – > 2 × baseline 12 ms",
     ]);
-  });
-});
-
-describe("summarize", () => {
-  it("counts the requests sent in the window: 2xx share, latency percentiles, the other outcomes", () => {
-    const records: LoadRecord[] = [
-      ...Array.from({ length: 98 }, (_, i) => ({
-        at: 1000 + i,
-        route: "event" as const,
-        seq: i,
-        outcome: "202",
-        ms: 10,
-      })),
-      { at: 1100, route: "events", seq: 0, outcome: "503 overloaded", ms: 1000 },
-      { at: 1101, route: "event", seq: 98, outcome: "cut", ms: 50 },
-      { at: 5000, route: "event", seq: 99, outcome: "timeout", ms: 10_000 },
-    ];
-    const window = summarize(records, 1000, 2000);
-    expect(window).toMatchObject({ requests: 100, ok: 98, okShare: 0.98, p50Ms: 10, p99Ms: 50, maxMs: 1000 });
-    expect(window.failures).toEqual({ "503 overloaded": 1, cut: 1 });
   });
 });

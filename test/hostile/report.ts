@@ -23,6 +23,8 @@ export interface AttackRow {
   /** Those that are not the defence working (a 2xx, a 5xx, no JSON error, no end). */
   unexpected: Tally;
   problems: string[];
+  /** Valid requests left out of `underAttack`, and why (the attack's own disruption, see AttackReport). */
+  leftOut?: string | undefined;
   /** The machine's 1-minute load average as the attack began (other work on it skews the latencies). */
   loadAverage: number;
 }
@@ -90,7 +92,8 @@ export function markdownReport(facts: RunFacts, rows: AttackRow[], counts: Count
     lines.push(
       `| ${row.attack} | ${percent(row.underAttack.okShare)} | ${duration(row.underAttack.p99Ms)} | ` +
         `${percent(row.baseline.okShare)}, ${duration(row.baseline.p99Ms)} | ` +
-        `${cell(formatTally(row.underAttack.failures))} | ${cell(formatTally(row.outcomes))} | ${row.loadAverage.toFixed(2)} | ` +
+        `${cell(formatTally(row.underAttack.failures) + (row.leftOut ? `; left out: ${row.leftOut}` : ""))} | ` +
+        `${cell(formatTally(row.outcomes))} | ${row.loadAverage.toFixed(2)} | ` +
         `${failures.length === 0 ? "pass" : cell(`**FAIL**: ${failures.join("; ")}`)} |`,
     );
   }

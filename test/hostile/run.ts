@@ -20,7 +20,7 @@ import { count, is2xx, refused, type Tally } from "./outcomes.ts";
 import { waitForIngest } from "./recovery.ts";
 import { type AttackRow, markdownReport, rowFailures } from "./report.ts";
 import { startSystem } from "./system.ts";
-import { idsOf, type LoadRecord, type LoadSettings, startValidLoad, summarize } from "./valid-load.ts";
+import { disruptedBy, idsOf, type LoadRecord, type LoadSettings, startValidLoad, summarize } from "./valid-load.ts";
 
 export interface HostileOptions {
   /** In order; the ones that leave the system changed (an API process replaced) go last. */
@@ -170,14 +170,23 @@ function toRow(phases: Phases, records: LoadRecord[]): AttackRow {
   for (const [outcome, n] of Object.entries(phases.report.outcomes)) {
     if (!expected(outcome)) count(unexpected, outcome, n);
   }
+  const disruptions = phases.report.disruptions ?? [];
+  const excused = new Set(records.filter((record) => disruptions.some((d) => disruptedBy(record, d))));
   return {
     attack: phases.attack.name,
     summary: phases.attack.summary,
     baseline: summarize(records, ...phases.baseline),
-    underAttack: summarize(records, ...phases.underAttack),
+    underAttack: summarize(
+      records.filter((record) => !excused.has(record)),
+      ...phases.underAttack,
+    ),
     outcomes: phases.report.outcomes,
     unexpected,
     problems: phases.report.problems,
+    leftOut:
+      excused.size === 0
+        ? undefined
+        : `${excused.size} cut or timed out by ${disruptions.map((d) => d.what).join(", ")}`,
     loadAverage: phases.loadAverage,
   };
 }

@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { percentile } from "../../bench/percentile.ts";
-import { count, is2xx, type Outcome, type Tally } from "./outcomes.ts";
+import type { Disruption } from "./attack.ts";
+import { CUT, count, is2xx, type Outcome, type Tally, TIMEOUT } from "./outcomes.ts";
 
 /** The publisher's traffic every phase runs: paced `POST /event` and `POST /events` with an ingest key. */
 export interface LoadSettings {
@@ -94,4 +95,13 @@ export function summarize(records: readonly LoadRecord[], from: number, to: numb
     maxMs: latencies.at(-1) ?? Number.NaN,
     failures,
   };
+}
+
+/** Cut or timed out, and in flight during the disruption (sent before its end, answered after its start). */
+export function disruptedBy(record: LoadRecord, disruption: Disruption): boolean {
+  return (
+    (record.outcome === CUT || record.outcome === TIMEOUT) &&
+    record.at <= disruption.to &&
+    record.at + record.ms >= disruption.from
+  );
 }

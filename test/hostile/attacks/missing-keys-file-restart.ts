@@ -1,6 +1,6 @@
 import { renameSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type Attack, AttackRequests, repeat, type Target } from "../attack.ts";
+import { type Attack, AttackRequests, type Disruption, repeat, type Target } from "../attack.ts";
 import { keylessStats, waitForKeysInForce } from "./keys-in-force.ts";
 
 /**
@@ -17,14 +17,19 @@ export const missingKeysFileRestart: Attack = {
     const moved = `${target.keysFile}.moved`;
     const requests = new AttackRequests(target.queryUrl);
     const problems: string[] = [];
+    const disruptions: Disruption[] = [];
     renameSync(target.keysFile, moved);
     try {
       // The running processes see the file gone (and keep their keys) before one of them is replaced.
       await sleep(1500);
       const [victim] = target.apiPids();
       if (victim === undefined) throw new Error("no API process to kill");
+      const killedAt = Date.now();
       process.kill(victim, "SIGKILL");
-      target.log(`SIGKILLed API process ${victim}`);
+      // Until pm2 has reaped it: a connection its master accepted before then may go to the dead process.
+      while (alive(victim)) await sleep(10);
+      disruptions.push({ from: killedAt, to: Date.now(), what: `SIGKILLed API process ${victim}` });
+      target.log(`SIGKILLed API process ${victim}, gone after ${Date.now() - killedAt} ms`);
       // Each probe on its own: one left hanging does not hold the next ones back.
       await repeat(stop, async () => void keylessStats(requests), 250);
       await requests.settle(settleMs);
@@ -39,7 +44,7 @@ export const missingKeysFileRestart: Attack = {
     }
     const problem = await waitForKeysInForce(target, 15_000);
     if (problem) problems.push(problem);
-    return { outcomes: requests.outcomes, problems };
+    return { outcomes: requests.outcomes, problems, disruptions };
   },
 };
 
@@ -48,4 +53,13 @@ async function waitForApiProcesses(target: Target, timeoutMs: number): Promise<n
   const deadline = Date.now() + timeoutMs;
   while (target.apiPids().length < target.apiInstances && Date.now() < deadline) await sleep(250);
   return target.apiPids().length;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
