@@ -9,6 +9,8 @@ export interface Target {
   apiUrl: string;
   /** Where `/stats*` and `/metrics` are served. */
   queryUrl: string;
+  /** The attacker's client address (the valid load comes from others): its requests are sent from it. */
+  attackerAddress: string;
   /** The publisher's ingest key: public, it sits in page source, so the attacker has it too. */
   ingestKey: string;
   /** The dashboard's query key. */
@@ -67,9 +69,12 @@ export class AttackRequests {
   readonly outcomes: Tally = {};
   private readonly open = new Set<(outcome: Outcome) => void>();
   private readonly baseUrl: string;
+  private readonly localAddress: string | undefined;
 
-  constructor(baseUrl: string) {
+  /** Requests to `baseUrl`, from `localAddress` when given. */
+  constructor(baseUrl: string, localAddress?: string) {
     this.baseUrl = baseUrl;
+    this.localAddress = localAddress;
   }
 
   /** Sends `raw` and resolves with how it ended: answered (status and error code), or cut. */
@@ -93,6 +98,7 @@ export class AttackRequests {
         method: raw.method,
         path: raw.path,
         agent: false,
+        localAddress: this.localAddress,
         headers: raw.headers,
       });
       req.on("response", (res) => {

@@ -20,7 +20,15 @@ import { count, is2xx, refused, type Tally } from "./outcomes.ts";
 import { waitForIngest } from "./recovery.ts";
 import { type AttackRow, markdownReport, rowFailures } from "./report.ts";
 import { startSystem } from "./system.ts";
-import { disruptedBy, idsOf, type LoadRecord, type LoadSettings, startValidLoad, summarize } from "./valid-load.ts";
+import {
+  AUDIENCE,
+  disruptedBy,
+  idsOf,
+  type LoadRecord,
+  type LoadSettings,
+  startValidLoad,
+  summarize,
+} from "./valid-load.ts";
 
 export interface HostileOptions {
   /** In order; the ones that leave the system changed (an API process replaced) go last. */
@@ -73,13 +81,14 @@ export async function runHostile(options: HostileOptions): Promise<HostileResult
     const system = await startSystem({ engines, stateDir: join(options.dataDir, "state"), env: options.appEnv });
     log(`npm start is up: API ${system.apiUrl}, ${system.apiInstances} API processes, keys required`);
     try {
-      const target: Target = { ...system, log: (line) => log(`  ${line}`) };
+      const target: Target = { ...system, attackerAddress: ATTACKER, log: (line) => log(`  ${line}`) };
       const settings: LoadSettings = {
         ...options.load,
         apiUrl: system.apiUrl,
         ingestKey: system.ingestKey,
         timeoutMs: 10_000,
         runId: `h${Date.now().toString(36)}`,
+        sources: AUDIENCE,
       };
       const load = startValidLoad(settings);
       let records: LoadRecord[] = [];
@@ -160,6 +169,9 @@ async function runPhases(
   await sleep(2000);
   return { attack, baseline, underAttack, report, loadAverage };
 }
+
+/** The attacker's one client address; the valid load comes from AUDIENCE's. */
+const ATTACKER = "127.0.6.6";
 
 /** How soon after an attack ingestion must work again on every API process. */
 const RECOVERY_MS = 30_000;

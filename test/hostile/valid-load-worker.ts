@@ -10,7 +10,9 @@ import { eventJson, type LoadRecord, type LoadSettings } from "./valid-load.ts";
  * On "stop" it sends no more, waits for the answers, and posts every request's record.
  */
 const settings = workerData as LoadSettings;
-const agent = new Agent({ keepAlive: true });
+// A pool of keep-alive connections per source address: the publisher's audience is many clients, not one.
+const agents = settings.sources.map((localAddress) => ({ localAddress, agent: new Agent({ keepAlive: true }) }));
+let turn = 0;
 const url = new URL(settings.apiUrl);
 const records: LoadRecord[] = [];
 const inFlight = new Set<Promise<void>>();
@@ -20,6 +22,7 @@ let batches = 0;
 
 function post(path: string, body: string, contentType: string): Promise<{ outcome: Outcome; ms: number }> {
   const began = performance.now();
+  const { agent, localAddress } = agents[turn++ % agents.length] as (typeof agents)[number];
   return new Promise((resolve) => {
     let settled = false;
     const done = (outcome: Outcome) => {
@@ -34,6 +37,7 @@ function post(path: string, body: string, contentType: string): Promise<{ outcom
       path,
       method: "POST",
       agent,
+      localAddress,
       headers: {
         "content-type": contentType,
         "content-length": Buffer.byteLength(body),
@@ -93,6 +97,6 @@ parentPort?.on("message", async (message: unknown) => {
   if (message !== "stop") return;
   clearInterval(pacer);
   while (inFlight.size > 0) await Promise.all(inFlight);
-  agent.destroy();
+  for (const { agent } of agents) agent.destroy();
   parentPort?.postMessage(records);
 });

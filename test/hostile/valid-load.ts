@@ -16,7 +16,12 @@ export interface LoadSettings {
   timeoutMs: number;
   /** Prefix of every id, so the ids of one run are its own. */
   runId: string;
+  /** Local addresses the requests come from, in turn (loopback ones: 127.0.1.1, ...). */
+  sources: string[];
 }
+
+/** The publisher's audience: eight client addresses (the whole of 127.0.0.0/8 reaches the loopback interface). */
+export const AUDIENCE = Array.from({ length: 8 }, (_, i) => `127.0.1.${i + 1}`);
 
 /** One valid request: when it was sent (epoch ms), what it was, how it ended and how long that took. */
 export interface LoadRecord {

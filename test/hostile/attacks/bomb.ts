@@ -11,7 +11,7 @@ export function bombAttack(name: string, summary: string, contentType: string, b
     name,
     summary,
     async run(target, stop, settleMs) {
-      const requests = new AttackRequests(target.apiUrl);
+      const requests = new AttackRequests(target.apiUrl, target.attackerAddress);
       const bomb = () =>
         requests.send({
           method: "POST",

@@ -19,7 +19,7 @@ export const emptiedKeysFile: Attack = {
   summary: `with keys in force, the keys file rewritten as ${EMPTIED.map((e) => e.what).join(", then as ")} (in turn every ${EACH_MS / 1000} s); keyless GET /stats 4 times a second`,
   async run(target, stop, settleMs) {
     const original = readFileSync(target.keysFile);
-    const requests = new AttackRequests(target.queryUrl);
+    const requests = new AttackRequests(target.queryUrl, target.attackerAddress);
     // Each probe on its own: one left hanging does not hold the next ones back.
     const probe = async () => void keylessStats(requests);
     let turn = 0;

@@ -57,8 +57,8 @@ export const keyInUrl: Attack = {
   async run(target, stop, settleMs) {
     const problems = new Set<string>();
     // Ingest routes on the ingest API, the others where queries are served.
-    const ingest = new AttackRequests(target.apiUrl);
-    const query = new AttackRequests(target.queryUrl);
+    const ingest = new AttackRequests(target.apiUrl, target.attackerAddress);
+    const query = new AttackRequests(target.queryUrl, target.attackerAddress);
     // Every form at once, each on its own: one left hanging does not hold the others back.
     const probeAll = async () => {
       for (const { form, request } of forms(target.queryKey, target.ingestKey)) {

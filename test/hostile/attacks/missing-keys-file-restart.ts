@@ -15,7 +15,7 @@ export const missingKeysFileRestart: Attack = {
     "with keys in force, the keys file moved away and one API process SIGKILLed (pm2 restarts it); keyless GET /stats 4 times a second",
   async run(target, stop, settleMs) {
     const moved = `${target.keysFile}.moved`;
-    const requests = new AttackRequests(target.queryUrl);
+    const requests = new AttackRequests(target.queryUrl, target.attackerAddress);
     const problems: string[] = [];
     const disruptions: Disruption[] = [];
     renameSync(target.keysFile, moved);

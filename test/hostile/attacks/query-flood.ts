@@ -15,7 +15,7 @@ export const queryFlood: Attack = {
   summary: `${CONCURRENT} concurrent GET /stats/timeseries?timeWindowMinutes=${WINDOW_MINUTES} with ${LOAD_ADS.length} adIds, repeated`,
   expected: (outcome) => is2xx(outcome) || refused(outcome),
   async run(target, stop, settleMs) {
-    const requests = new AttackRequests(target.queryUrl);
+    const requests = new AttackRequests(target.queryUrl, target.attackerAddress);
     const ads = LOAD_ADS.map((ad) => `adId=${ad}`).join("&");
     const query = () =>
       requests.send({

@@ -12,7 +12,7 @@ export const slowBodies: Attack = {
   name: "slow bodies",
   summary: `${CONNECTIONS} connections each start a POST /events with Content-Length: ${DECLARED_BYTES}, send "[", then nothing`,
   async run(target, stop, settleMs) {
-    const requests = new AttackRequests(target.apiUrl);
+    const requests = new AttackRequests(target.apiUrl, target.attackerAddress);
     const open = () =>
       requests.send({
         method: "POST",
