@@ -17,7 +17,7 @@ import { queryFlood } from "./attacks/query-flood.ts";
 import { slowBodies } from "./attacks/slow-bodies.ts";
 import { type Counts, countStored, countsProblems } from "./exactness.ts";
 import { count, is2xx, refused, type Tally } from "./outcomes.ts";
-import { waitForIngest } from "./recovery.ts";
+import { waitForIngest, waitForSteadyLoad } from "./recovery.ts";
 import { type AttackRow, markdownReport, rowFailures } from "./report.ts";
 import { startSystem } from "./system.ts";
 import {
@@ -28,6 +28,7 @@ import {
   type LoadSettings,
   startValidLoad,
   summarize,
+  type ValidLoad,
 } from "./valid-load.ts";
 
 export interface HostileOptions {
@@ -95,9 +96,9 @@ export async function runHostile(options: HostileOptions): Promise<HostileResult
       const phases: Phases[] = [];
       try {
         await sleep(options.warmupSeconds * 1000);
-        const notReady = await waitForIngest(target, RECOVERY_MS);
+        const notReady = (await waitForIngest(target, RECOVERY_MS)) ?? (await waitForSteadyLoad(load, RECOVERY_MS));
         if (notReady) throw new Error(`before the first attack: ${notReady}`);
-        for (const attack of options.attacks) phases.push(await runPhases(attack, target, options, log));
+        for (const attack of options.attacks) phases.push(await runPhases(attack, target, load, options, log));
       } finally {
         records = await load.stop();
       }
@@ -147,6 +148,7 @@ export async function runHostile(options: HostileOptions): Promise<HostileResult
 async function runPhases(
   attack: Attack,
   target: Target,
+  load: ValidLoad,
   options: HostileOptions,
   log: (line: string) => void,
 ): Promise<Phases> {
@@ -163,10 +165,12 @@ async function runPhases(
   await sleep(phaseMs);
   stop.abort();
   const report = await running;
-  // Nothing may stop ingestion: once the attack is over it must work again, before the next baseline.
+  // Nothing may stop ingestion: once the attack is over it must work again, and the valid load be steady
+  // again, before the next baseline.
+  const recoveredBy = Date.now() + RECOVERY_MS;
   const notBack = await waitForIngest(target, RECOVERY_MS);
-  if (notBack) report.problems.push(notBack);
-  await sleep(2000);
+  const notSteady = await waitForSteadyLoad(load, Math.max(0, recoveredBy - Date.now()));
+  for (const problem of [notBack, notSteady]) if (problem) report.problems.push(problem);
   return { attack, baseline, underAttack, report, loadAverage };
 }
 

@@ -16,10 +16,11 @@ export interface HostileSystem {
   keysFile: string;
   ingestKey: string;
   queryKey: string;
-  /** API processes pm2 runs (ecosystem.config.cjs: API_INSTANCES, else one per core). */
+  /** API processes serving ingest that pm2 runs (ecosystem.config.cjs: API_INSTANCES, else one per core). */
   apiInstances: number;
   /** The app's configuration, as its processes read it from the environment. */
   config: Config;
+  /** The API processes serving ingest (API_ROLE other than query) pm2 runs now. */
   apiPids(): number[];
   /** SIGTERM to `npm start` (it stops the app, then exits), and nothing of it left running. */
   stop(): Promise<void>;
@@ -60,7 +61,8 @@ export async function startSystem(options: SystemOptions): Promise<HostileSystem
   const logFile = join(options.stateDir, "logs", "start.log");
   const start = spawnLogged(process.execPath, ["stack/start.ts"], { cwd: repoRoot, env, logFile });
   const startPid = start.child.pid as number;
-  const apiPids = () => childrenRunning(pm2Pid(startPid) ?? -1, "src/api/main.ts");
+  const apiPids = () =>
+    childrenRunning(pm2Pid(startPid) ?? -1, "src/api/main.ts").filter((pid) => roleOf(pid) !== "query");
   const stop = async () => {
     const all = descendants(startPid);
     await start.stop(90_000);
@@ -104,4 +106,14 @@ function pm2Pid(startPid: number): number | undefined {
 
 function descendants(pid: number): number[] {
   return childrenRunning(pid, "").flatMap((child) => [child, ...descendants(child)]);
+}
+
+/** A process's API_ROLE, as pm2 gave it in its environment. */
+function roleOf(pid: number): string | undefined {
+  try {
+    const variables = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    return variables.find((v) => v.startsWith("API_ROLE="))?.slice("API_ROLE=".length);
+  } catch {
+    return undefined;
+  }
 }

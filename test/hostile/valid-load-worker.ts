@@ -1,13 +1,14 @@
 import { Agent, request } from "node:http";
 import { parentPort, workerData } from "node:worker_threads";
-import { CUT, describeAnswer, type Outcome, TIMEOUT } from "./outcomes.ts";
-import { eventJson, type LoadRecord, type LoadSettings } from "./valid-load.ts";
+import { CUT, describeAnswer, is2xx, type Outcome, TIMEOUT } from "./outcomes.ts";
+import { eventJson, type LoadRecord, type LoadSettings, PROMPT_MS, type Pulse } from "./valid-load.ts";
 
 /**
  * The paced valid load, in a thread of its own so the attacks' work in the main thread never delays its
  * sends or its clock: `POST /event` and `POST /events` at fixed rates on keep-alive connections, each request
  * sent when due whatever the answers to earlier ones (a slow API gets more requests in flight, not fewer).
- * On "stop" it sends no more, waits for the answers, and posts every request's record.
+ * Each second it posts a pulse (how one second's requests went); on "stop" it sends no more, waits for the
+ * answers, and posts every request's record.
  */
 const settings = workerData as LoadSettings;
 // A pool of keep-alive connections per source address: the publisher's audience is many clients, not one.
@@ -70,13 +71,30 @@ function answer(status: number, body: string): Outcome {
   return rejected.length === 0 ? outcome : "valid events rejected (202)";
 }
 
+/** Per second of sending (epoch s): requests sent, and those answered 2xx within PROMPT_MS. */
+const seconds = new Map<number, { sent: number; prompt: number }>();
+
 function track(route: LoadRecord["route"], seq: number, sent: Promise<{ outcome: Outcome; ms: number }>): void {
   const at = Date.now();
+  const second = Math.floor(at / 1000);
+  const tally = seconds.get(second) ?? { sent: 0, prompt: 0 };
+  seconds.set(second, tally);
+  tally.sent++;
   const recorded = sent.then(({ outcome, ms }) => {
     records.push({ at, route, seq, outcome, ms });
+    if (is2xx(outcome) && ms < PROMPT_MS) tally.prompt++;
     inFlight.delete(recorded);
   });
   inFlight.add(recorded);
+}
+
+/** Each second, the second before last (its requests have all had PROMPT_MS): how many went well. */
+function pulse(): void {
+  const second = Math.floor(Date.now() / 1000) - 2;
+  const tally = seconds.get(second) ?? { sent: 0, prompt: 0 };
+  seconds.delete(second);
+  const message: Pulse = { kind: "pulse", second, ...tally };
+  parentPort?.postMessage(message);
 }
 
 function tick(): void {
@@ -93,10 +111,12 @@ function tick(): void {
 }
 
 const pacer = setInterval(tick, 2);
+const pulses = setInterval(pulse, 1000);
 parentPort?.on("message", async (message: unknown) => {
   if (message !== "stop") return;
   clearInterval(pacer);
+  clearInterval(pulses);
   while (inFlight.size > 0) await Promise.all(inFlight);
   for (const { agent } of agents) agent.destroy();
-  parentPort?.postMessage(records);
+  parentPort?.postMessage({ kind: "records", records });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { disruptedBy, type LoadRecord, summarize } from "./valid-load.ts";
+import { disruptedBy, type LoadRecord, steady, summarize } from "./valid-load.ts";
 
 describe("summarize", () => {
   it("counts the requests sent in the window: 2xx share, latency percentiles, the other outcomes", () => {
@@ -34,5 +34,19 @@ describe("disruptedBy", () => {
     expect(disruptedBy(record(9_500, 600, "503 overloaded"), kill)).toBe(false);
     expect(disruptedBy(record(9_000, 500, "cut"), kill)).toBe(false);
     expect(disruptedBy(record(10_051, 5, "cut"), kill)).toBe(false);
+  });
+});
+
+describe("steady", () => {
+  const pulse = (sent: number, prompt: number) => ({ kind: "pulse" as const, second: 0, sent, prompt });
+
+  it("is the last seconds all sent and all answered 2xx promptly", () => {
+    expect(steady([pulse(210, 0), pulse(210, 210), pulse(211, 211), pulse(210, 210)], 3)).toBe(true);
+  });
+
+  it("is not a second with one slow or failed request, an empty second, or too few seconds yet", () => {
+    expect(steady([pulse(210, 210), pulse(210, 209), pulse(210, 210)], 3)).toBe(false);
+    expect(steady([pulse(210, 210), pulse(0, 0), pulse(210, 210)], 3)).toBe(false);
+    expect(steady([pulse(210, 210), pulse(210, 210)], 3)).toBe(false);
   });
 });

@@ -46,19 +46,37 @@ export function idsOf(record: LoadRecord, settings: Pick<LoadSettings, "runId" |
   return Array.from({ length: settings.batchSize }, (_, i) => `${settings.runId}-b${record.seq}-${i}`);
 }
 
+/** A request answered 2xx within this is prompt: a second of requests all prompt is a steady second. */
+export const PROMPT_MS = 1000;
+
+/** How the requests sent in one second (epoch s) went: how many, and how many were answered 2xx promptly. */
+export interface Pulse {
+  kind: "pulse";
+  second: number;
+  sent: number;
+  prompt: number;
+}
+
 export interface ValidLoad {
+  /** The pulses of the seconds since the load began, oldest first. */
+  pulses(): readonly Pulse[];
   /** Stops sending, waits for every answer and resolves with every request's record. */
   stop(): Promise<LoadRecord[]>;
 }
 
 export function startValidLoad(settings: LoadSettings): ValidLoad {
   const worker = new Worker(new URL("./valid-load-worker.ts", import.meta.url), { workerData: settings });
+  const pulses: Pulse[] = [];
   const records = new Promise<LoadRecord[]>((resolve, reject) => {
-    worker.once("message", (message: LoadRecord[]) => resolve(message));
+    worker.on("message", (message: Pulse | { kind: "records"; records: LoadRecord[] }) => {
+      if (message.kind === "pulse") pulses.push(message);
+      else resolve(message.records);
+    });
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`the valid load's thread exited (${code}) before its report`)));
   });
   return {
+    pulses: () => pulses,
     async stop() {
       worker.postMessage("stop");
       const all = await records;
@@ -66,6 +84,12 @@ export function startValidLoad(settings: LoadSettings): ValidLoad {
       return all;
     },
   };
+}
+
+/** Whether the last `count` pulses are steady: requests sent, every one answered 2xx within PROMPT_MS. */
+export function steady(pulses: readonly Pulse[], count: number): boolean {
+  const last = pulses.slice(-count);
+  return last.length === count && last.every((p) => p.sent > 0 && p.prompt === p.sent);
 }
 
 /** What the valid requests sent within a window saw. */
