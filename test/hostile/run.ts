@@ -96,8 +96,8 @@ export async function runHostile(options: HostileOptions): Promise<HostileResult
       const phases: Phases[] = [];
       try {
         await sleep(options.warmupSeconds * 1000);
-        const notReady = (await waitForIngest(target, RECOVERY_MS)) ?? (await waitForSteadyLoad(load, RECOVERY_MS));
-        if (notReady) throw new Error(`before the first attack: ${notReady}`);
+        const notReady = await Promise.all([waitForIngest(target, RECOVERY_MS), waitForSteadyLoad(load, RECOVERY_MS)]);
+        if (notReady.some(Boolean)) throw new Error(`before the first attack: ${notReady.filter(Boolean).join("; ")}`);
         for (const attack of options.attacks) phases.push(await runPhases(attack, target, load, options, log));
       } finally {
         records = await load.stop();
@@ -167,10 +167,8 @@ async function runPhases(
   const report = await running;
   // Nothing may stop ingestion: once the attack is over it must work again, and the valid load be steady
   // again, before the next baseline.
-  const recoveredBy = Date.now() + RECOVERY_MS;
-  const notBack = await waitForIngest(target, RECOVERY_MS);
-  const notSteady = await waitForSteadyLoad(load, Math.max(0, recoveredBy - Date.now()));
-  for (const problem of [notBack, notSteady]) if (problem) report.problems.push(problem);
+  const recovery = await Promise.all([waitForIngest(target, RECOVERY_MS), waitForSteadyLoad(load, RECOVERY_MS)]);
+  for (const problem of recovery) if (problem) report.problems.push(problem);
   return { attack, baseline, underAttack, report, loadAverage };
 }
 
