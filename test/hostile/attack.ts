@@ -13,8 +13,10 @@ export interface Target {
   attackerAddress: string;
   /** The publisher's ingest key: public, it sits in page source, so the attacker has it too. */
   ingestKey: string;
-  /** The dashboard's query key. */
+  /** The operator's dashboard's query key. */
   queryKey: string;
+  /** A tenant's query key (`--ads ad-*`): what a tenant's dashboard, or whoever took it, holds. */
+  tenantQueryKey: string;
   keysFile: string;
   /** The API processes pm2 runs now. */
   apiPids(): number[];

@@ -9,13 +9,15 @@ import { freePort, spawnLogged } from "../../stack/process.ts";
 import type { StackEnv } from "../../stack/stack.ts";
 import { runKeysCli } from "../support/keys.ts";
 
-/** The whole system as `npm start` runs it, with keys required, and the keys a publisher and a dashboard hold. */
+/** The whole system as `npm start` runs it, with keys required, and the keys a publisher, a dashboard and a tenant hold. */
 export interface HostileSystem {
   apiUrl: string;
   queryUrl: string;
   keysFile: string;
   ingestKey: string;
   queryKey: string;
+  /** A tenant's query key: it reads the ads the valid load sends (ad-*) only. */
+  tenantQueryKey: string;
   /** API processes serving ingest that pm2 runs (ecosystem.config.cjs: API_INSTANCES, else one per core). */
   apiInstances: number;
   /** The app's configuration, as its processes read it from the environment. */
@@ -35,7 +37,7 @@ export interface SystemOptions {
 }
 
 /**
- * Creates an ingest and a query key with the keys CLI, then runs `node stack/start.ts` (what `npm start` runs)
+ * Creates an ingest key, a query key and a tenant's query key with the keys CLI, then runs `node stack/start.ts` (what `npm start` runs)
  * on `engines`, on a free port, with free metrics ports and `stateDir` for pm2's home and the keys file; resolves
  * once it says ready and pm2 runs every API process.
  */
@@ -44,6 +46,7 @@ export async function startSystem(options: SystemOptions): Promise<HostileSystem
   const keysFile = join(options.stateDir, "keys.json");
   const ingestKey = runKeysCli(keysFile, "create", "--scope", "ingest", "--name", "publisher");
   const queryKey = runKeysCli(keysFile, "create", "--scope", "query", "--name", "dashboard");
+  const tenantQueryKey = runKeysCli(keysFile, "create", "--scope", "query", "--name", "tenant", "--ads", "ad-*");
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -92,6 +95,7 @@ export async function startSystem(options: SystemOptions): Promise<HostileSystem
     keysFile,
     ingestKey,
     queryKey,
+    tenantQueryKey,
     apiInstances,
     config: loadConfig(env),
     apiPids,
