@@ -18,10 +18,14 @@ export interface Target {
   /** A tenant's query key (`--ads ad-*`): what a tenant's dashboard, or whoever took it, holds. */
   tenantQueryKey: string;
   keysFile: string;
-  /** The API processes pm2 runs now. */
+  /** The ingest API processes pm2 runs now. */
   apiPids(): number[];
-  /** API processes `npm start` runs. */
+  /** The query API processes pm2 runs now. */
+  queryPids(): number[];
+  /** Ingest API processes `npm start` runs. */
   apiInstances: number;
+  /** Query API processes `npm start` runs. */
+  queryInstances: number;
   log(line: string): void;
 }
 

@@ -51,6 +51,13 @@ export function count(tally: Tally, outcome: Outcome, n = 1): void {
   tally[outcome] = (tally[outcome] ?? 0) + n;
 }
 
+/** Both tallies added up. */
+export function merge(a: Tally, b: Tally): Tally {
+  const sum: Tally = { ...a };
+  for (const [outcome, n] of Object.entries(b)) count(sum, outcome, n);
+  return sum;
+}
+
 /** `"413 too_many_events ×4, cut ×2"`, most frequent first; `"none"` when empty. */
 export function formatTally(tally: Tally): string {
   const entries = Object.entries(tally).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));

@@ -1,4 +1,5 @@
 import { type Attack, AttackRequests, type RawRequest, repeat } from "../attack.ts";
+import { merge } from "../outcomes.ts";
 
 /** A pixel's valid fields, so that only the key can be what refuses it. */
 const PIXEL = "id=hostile-pixel-1&adId=ad-0&userId=u-0";
@@ -70,8 +71,7 @@ export const keyInUrl: Attack = {
     };
     await repeat(stop, probeAll, 1000);
     await Promise.all([ingest.settle(settleMs), query.settle(settleMs)]);
-    const outcomes = { ...ingest.outcomes };
-    for (const [outcome, n] of Object.entries(query.outcomes)) outcomes[outcome] = (outcomes[outcome] ?? 0) + n;
+    const outcomes = merge(ingest.outcomes, query.outcomes);
     return { outcomes, problems: [...problems].map((p) => `want 400 key_in_url, got ${p}`) };
   },
 };
