@@ -81,7 +81,7 @@ export function markdownReport(facts: RunFacts, rows: AttackRow[], counts: Count
     "",
     `Commit ${facts.commit}, ${facts.cores} cores; load average ${averages(facts.loadAverageAtStart)} at the start, ` +
       `${averages(facts.loadAverageAtEnd)} at the end. ${facts.loadDescription}; each attack: ${facts.phaseSeconds} s ` +
-      "of the load alone (baseline), then the same under the attack.",
+      "of the load alone (baseline), then the same under the attack; the load alone once more after the last.",
     "",
     "| attack | valid answered 2xx | valid p99 | baseline: 2xx, p99 | valid requests not 2xx | attack's requests | load avg | result |",
     "|---|---|---|---|---|---|---|---|",

@@ -16,9 +16,9 @@ import { newlineBomb } from "./attacks/newline-bomb.ts";
 import { queryFlood } from "./attacks/query-flood.ts";
 import { slowBodies } from "./attacks/slow-bodies.ts";
 import { type Counts, countStored, countsProblems } from "./exactness.ts";
-import { count, is2xx, refused, type Tally } from "./outcomes.ts";
+import { count, formatTally, is2xx, refused, type Tally } from "./outcomes.ts";
 import { waitForIngest, waitForSteadyLoad } from "./recovery.ts";
-import { type AttackRow, markdownReport, rowFailures } from "./report.ts";
+import { type AttackRow, ISSUE_BARS, markdownReport, percent, rowFailures } from "./report.ts";
 import { startSystem } from "./system.ts";
 import {
   AUDIENCE,
@@ -29,6 +29,7 @@ import {
   startValidLoad,
   summarize,
   type ValidLoad,
+  type WindowStats,
 } from "./valid-load.ts";
 
 export interface HostileOptions {
@@ -93,12 +94,17 @@ export async function runHostile(options: HostileOptions): Promise<HostileResult
       };
       const load = startValidLoad(settings);
       let records: LoadRecord[] = [];
+      let finalBaseline: [number, number] = [0, 0];
       const phases: Phases[] = [];
       try {
         await sleep(options.warmupSeconds * 1000);
         const notReady = await Promise.all([waitForIngest(target, RECOVERY_MS), waitForSteadyLoad(load, RECOVERY_MS)]);
         if (notReady.some(Boolean)) throw new Error(`before the first attack: ${notReady.filter(Boolean).join("; ")}`);
         for (const attack of options.attacks) phases.push(await runPhases(attack, target, load, options, log));
+        // The load alone once more: what the last attack left behind shows here (pm2's memory check, for one,
+        // restarts a bloated process up to 30 s later).
+        finalBaseline = [Date.now(), Date.now() + options.phaseSeconds * 1000];
+        await sleep(options.phaseSeconds * 1000);
       } finally {
         records = await load.stop();
       }
@@ -109,10 +115,12 @@ export async function runHostile(options: HostileOptions): Promise<HostileResult
       const counts = await countStored(system.config, accepted, unsure);
       const countProblems = countsProblems(counts);
       const rows = phases.map((p) => toRow(p, records));
-      const baselines = summarizeAll(
-        records,
-        phases.map((p) => p.baseline),
+      const baselineWindows = [...phases.map((p) => p.baseline), finalBaseline];
+      blameAftermaths(
+        rows,
+        baselineWindows.slice(1).map((window) => summarize(records, ...window)),
       );
+      const baselines = summarizeAll(records, baselineWindows);
       const markdown = markdownReport(
         {
           date: new Date().toISOString().slice(0, 16).replace("T", " "),
@@ -203,6 +211,22 @@ function toRow(phases: Phases, records: LoadRecord[]): AttackRow {
         : `${excused.size} cut or timed out by ${disruptions.map((d) => d.what).join(", ")}`,
     loadAverage: phases.loadAverage,
   };
+}
+
+/**
+ * An attack whose next baseline (the load alone, after the recovery checks) misses the 2xx bar left something
+ * behind that surfaced late: that is the attack's failure, and the next attack's comparison with that baseline
+ * would be too lenient to trust.
+ */
+function blameAftermaths(rows: AttackRow[], nextBaselines: WindowStats[]): void {
+  rows.forEach((row, i) => {
+    const next = nextBaselines[i];
+    if (next && next.okShare < ISSUE_BARS.minOkShare) {
+      row.problems.push(
+        `afterwards, the load alone answered ${percent(next.okShare)} 2xx (${formatTally(next.failures)})`,
+      );
+    }
+  });
 }
 
 function summarizeAll(records: LoadRecord[], windows: [number, number][]) {

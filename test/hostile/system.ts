@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -71,9 +72,10 @@ export async function startSystem(options: SystemOptions): Promise<HostileSystem
   const logFile = join(options.stateDir, "logs", "start.log");
   const start = spawnLogged(process.execPath, ["stack/start.ts"], { cwd: repoRoot, env, logFile });
   const startPid = start.child.pid as number;
-  const apiProcesses = () => childrenRunning(pm2Pid(startPid) ?? -1, "src/api/main.ts");
-  const apiPids = () => apiProcesses().filter((pid) => roleOf(pid) !== "query");
-  const queryPids = () => apiProcesses().filter((pid) => roleOf(pid) === "query");
+  const apps = apiApps();
+  const pm2Home = join(options.stateDir, "pm2");
+  const apiPids = () => pm2Pids(pm2Home, apps.ingest);
+  const queryPids = () => pm2Pids(pm2Home, apps.query);
   const stop = async () => {
     const all = descendants(startPid);
     await start.stop(90_000);
@@ -116,21 +118,41 @@ export async function startSystem(options: SystemOptions): Promise<HostileSystem
   };
 }
 
-/** pm2-runtime, the child of `npm start`'s process. */
-function pm2Pid(startPid: number): number | undefined {
-  return childrenRunning(startPid, "pm2-runtime")[0];
-}
-
 function descendants(pid: number): number[] {
   return childrenRunning(pid, "").flatMap((child) => [child, ...descendants(child)]);
 }
 
-/** A process's API_ROLE, as pm2 gave it in its environment. */
-function roleOf(pid: number): string | undefined {
+/** The pm2 apps of ecosystem.config.cjs that run the API, by role: the query API's (API_ROLE=query) and the others. */
+function apiApps(): { ingest: string[]; query: string[] } {
+  const { apps } = createRequire(import.meta.url)("../../ecosystem.config.cjs") as {
+    apps: { name: string; script: string; env?: Record<string, string> }[];
+  };
+  const api = apps.filter((app) => app.script === "src/api/main.ts");
+  return {
+    ingest: api.filter((app) => app.env?.API_ROLE !== "query").map((app) => app.name),
+    query: api.filter((app) => app.env?.API_ROLE === "query").map((app) => app.name),
+  };
+}
+
+/** The live processes of pm2 apps `names`, from the pid files pm2 keeps in its home (`<app>-<pm_id>.pid`). */
+function pm2Pids(pm2Home: string, names: string[]): number[] {
+  let files: string[];
   try {
-    const variables = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
-    return variables.find((v) => v.startsWith("API_ROLE="))?.slice("API_ROLE=".length);
+    files = readdirSync(join(pm2Home, "pids"));
   } catch {
-    return undefined;
+    return [];
+  }
+  return files
+    .filter((file) => names.some((name) => new RegExp(`^${name}-\\d+\\.pid$`).test(file)))
+    .map((file) => Number(readFileSync(join(pm2Home, "pids", file), "utf8").trim()))
+    .filter((pid) => Number.isInteger(pid) && alive(pid));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
