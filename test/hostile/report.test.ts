@@ -40,6 +40,11 @@ describe("rowFailures: the bars of issue 19", () => {
     expect(rowFailures(row({ problems: ["ingestion not back"] }))).toEqual(["ingestion not back"]);
   });
 
+  it("compares a spoiled baseline's row with the clean baselines' median p99 instead", () => {
+    const spoiled = row({ baseline: stats(0.9, 3000), underAttack: stats(1, 2500), referenceP99Ms: 200 });
+    expect(rowFailures(spoiled)).toEqual(["valid p99 2.5 s > 2 × clean baselines' median 200 ms"]);
+  });
+
   it("fails an attack that sent nothing, and a phase with no valid request or no latency", () => {
     expect(rowFailures(row({ outcomes: {} }))).toEqual(["the attack sent no request"]);
     const empty = { ...stats(0, Number.NaN), requests: 0, ok: 0 };
