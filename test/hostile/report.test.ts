@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type AttackRow, rowFailures } from "./report.ts";
+import { type AttackRow, percent, rowFailures } from "./report.ts";
 
 const stats = (okShare: number, p99Ms: number) => ({
   requests: 1000,
@@ -52,5 +52,13 @@ describe("rowFailures: the bars of issue 19", () => {
       "no valid request was sent during the attack",
       "valid p99 – > 2 × baseline 12 ms",
     ]);
+  });
+});
+
+describe("percent", () => {
+  it("shows a share under 100% as under, however close", () => {
+    expect(percent(1)).toBe("100%");
+    expect(percent(0.952)).toBe("95.2%");
+    expect(percent(0.9996)).toBe("99.96%");
   });
 });

@@ -55,7 +55,10 @@ export function rowFailures(row: AttackRow, bars: Bars = ISSUE_BARS): string[] {
 }
 
 export function percent(share: number): string {
-  return share === 1 ? "100%" : `${(share * 100).toFixed(1)}%`;
+  if (share === 1) return "100%";
+  // Never "100.0%" for a share that missed some: as many decimals as it takes to show it is under.
+  const oneDecimal = (share * 100).toFixed(1);
+  return `${oneDecimal === "100.0" ? (share * 100).toFixed(2) : oneDecimal}%`;
 }
 
 export function duration(ms: number): string {
