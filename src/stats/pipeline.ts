@@ -15,7 +15,11 @@ export interface PipelineOptions {
   kafkaTimeoutMs: number;
 }
 
-/** What Kafka says of the pipeline: offsets are message counts (the producers are idempotent, never transactional). */
+/**
+ * What Kafka says of the pipeline: offsets are message counts (no producer is transactional, so no offset is a
+ * control record). `received` includes the copies a retried produce request wrote twice (the API's producer is
+ * not idempotent, docs/DESIGN.md "The producer"): the workers drop them, as duplicates.
+ */
 export interface KafkaTotals {
   /** Sum of the impressions topic's log-end offsets: every message ever written to it. */
   received: bigint;
