@@ -6,7 +6,7 @@ import { emptiedKeysFile } from "./attacks/emptied-keys-file.ts";
 import { keyInUrl } from "./attacks/key-in-url.ts";
 import { newlineBomb } from "./attacks/newline-bomb.ts";
 import { slowBodies } from "./attacks/slow-bodies.ts";
-import { rowFailures } from "./report.ts";
+import { ISSUE_BARS, rowFailures } from "./report.ts";
 import { runHostile } from "./run.ts";
 
 // The smaller part of `npm run test:hostile`: four of its attacks, shorter phases, the same bars, against
@@ -33,7 +33,11 @@ describe("hostile traffic stops no valid ingestion, opens nothing, and loses or 
       log: () => {},
     });
     console.log(result.markdown);
-    expect(result.rows.map((row) => ({ attack: row.attack, failures: rowFailures(row) }))).toEqual(
+    // The issue's bars, but 6 s phases beside the rest of the suite on 2 cores put the valid p99 at tens of ms,
+    // where twice it is scheduling noise (117 ms against 46 ms, once): a p99 up to 250 ms over its baseline also
+    // passes. The attacks this guards against cost seconds (issue 19: 1.0-8.3 s); npm run test:hostile keeps 2×.
+    const bars = { ...ISSUE_BARS, p99SlackMs: 250 };
+    expect(result.rows.map((row) => ({ attack: row.attack, failures: rowFailures(row, bars) }))).toEqual(
       result.rows.map((row) => ({ attack: row.attack, failures: [] })),
     );
     expect({ lost: result.counts.lost, doubleCounted: result.counts.doubleCounted }).toEqual({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type AttackRow, percent, rowFailures } from "./report.ts";
+import { type AttackRow, ISSUE_BARS, percent, rowFailures } from "./report.ts";
 
 const stats = (okShare: number, p99Ms: number) => ({
   requests: 1000,
@@ -43,6 +43,14 @@ describe("rowFailures: the bars of issue 19", () => {
   it("compares a spoiled baseline's row with the clean baselines' median p99 instead", () => {
     const spoiled = row({ baseline: stats(0.9, 3000), underAttack: stats(1, 2500), referenceP99Ms: 200 });
     expect(rowFailures(spoiled)).toEqual(["valid p99 2.5 s > 2 × clean baselines' median 200 ms"]);
+  });
+
+  it("with a slack, passes a p99 over 2× the baseline but within the slack above it, and fails one past both", () => {
+    const bars = { ...ISSUE_BARS, p99SlackMs: 250 };
+    expect(rowFailures(row({ underAttack: stats(1, 200) }), bars)).toEqual([]);
+    expect(rowFailures(row({ underAttack: stats(1, 300) }), bars)).toEqual([
+      "valid p99 300 ms > 2 × baseline 12 ms and > baseline + 250 ms",
+    ]);
   });
 
   it("fails an attack that sent nothing, and a phase with no valid request or no latency", () => {

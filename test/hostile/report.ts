@@ -8,6 +8,11 @@ export interface Bars {
   minOkShare: number;
   /** Valid p99 under attack at most this many times the baseline's. */
   maxP99Ratio: number;
+  /**
+   * Or at most this much above the baseline's, whichever is larger: for short runs on a machine shared with other
+   * work, where a 2× bar over a p99 of tens of milliseconds measures the scheduler, not the attack. 0 by default.
+   */
+  p99SlackMs?: number;
 }
 
 export const ISSUE_BARS: Bars = { minOkShare: 0.99, maxP99Ratio: 2 };
@@ -43,9 +48,13 @@ export function rowFailures(row: AttackRow, bars: Bars = ISSUE_BARS): string[] {
     failures.push(`valid 2xx ${percent(underAttack.okShare)} < ${percent(bars.minOkShare)}`);
   }
   const reference = row.referenceP99Ms ?? baseline.p99Ms;
-  if (!(underAttack.p99Ms <= bars.maxP99Ratio * reference)) {
+  const slack = bars.p99SlackMs ?? 0;
+  if (!(underAttack.p99Ms <= Math.max(bars.maxP99Ratio * reference, reference + slack))) {
     const which = row.referenceP99Ms === undefined ? "baseline" : "clean baselines' median";
-    failures.push(`valid p99 ${duration(underAttack.p99Ms)} > ${bars.maxP99Ratio} × ${which} ${duration(reference)}`);
+    const orSlack = slack > 0 ? ` and > ${which} + ${duration(slack)}` : "";
+    failures.push(
+      `valid p99 ${duration(underAttack.p99Ms)} > ${bars.maxP99Ratio} × ${which} ${duration(reference)}${orSlack}`,
+    );
   }
   if (Object.keys(row.outcomes).length === 0) failures.push("the attack sent no request");
   if (Object.keys(row.unexpected).length > 0)
