@@ -1,0 +1,95 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../stack/paths.ts";
+import { ensureShellcheck } from "../stack/shellcheck.ts";
+import { lintDockerfile } from "./dockerfile-lint.ts";
+
+const run = promisify(execFile);
+
+const dockerfile = readFileSync(join(repoRoot, "Dockerfile"), "utf8");
+
+/** A small image that passes every rule; each case below breaks one. */
+const GOOD = [
+  "FROM node:24-bookworm-slim AS deps",
+  "WORKDIR /app",
+  "COPY package.json package-lock.json ./",
+  "RUN npm install --omit=dev --no-save",
+  "FROM node:24-bookworm-slim",
+  "WORKDIR /app",
+  "COPY --from=deps /app/node_modules ./node_modules",
+  "COPY src ./src",
+  "USER node",
+  'ENTRYPOINT ["node", "src/api/main.ts"]',
+].join("\n");
+
+describe("lintDockerfile", () => {
+  it("finds nothing wrong with the project's Dockerfile", () => {
+    expect(lintDockerfile(dockerfile)).toEqual([]);
+  });
+
+  it("finds nothing wrong with a small good image", () => {
+    expect(lintDockerfile(GOOD)).toEqual([]);
+  });
+
+  it.each([
+    ["a malformed instruction", GOOD.replace("COPY src ./src", "COPY src"), "line 8: COPY requires at least two"],
+    ["an unknown instruction", `${GOOD}\nEXPOSES 3000`, "line 11: Unknown instruction: EXPOSES"],
+    ["a port that is not one", `${GOOD}\nEXPOSE http`, "line 11: Invalid containerPort: http"],
+    ["two entrypoints", `${GOOD}\nENTRYPOINT ["node"]`, "line 10: There can only be one ENTRYPOINT"],
+    ["another Node", GOOD.replace("FROM node:24-bookworm-slim\n", "FROM node:22-slim\n"), "line 5: FROM node:22-slim"],
+    ["an untagged base", GOOD.replace(/^FROM node:24-bookworm-slim AS/, "FROM node AS"), "line 1: FROM node:"],
+    ["latest", GOOD.replace(/^FROM node:24-bookworm-slim AS/, "FROM node:latest AS"), "line 1: FROM node:latest"],
+    ["dev dependencies", GOOD.replace("npm install --omit=dev --no-save", "npm ci"), "line 4: npm ci: installs dev"],
+    ["no USER", GOOD.replace("USER node\n", ""), "the final stage has no USER"],
+    ["USER root", GOOD.replace("USER node", "USER root"), "line 9: USER root: the processes would run as root"],
+    ["USER 0:0", GOOD.replace("USER node", "USER 0:0"), "line 9: USER 0: the processes would run as root"],
+    [
+      "a USER only in the first stage",
+      GOOD.replace("USER node\n", "").replace("WORKDIR /app", "USER node\nWORKDIR /app"),
+      "the final stage has no USER",
+    ],
+    [
+      "a shell-form entrypoint",
+      GOOD.replace('ENTRYPOINT ["node", "src/api/main.ts"]', "ENTRYPOINT node src/api/main.ts"),
+      "line 10: ENTRYPOINT in shell form",
+    ],
+    ["a shell-form CMD", `${GOOD}\nCMD node src/worker/main.ts`, "line 11: CMD in shell form"],
+    ["ADD", GOOD.replace("COPY src ./src", "ADD src ./src"), "line 8: ADD fetches"],
+  ])("reports %s", (_, text, problem) => {
+    expect(lintDockerfile(text).join("\n")).toContain(problem);
+  });
+});
+
+describe("the image's entrypoint", () => {
+  let shellcheck: string;
+  // An install (apt-get) when missing takes a while.
+  beforeAll(async () => {
+    shellcheck = await ensureShellcheck();
+  }, 300_000);
+
+  /** shellcheck's findings on a POSIX sh script (any level, style included), or "" for none. */
+  const check = (file: string) =>
+    run(shellcheck, ["--shell=sh", "--severity=style", file]).then(
+      () => "",
+      (err: { stdout?: string; message: string }) => err.stdout || err.message,
+    );
+
+  it("passes shellcheck", async () => {
+    expect(await check(join(repoRoot, "deploy/entrypoint.sh"))).toBe("");
+  });
+
+  it("would fail on an unquoted expansion", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "entrypoint-"));
+    try {
+      const bad = join(dir, "entrypoint.sh");
+      writeFileSync(bad, readFileSync(join(repoRoot, "deploy/entrypoint.sh"), "utf8").replace('"$@"', "$@"));
+      expect(await check(bad)).toContain("SC2068");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
