@@ -20,6 +20,9 @@ RUN npm install --omit=dev --no-save --ignore-scripts --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
+# The APIs listen on every address of the container (HOST's default, 127.0.0.1, would reach nobody). The metrics
+# ports stay on METRICS_HOST's loopback unless it is set: they need no key (the manifests and compose set 0.0.0.0).
+ENV HOST=0.0.0.0
 # The keys file's place in a container: Kubernetes mounts the keys Secret here, docker-compose a volume.
 ENV API_KEYS_FILE=/keys/keys.json
 WORKDIR /app

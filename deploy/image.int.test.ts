@@ -47,6 +47,8 @@ function environment(env: Record<string, string>): NodeJS.ProcessEnv {
     ...inject("stackEnv"),
     // The image's /keys/keys.json, here.
     API_KEYS_FILE: join(keysDir, "keys.json"),
+    // Not the image's 0.0.0.0: nothing outside this machine is to reach the test's processes.
+    HOST: "127.0.0.1",
     LOG_LEVEL: "warn",
     ...env,
   };
