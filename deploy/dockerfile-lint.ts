@@ -68,3 +68,27 @@ export function lintDockerfile(text: string): string[] {
   }
   return problems;
 }
+
+/** A shell-form RUN's script: what the build gives `/bin/sh -c`. */
+export interface RunScript {
+  line: number;
+  script: string;
+}
+
+/**
+ * The scripts of a Dockerfile's shell-form RUN instructions (the exec form `["..."]` runs no shell), for a shell
+ * linter. As Docker reads them: flags (`--mount=...`) left out, line continuations kept, comment lines inside them
+ * dropped.
+ */
+export function runScripts(text: string): RunScript[] {
+  return DockerfileParser.parse(text)
+    .getInstructions()
+    .filter((i) => i.getKeyword() === "RUN" && (i as JSONInstruction).getJSONStrings().length === 0)
+    .map((i) => ({
+      line: i.getRange().start.line + 1,
+      script: (i.getRawArgumentsContent() ?? "")
+        .split("\n")
+        .filter((l) => !/^\s*#/.test(l))
+        .join("\n"),
+    }));
+}

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../stack/paths.ts";
 import { ensureShellcheck } from "../stack/shellcheck.ts";
-import { lintDockerfile } from "./dockerfile-lint.ts";
+import { lintDockerfile, runScripts } from "./dockerfile-lint.ts";
 
 const run = promisify(execFile);
 
@@ -64,7 +64,24 @@ describe("lintDockerfile", () => {
   });
 });
 
-describe("the image's entrypoint", () => {
+describe("runScripts", () => {
+  it("gives each shell-form RUN's script as /bin/sh gets it, and no exec-form RUN", () => {
+    const text = [
+      "FROM node:24-bookworm-slim",
+      "RUN --mount=type=cache,target=/root/.npm npm install \\",
+      "  # dependencies only",
+      "  --omit=dev",
+      'RUN ["node", "--version"]',
+      "RUN mkdir /keys",
+    ].join("\n");
+    expect(runScripts(text)).toEqual([
+      { line: 2, script: "npm install \\\n  --omit=dev" },
+      { line: 6, script: "mkdir /keys" },
+    ]);
+  });
+});
+
+describe("shellcheck", () => {
   let shellcheck: string;
   // An install (apt-get) when missing takes a while.
   beforeAll(async () => {
@@ -78,11 +95,40 @@ describe("the image's entrypoint", () => {
       (err: { stdout?: string; message: string }) => err.stdout || err.message,
     );
 
-  it("passes shellcheck", async () => {
+  /** shellcheck's findings on each shell-form RUN of a Dockerfile, `line N: ...`, or "" for none. */
+  async function checkRuns(text: string): Promise<string> {
+    const dir = mkdtempSync(join(tmpdir(), "dockerfile-run-"));
+    try {
+      const findings = await Promise.all(
+        runScripts(text).map(async ({ line, script }) => {
+          const file = join(dir, `line-${line}.sh`);
+          writeFileSync(file, `#!/bin/sh\n${script}\n`);
+          const found = await check(file);
+          return found && `line ${line}: ${found}`;
+        }),
+      );
+      return findings.filter(Boolean).join("\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it("finds nothing in the Dockerfile's RUN commands", async () => {
+    expect(runScripts(dockerfile).length).toBeGreaterThan(0);
+    expect(await checkRuns(dockerfile)).toBe("");
+  });
+
+  it("would report a RUN command's unquoted expansion, by the Dockerfile's line", async () => {
+    const found = await checkRuns(`${GOOD}\nRUN mkdir -p $HOME/cache && cd $HOME/cache`);
+    expect(found).toMatch(/^line 11: /);
+    expect(found).toContain("SC2086");
+  });
+
+  it("finds nothing in the image's entrypoint", async () => {
     expect(await check(join(repoRoot, "deploy/entrypoint.sh"))).toBe("");
   });
 
-  it("would fail on an unquoted expansion", async () => {
+  it("would report the entrypoint's unquoted expansion", async () => {
     const dir = mkdtempSync(join(tmpdir(), "entrypoint-"));
     try {
       const bad = join(dir, "entrypoint.sh");
