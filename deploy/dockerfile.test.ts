@@ -64,6 +64,19 @@ describe("lintDockerfile", () => {
   });
 });
 
+describe("the Dockerfile's production install", () => {
+  it("skips install scripts (--ignore-scripts), and no package the lock installs for production has one", () => {
+    expect(dockerfile).toMatch(/RUN npm install --omit=dev [^\n]*--ignore-scripts/);
+    const lock = JSON.parse(readFileSync(join(repoRoot, "package-lock.json"), "utf8")) as {
+      packages: Record<string, { dev?: boolean; hasInstallScript?: boolean }>;
+    };
+    const withScripts = Object.entries(lock.packages).filter(([, p]) => p.hasInstallScript && !p.dev);
+    expect(withScripts.map(([path]) => path)).toEqual([]);
+    // The check can see one: the dev dependency `node` (npm start's Node) installs its binary in a preinstall script.
+    expect(lock.packages["node_modules/node"]?.hasInstallScript).toBe(true);
+  });
+});
+
 describe("runScripts", () => {
   it("gives each shell-form RUN's script as /bin/sh gets it, and no exec-form RUN", () => {
     const text = [
