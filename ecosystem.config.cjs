@@ -1,5 +1,7 @@
-// pm2 apps of the pipeline. `npm start` runs this with pm2-runtime after the engines are up;
-// in production, point KAFKA_BROKERS, VALKEY_URL and CLICKHOUSE_URL at your clusters and run it the same way.
+// pm2 apps of the pipeline. `npm start` runs this with pm2-runtime after the engines are up; on a host of your own,
+// point KAFKA_BROKERS, VALKEY_URL and CLICKHOUSE_URL at your clusters and run it the same way (pm2 is a dev
+// dependency: `npm install`, not --omit=dev). In containers there is no pm2: the image runs one process each
+// (Dockerfile, deploy/kubernetes/).
 // Ingest and queries run in processes of their own (docs/DESIGN.md, "Queries cannot starve ingest").
 const cores = require("node:os").availableParallelism();
 const apiInstances = Number(process.env.API_INSTANCES ?? cores);

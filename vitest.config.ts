@@ -30,7 +30,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: "integration",
-          include: ["src/**/*.int.test.ts", "stack/**/*.int.test.ts", "test/**/*.int.test.ts"],
+          include: [
+            "src/**/*.int.test.ts",
+            "stack/**/*.int.test.ts",
+            "test/**/*.int.test.ts",
+            "deploy/**/*.int.test.ts",
+          ],
           globalSetup: ["test/global-setup.ts"],
         },
       },

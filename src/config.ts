@@ -213,6 +213,9 @@ const schema = z.object({
 
 export type Config = z.infer<typeof schema>;
 
+/** The name of every variable loadConfig reads: a deployment's environment can be checked against it. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 const checked = schema.superRefine((config, ctx) => {
   if (!config.VALKEY_CLUSTER && config.VALKEY_URL.includes(",")) {
     ctx.addIssue({

@@ -52,7 +52,7 @@ describe("deploy/prometheus", () => {
   });
 
   // check config also checks the rule files each one loads.
-  it.each(["npm-start.yml", "compose.yml"])("promtool check config %s", async (file) => {
+  it.each(["npm-start.yml", "prometheus.yml"])("promtool check config %s", async (file) => {
     const { code, output } = await exec(promtool, ["check", "config", `deploy/prometheus/${file}`]);
     expect(code, output).toBe(0);
   });
