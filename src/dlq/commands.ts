@@ -10,6 +10,8 @@ import { type DeadLetter, openDeadLetters } from "./reader.ts";
 export interface DlqOutput {
   line(text: string): void;
   progress(text: string): void;
+  /** How often progress is said while a command runs; 2 s unless a test asks for more. */
+  progressEveryMs?: number;
 }
 
 /** What a replay did: dead letters written again to the impressions topic, and those left, with why. */
@@ -53,7 +55,7 @@ export async function runDlq(
   const progress = setInterval(() => {
     const done = replay ? `, replayed ${replay.summary.replayed}, skipped ${replay.summary.skipped.length}` : "";
     output.progress(`read ${read} of ${source.total} dead letters, ${matched} matching${done}`);
-  }, PROGRESS_EVERY_MS);
+  }, output.progressEveryMs ?? PROGRESS_EVERY_MS);
   progress.unref();
   const byCode = new Map<string, number>();
   try {

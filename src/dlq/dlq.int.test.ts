@@ -81,11 +81,13 @@ async function stored(prefix: string) {
 /** Runs a command as `npm run dlq` would, its report and progress collected. */
 async function dlq(command: "list" | "show" | "replay", filters: Partial<DlqFilters> = {}) {
   const lines: string[] = [];
+  const progress: string[] = [];
   const summary = await runDlq(command, { since: undefined, reason: undefined, limit: undefined, ...filters }, config, {
     line: (text) => lines.push(text),
-    progress: () => {},
+    progress: (text) => progress.push(text),
+    progressEveryMs: 1,
   });
-  return { lines, summary };
+  return { lines, progress, summary };
 }
 
 beforeAll(async () => {
@@ -154,6 +156,9 @@ describe("npm run dlq", () => {
     const before = await Promise.all([ends(config.KAFKA_TOPIC), ends(config.KAFKA_DLQ_TOPIC)]);
     const all = await dlq("list");
     expect(all.lines).toHaveLength(7);
+    // Progress goes to its own stream (stderr), the report to stdout.
+    expect(all.progress.length).toBeGreaterThan(0);
+    expect(all.progress.every((line) => /^read \d+ of 6 dead letters, \d+ matching$/.test(line))).toBe(true);
     expect(all.lines.at(-1)).toBe(
       `6 dead letters in ${config.KAFKA_DLQ_TOPIC} (invalid_impression 5, malformed_json 1)`,
     );
@@ -191,6 +196,7 @@ describe("npm run dlq", () => {
   it("replay: writes what is valid now, skips the rest saying why; run twice, each event is counted once", async () => {
     const first = await dlq("replay");
     expect(first.summary).toMatchObject({ matched: 6, replayed: 3 });
+    expect(first.progress.at(-1)).toMatch(/^read \d+ of 6 dead letters, \d+ matching, replayed \d+, skipped \d+$/);
     expect(first.summary?.skipped.map((s) => s.why).sort()).toEqual([
       `came from topic elsewhere, not ${name}`,
       expect.stringMatching(/^still invalid: invalid impression: ts/),
