@@ -93,10 +93,17 @@ export async function runDlq(
   return undefined;
 }
 
+/** When the original message was produced (its Kafka timestamp, when the API accepted it); `?` if not kept. */
+const produced = ({ envelope }: DeadLetter) =>
+  envelope?.source.timestamp === undefined ? "?" : iso(envelope.source.timestamp);
+
 function listLine(letter: DeadLetter): string {
   const { envelope } = letter;
   const reason = envelope ? `${envelope.code ?? "?"}  ${oneLine(envelope.reason, 120)}` : "not an envelope of this app";
-  return `${where(letter)}  ${iso(letter.writtenAt)}  from ${from(letter)}  key=${envelope?.key ?? "-"}  ${reason}`;
+  return (
+    `${where(letter)}  ${iso(letter.writtenAt)}  from ${from(letter)}  produced ${produced(letter)}  ` +
+    `key=${envelope?.key ?? "-"}  ${reason}`
+  );
 }
 
 function showBlock(letter: DeadLetter): string {
@@ -105,16 +112,16 @@ function showBlock(letter: DeadLetter): string {
   const lines = [`dead letter ${where(letter)}, written ${iso(letter.writtenAt)}`];
   if (!envelope) lines.push(`  not an envelope of this app: ${letter.raw}`);
   else {
-    const accepted = envelope.source.timestamp === undefined ? "" : `, accepted ${iso(envelope.source.timestamp)}`;
     lines.push(
-      `  reason:  ${envelope.reason}`,
-      `  code:    ${envelope.code ?? "?"}`,
-      `  source:  ${from(letter)}${accepted}`,
-      `  key:     ${envelope.key ?? "(none)"}`,
-      `  value:   ${envelope.value ?? "(none)"}`,
+      `  reason:   ${envelope.reason}`,
+      `  code:     ${envelope.code ?? "?"}`,
+      `  source:   ${from(letter)}`,
+      `  produced: ${produced(letter)}`,
+      `  key:      ${envelope.key ?? "(none)"}`,
+      `  value:    ${envelope.value ?? "(none)"}`,
     );
   }
-  lines.push(`  headers: ${headers.join(", ") || "(none)"}`, "");
+  lines.push(`  headers:  ${headers.join(", ") || "(none)"}`, "");
   return lines.join("\n");
 }
 

@@ -23,6 +23,10 @@ let config: Config;
 let worker: Worker;
 /** The dead letters' Kafka timestamps are after this: the worker's come before it, the older worker's after. */
 let between: number;
+/** Before the worker's poison was produced: its dead letters' `produced` time is between this and `between`. */
+let poisonSent: number;
+/** When the API accepted the events the older worker dead-lettered (their envelopes' source timestamp). */
+let acceptedAt: number;
 const replayIds = ["dlqr-1", "dlqr-2", "dlqr-3"];
 
 /** Every offset of `topic`'s partitions' ends, to tell that a command wrote nothing. */
@@ -110,6 +114,7 @@ beforeAll(async () => {
     serializers: stringSerializers,
     idempotent: true,
   });
+  poisonSent = Date.now();
   await producer.send({
     messages: [
       { topic: config.KAFKA_TOPIC, key: "bad-json", value: "{not json" },
@@ -126,7 +131,7 @@ beforeAll(async () => {
   await sleep(5);
 
   // Valid events an older worker dead-lettered (a rule since relaxed), and one from another topic.
-  const acceptedAt = Date.now() - 60_000;
+  acceptedAt = Date.now() - 60_000;
   const older = new Producer({
     clientId: "dlq-test",
     bootstrapBrokers: config.KAFKA_BROKERS,
@@ -162,8 +167,18 @@ describe("npm run dlq", () => {
     expect(all.lines.at(-1)).toBe(
       `6 dead letters in ${config.KAFKA_DLQ_TOPIC} (invalid_impression 5, malformed_json 1)`,
     );
+    // Why (the code, then the reason) and when the original message was produced, beside where it came from.
     const malformed = all.lines.find((line) => line.includes("key=bad-json"));
-    expect(malformed).toMatch(new RegExp(`from ${name} \\d:\\d+ {2}key=bad-json {2}malformed_json {2}malformed JSON`));
+    const listed = new RegExp(
+      `from ${name} \\d:\\d+ {2}produced (\\S+) {2}key=bad-json {2}malformed_json {2}malformed JSON`,
+    );
+    expect(malformed).toMatch(listed);
+    const producedAt = Date.parse(listed.exec(malformed ?? "")?.[1] ?? "");
+    expect(producedAt).toBeGreaterThanOrEqual(poisonSent);
+    expect(producedAt).toBeLessThan(between);
+    expect(all.lines.find((line) => line.includes("key=dlqr-1"))).toContain(
+      `from ${name} 0:1000  produced ${new Date(acceptedAt).toISOString()}  key=dlqr-1  invalid_impression  `,
+    );
 
     expect((await dlq("list", { reason: "malformed_json" })).lines).toHaveLength(2);
     expect((await dlq("list", { reason: "TS: " })).lines.filter((l) => l.includes("key="))).toEqual([
@@ -184,13 +199,20 @@ describe("npm run dlq", () => {
     expect(await Promise.all([ends(config.KAFKA_TOPIC), ends(config.KAFKA_DLQ_TOPIC)])).toEqual(before);
   });
 
-  it("show: the envelope whole, the message's value and the headers", async () => {
+  it("show: the envelope whole (why, where from, when produced), the message's value and the headers", async () => {
     const { lines } = await dlq("show", { reason: "malformed_json" });
-    expect(lines[0]).toContain(`source:  ${name} `);
-    expect(lines[0]).toContain("  key:     bad-json\n");
-    expect(lines[0]).toContain("  value:   {not json\n");
-    expect(lines[0]).toContain("  headers: x-dlq-reason=malformed JSON");
-    expect(lines[0]).toMatch(/, accepted \d{4}-\d{2}-\d{2}T/);
+    expect(lines[0]).toMatch(/^dead letter \d:\d+, written \d{4}-\d{2}-\d{2}T/);
+    expect(lines[0]).toContain("  reason:   malformed JSON");
+    expect(lines[0]).toContain("  code:     malformed_json\n");
+    expect(lines[0]).toMatch(new RegExp(`\n {2}source: {3}${name} \\d:\\d+\n`));
+    const producedAt = Date.parse(/\n {2}produced: (\S+)\n/.exec(lines[0] ?? "")?.[1] ?? "");
+    expect(producedAt).toBeGreaterThanOrEqual(poisonSent);
+    expect(producedAt).toBeLessThan(between);
+    expect(lines[0]).toContain("  key:      bad-json\n");
+    expect(lines[0]).toContain("  value:    {not json\n");
+    expect(lines[0]).toContain("  headers:  x-dlq-reason=malformed JSON");
+    const older = await dlq("show", { reason: "older worker", limit: 1 });
+    expect(older.lines[0]).toContain(`  produced: ${new Date(acceptedAt).toISOString()}\n`);
   });
 
   it("replay: writes what is valid now, skips the rest saying why; run twice, each event is counted once", async () => {

@@ -63,7 +63,7 @@ async function startWorker(config: Config, timings?: { takeoverAfterMs: number; 
   return worker;
 }
 
-async function produce(config: Config, records: { key: string; value: string }[]): Promise<void> {
+async function produce(config: Config, records: { key: string; value: string; timestamp?: bigint }[]): Promise<void> {
   // Idempotent: a produce request retried on a busy machine must not write the records twice.
   const producer = new Producer({
     clientId: "worker-test",
@@ -343,10 +343,15 @@ describe("the worker counts each impression once", () => {
   it("sends poison messages to the DLQ with the reason and acks=all, and keeps going on the same partition", async () => {
     const config = await scenario({ KAFKA_PARTITIONS: "1" });
     const dlqAcks = sendAcksTo(config.KAFKA_DLQ_TOPIC);
+    const producedAt = BigInt(Date.now() - 5_000);
     await produce(config, [
       record("poison-1"),
-      { key: "bad-json", value: "{not json" },
-      { key: "bad-schema", value: JSON.stringify({ id: "x", ts: "yesterday", userId: "u", adId: "a" }) },
+      { key: "bad-json", value: "{not json", timestamp: producedAt },
+      {
+        key: "bad-schema",
+        value: JSON.stringify({ id: "x", ts: "yesterday", userId: "u", adId: "a" }),
+        timestamp: producedAt + 1n,
+      },
       record("poison-2"),
     ]);
     await startWorker(config);
@@ -361,16 +366,17 @@ describe("the worker counts each impression once", () => {
       maxWaitTime: 200,
     });
     const stream = await reader.consume({ topics: [config.KAFKA_DLQ_TOPIC], mode: "earliest" });
-    const letters: { reason: string; key: string; source: { offset: string } }[] = [];
+    const letters: { reason: string; code: string; key: string; source: { offset: string; timestamp: string } }[] = [];
     for await (const m of stream) {
       letters.push(JSON.parse(m.value));
       if (letters.length === 2) break;
     }
     await stream.close();
     await reader.close();
-    expect(letters.map((l) => [l.key, l.source.offset])).toEqual([
-      ["bad-json", "1"],
-      ["bad-schema", "2"],
+    // Where it came from, why (the code) and when it was produced (its Kafka timestamp): what `npm run dlq` shows.
+    expect(letters.map((l) => [l.key, l.source.offset, l.code, l.source.timestamp])).toEqual([
+      ["bad-json", "1", "malformed_json", String(producedAt)],
+      ["bad-schema", "2", "invalid_impression", String(producedAt + 1n)],
     ]);
     expect(letters[0]?.reason).toContain("malformed JSON");
     expect(letters[1]?.reason).toContain("ts must be a number");
