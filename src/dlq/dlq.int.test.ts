@@ -1,5 +1,4 @@
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Consumer, Producer, stringSerializers } from "@platformatic/kafka";
@@ -8,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../../stack/paths.ts";
 import { useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
+import { groupDrained, ownTopicsConfig } from "../../test/support/kafka.ts";
 import type { Config } from "../config.ts";
 import { encodeImpression } from "../impression/codec.ts";
-import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { DeadLetters } from "../worker/dead-letters.ts";
 import { createWorker, type Worker } from "../worker/worker.ts";
 import type { DlqFilters } from "./args.ts";
@@ -18,7 +17,8 @@ import { runDlq } from "./commands.ts";
 
 const PARTITIONS = 2;
 const db = useTestDatabase(() => testConfig());
-const name = `dlq-${randomBytes(4).toString("hex")}`;
+/** The impressions topic of this file (its DLQ is `<name>.dlq`). */
+let name: string;
 let config: Config;
 let worker: Worker;
 /** The dead letters' Kafka timestamps are after this: the worker's come before it, the older worker's after. */
@@ -44,31 +44,7 @@ async function ends(topic: string): Promise<bigint[]> {
 }
 
 /** Until the worker's group committed every message of the impressions topic. */
-async function drained(): Promise<void> {
-  const probe = new Consumer({
-    clientId: "dlq-test",
-    groupId: config.KAFKA_CONSUMER_GROUP,
-    bootstrapBrokers: config.KAFKA_BROKERS,
-  });
-  const topic = config.KAFKA_TOPIC;
-  const partitions = Array.from({ length: PARTITIONS }, (_, p) => p);
-  try {
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(200)) {
-      const [end, committed] = await Promise.all([
-        probe.listOffsets({ topics: [topic] }),
-        probe.listCommittedOffsets({ topics: [{ topic, partitions }] }),
-      ]);
-      const behind = partitions.filter((p) => {
-        const last = end.get(topic)?.[p] ?? 0n;
-        return last > 0n && (committed.get(topic)?.[p] ?? -1n) < last;
-      });
-      if (behind.length === 0) return;
-    }
-    throw new Error("the worker did not commit everything within 30 s");
-  } finally {
-    await probe.close();
-  }
-}
+const drained = () => groupDrained(config.KAFKA_BROKERS, config.KAFKA_CONSUMER_GROUP, config.KAFKA_TOPIC, PARTITIONS);
 
 async function stored(prefix: string) {
   const result = await db.clickhouse.query({
@@ -95,15 +71,8 @@ async function dlq(command: "list" | "show" | "replay", filters: Partial<DlqFilt
 }
 
 beforeAll(async () => {
-  config = testConfig({
-    CLICKHOUSE_DATABASE: db.config.CLICKHOUSE_DATABASE,
-    KAFKA_TOPIC: name,
-    KAFKA_DLQ_TOPIC: `${name}.dlq`,
-    KAFKA_CONSUMER_GROUP: `${name}-group`,
-    KAFKA_PARTITIONS: String(PARTITIONS),
-    WORKER_BATCH_MAX_WAIT_MS: "100",
-  });
-  await ensureTopics(config.KAFKA_BROKERS, "dlq-test", impressionTopics(config));
+  config = await ownTopicsConfig("dlq", db.config.CLICKHOUSE_DATABASE, { KAFKA_PARTITIONS: String(PARTITIONS) });
+  name = config.KAFKA_TOPIC;
   worker = createWorker(config, pino({ level: "silent" }));
   await worker.start();
 

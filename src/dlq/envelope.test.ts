@@ -2,17 +2,20 @@ import { describe, expect, it } from "vitest";
 import { parseEnvelope, reasonMatches } from "./envelope.ts";
 
 const source = { topic: "impressions", partition: 3, offset: "17" };
+/** A dead letter's value as a worker writes it, with `fields` in place of its own. */
+const written = (fields: Record<string, unknown>) =>
+  JSON.stringify({
+    reason: "malformed JSON: Unexpected token",
+    code: "malformed_json",
+    source: { ...source, timestamp: "1764000000123" },
+    key: "k1",
+    value: "{not json",
+    ...fields,
+  });
 
 describe("a dead letter's envelope", () => {
   it("carries why (the code and the reason) and when the original message was produced", () => {
-    const value = JSON.stringify({
-      reason: "malformed JSON: Unexpected token",
-      code: "malformed_json",
-      source: { ...source, timestamp: "1764000000123" },
-      key: "k1",
-      value: "{not json",
-    });
-    expect(parseEnvelope(value)).toEqual({
+    expect(parseEnvelope(written({}))).toEqual({
       reason: "malformed JSON: Unexpected token",
       code: "malformed_json",
       source: { ...source, timestamp: 1_764_000_000_123 },
@@ -36,13 +39,7 @@ describe("a dead letter's envelope", () => {
   });
 
   it("a code or a timestamp it does not know is not taken on trust", () => {
-    const value = JSON.stringify({
-      reason: "empty value",
-      code: "gone_wrong",
-      source: { ...source, timestamp: "yesterday" },
-      key: "k",
-      value: "",
-    });
+    const value = written({ reason: "empty value", code: "gone_wrong", source: { ...source, timestamp: "yesterday" } });
     expect(parseEnvelope(value)).toMatchObject({ code: "empty_value", source: { timestamp: undefined } });
   });
 

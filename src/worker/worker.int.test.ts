@@ -1,6 +1,4 @@
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   Consumer,
   ProduceAcks,
@@ -16,12 +14,12 @@ import { repoRoot, testPort } from "../../stack/paths.ts";
 import { startValkeyCluster } from "../../stack/valkey.ts";
 import { useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
+import { groupDrained, ownTopicsConfig } from "../../test/support/kafka.ts";
 import type { Config } from "../config.ts";
 import { ClaimStore } from "../dedup/claims.ts";
 import { encodeImpression } from "../impression/codec.ts";
 import type { Impression } from "../impression/schema.ts";
 import type { ConsumedMessage } from "../kafka/consumer.ts";
-import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { createRegistry } from "../metrics/registry.ts";
 import { workerMetrics } from "../metrics/worker.ts";
 import { DeadLetters } from "./dead-letters.ts";
@@ -41,20 +39,8 @@ afterAll(async () => {
 });
 
 /** A config of its own per test: its own topics, group and Valkey keys, the file's database. */
-async function scenario(overrides: Record<string, string> = {}): Promise<Config> {
-  const name = `w-${randomBytes(4).toString("hex")}`;
-  const config = testConfig({
-    CLICKHOUSE_DATABASE: db.config.CLICKHOUSE_DATABASE,
-    KAFKA_TOPIC: name,
-    KAFKA_DLQ_TOPIC: `${name}.dlq`,
-    KAFKA_CONSUMER_GROUP: `${name}-group`,
-    KAFKA_PARTITIONS: String(PARTITIONS),
-    WORKER_BATCH_MAX_WAIT_MS: "100",
-    ...overrides,
-  });
-  await ensureTopics(config.KAFKA_BROKERS, "worker-test", impressionTopics(config));
-  return config;
-}
+const scenario = (overrides: Record<string, string> = {}) =>
+  ownTopicsConfig("w", db.config.CLICKHOUSE_DATABASE, { KAFKA_PARTITIONS: String(PARTITIONS), ...overrides });
 
 async function startWorker(config: Config, timings?: { takeoverAfterMs: number; insertTimeoutMs: number }) {
   const worker = createWorker(config, logger, timings);
@@ -97,31 +83,8 @@ async function stored(prefix: string): Promise<{ rows: number; distinct: number;
 }
 
 /** Until the group committed everything on the topic: every message was handled. */
-async function drained(config: Config, timeoutMs = 30_000): Promise<void> {
-  const probe = new Consumer({
-    clientId: "worker-test-probe",
-    groupId: config.KAFKA_CONSUMER_GROUP,
-    bootstrapBrokers: config.KAFKA_BROKERS,
-  });
-  const partitions = Array.from({ length: PARTITIONS }, (_, p) => p);
-  const topic = config.KAFKA_TOPIC;
-  try {
-    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(200)) {
-      const [ends, commits] = await Promise.all([
-        probe.listOffsets({ topics: [topic] }),
-        probe.listCommittedOffsets({ topics: [{ topic, partitions }] }),
-      ]);
-      const behind = partitions.filter((p) => {
-        const end = ends.get(topic)?.[p] ?? 0n;
-        return end > 0n && (commits.get(topic)?.[p] ?? -1n) < end;
-      });
-      if (behind.length === 0) return;
-    }
-    throw new Error(`the group did not commit everything within ${timeoutMs} ms`);
-  } finally {
-    await probe.close();
-  }
-}
+const drained = (config: Config, timeoutMs?: number) =>
+  groupDrained(config.KAFKA_BROKERS, config.KAFKA_CONSUMER_GROUP, config.KAFKA_TOPIC, PARTITIONS, timeoutMs);
 
 /** Reads the topic from the start without a group commit, as a worker that is about to crash would. */
 async function readAll(config: Config, count: number): Promise<ConsumedMessage[]> {
