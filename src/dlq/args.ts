@@ -10,8 +10,7 @@ export const USAGE = `usage: npm run dlq -- <command> [--since T] [--reason R] [
   list      one line per dead letter: where it is, when it was dead-lettered, where it came from and when it
             was produced there (when the API accepted it), its key, and why (the code, then the reason); then
             the count by code. Reads only.
-  show      each dead letter whole: the envelope (the same, and the message's value) and its headers. Reads
-            only.
+  show      each dead letter whole: all that list says, the message's value and its headers. Reads only.
   replay    checks each dead letter's message again with the workers' rules (against the time the API accepted
             it) and writes the ones valid now to the impressions topic, keyed by their id, with their original
             value and timestamp (acks=all); says what it replayed and what it skipped, and why. Safe to run
