@@ -3,17 +3,17 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import type { Cluster } from "iovalkey";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { repoRoot, testPort } from "../../stack/paths.ts";
 import { freePort } from "../../stack/process.ts";
 import { startValkeyCluster, type ValkeyCluster } from "../../stack/valkey.ts";
 import { testConfig } from "../../test/support/config.ts";
+import { ManualClock } from "../../test/support/manual-clock.ts";
 import type { Config } from "../config.ts";
-import { ClaimStore, type Position } from "./claims.ts";
+import { ClaimStore, claimKey, type Position } from "./claims.ts";
 import { OwnerLease, OwnerLeaseLostError, type OwnerLeaseOptions } from "./owner-lease.ts";
 import { createValkey, type ValkeyClient } from "./valkey.ts";
 
@@ -137,6 +137,17 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
       ...options,
     });
   const slot = () => `slot-${randomBytes(3).toString("hex")}`;
+  const keyOf = (id: string) => claimKey(prefix, id, valkeyConfig.VALKEY_CLUSTER);
+  /** Valkey's clock, which stamps the claims and the leases' `until-<ms>`, in milliseconds. */
+  const valkeyNow = async () => {
+    const [seconds, micros] = await valkey.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  };
+  /** The claim of `id` as Valkey holds it `ms` later: its stamp moved back, its TTL kept. */
+  async function ageClaim(id: string, ms: number) {
+    const [position, owner, stampedAt] = ((await valkey.get(keyOf(id))) ?? "").split("|");
+    await valkey.set(keyOf(id), `${position}|${owner}|${Number(stampedAt) - ms}`, "KEEPTTL", "XX");
+  }
 
   it("an unseen id is new, a copy at another position is a duplicate", async () => {
     const a = store("w1");
@@ -146,13 +157,15 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
   });
 
   it("the same position again is a replay for its owner and busy for another worker until the takeover time", async () => {
-    await store("w1", 300).claim([{ id: "r1", position: at(5) }]);
-    expect(await store("w1", 300).claim([{ id: "r1", position: at(5) }])).toEqual(["replay"]);
-    expect(await store("w2", 300).claim([{ id: "r1", position: at(5) }])).toEqual(["busy"]);
-    await sleep(350);
-    expect(await store("w2", 300).claim([{ id: "r1", position: at(5) }])).toEqual(["replay"]);
+    const takeover = 60_000;
+    await store("w1", takeover).claim([{ id: "r1", position: at(5) }]);
+    expect(await store("w1", takeover).claim([{ id: "r1", position: at(5) }])).toEqual(["replay"]);
+    expect(await store("w2", takeover).claim([{ id: "r1", position: at(5) }])).toEqual(["busy"]);
+    // As Valkey sees it once the takeover time has passed since the claim was stamped.
+    await ageClaim("r1", takeover);
+    expect(await store("w2", takeover).claim([{ id: "r1", position: at(5) }])).toEqual(["replay"]);
     // Taken over: now the first worker must wait.
-    expect(await store("w1", 300).claim([{ id: "r1", position: at(5) }])).toEqual(["busy"]);
+    expect(await store("w1", takeover).claim([{ id: "r1", position: at(5) }])).toEqual(["busy"]);
   });
 
   it("answers many ids in order, across several script calls", async () => {
@@ -166,11 +179,18 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
   });
 
   it("a claim expires with the window, then the id is new again; takeover keeps the original expiry", async () => {
-    expect(await store("w1", 0, 1).claim([{ id: "e1", position: at(1) }])).toEqual(["new"]);
-    await sleep(400);
-    expect(await store("w2", 0, 1).claim([{ id: "e1", position: at(1) }])).toEqual(["replay"]);
-    await sleep(800);
-    expect(await store("w2", 0, 1).claim([{ id: "e1", position: at(2) }])).toEqual(["new"]);
+    expect(await store("w1", 0, 60).claim([{ id: "e1", position: at(1) }])).toEqual(["new"]);
+    const ttl = await valkey.pttl(keyOf("e1"));
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    expect(ttl).toBeGreaterThan(50_000);
+    // 55 s later, 5 s of the window left: a takeover keeps them, it does not start the window again.
+    await valkey.pexpire(keyOf("e1"), 5_000);
+    expect(await store("w2", 0, 60).claim([{ id: "e1", position: at(1) }])).toEqual(["replay"]);
+    expect(await valkey.pttl(keyOf("e1"))).toBeLessThanOrEqual(5_000);
+    // The window over, Valkey drops the claim: a copy at another position is new.
+    await valkey.pexpireat(keyOf("e1"), 1);
+    expect(await store("w2", 0, 60).claim([{ id: "e1", position: at(2) }])).toEqual(["new"]);
+    expect(await valkey.pttl(keyOf("e1"))).toBeGreaterThan(50_000);
   });
 
   it("a restarted worker of a slot takes the name of its SIGKILLed predecessor and replays its claims at once", async () => {
@@ -178,45 +198,65 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
     const first = await slotProcess(valkeyConfig, identity, "k1", true);
     expect(first).toMatchObject({ name: identity, stable: true, outcome: "new" });
     await first.kill();
-    const next = await lease(identity);
+    const clock = new ManualClock();
+    const next = await lease(identity, { clock });
     expect({ name: next.name, stable: next.stable }).toEqual({ name: identity, stable: true });
-    const started = performance.now();
     // At once: neither the 60 s takeover time nor the 5 s insert timeout.
-    expect(await store(next).claim([{ id: "k1", position: at(5) }])).toEqual(["replay"]);
-    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(await clock.settle(store(next).claim([{ id: "k1", position: at(5) }]))).toEqual({
+      value: ["replay"],
+      slept: 0,
+    });
   });
 
   it("a predecessor that died with claims whose insert may be landing: the next worker waits the insert timeout first", async () => {
     const identity = slot();
     const first = await slotProcess(valkeyConfig, identity, "k2", false);
     await first.kill();
-    const next = await lease(identity, { insertTimeoutMs: 1_500 });
-    const started = performance.now();
-    expect(await store(next).claim([{ id: "k2", position: at(5) }])).toEqual(["replay"]);
-    expect(performance.now() - started).toBeGreaterThanOrEqual(1_400);
+    const clock = new ManualClock();
+    const next = await lease(identity, { insertTimeoutMs: 1_500, clock });
+    expect(await clock.settle(store(next).claim([{ id: "k2", position: at(5) }]))).toEqual({
+      value: ["replay"],
+      slept: 1_500,
+    });
     // Its own claims settled, it no longer makes a successor wait.
     next.settled();
     await next.release();
-    const third = await lease(identity);
-    const again = performance.now();
-    expect(await store(third).claim([{ id: "k2", position: at(5) }])).toEqual(["replay"]);
-    expect(performance.now() - again).toBeLessThan(2_000);
+    const third = await lease(identity, { clock });
+    expect(await clock.settle(store(third).claim([{ id: "k2", position: at(5) }]))).toEqual({
+      value: ["replay"],
+      slept: 0,
+    });
   });
 
   it("a worker that died while waiting for its predecessor's insert passes only the rest of that wait on", async () => {
     const identity = slot();
     await (await slotProcess(valkeyConfig, identity, "k5", false)).kill();
-    // Takes the name over and waits 4 s before it may use a claim; killed after 2 s of that.
+    // Takes the name over and waits 4 s before it may use a claim, until that moment on Valkey's clock.
+    const before = await valkeyNow();
     const waiting = await slotProcess(valkeyConfig, identity, "", false, 4_000);
+    const after = await valkeyNow();
     expect(waiting.stable).toBe(true);
-    await sleep(2_000);
+    const held = (await valkey.get(`${leasePrefix}${identity}`)) ?? "";
+    const until = Number(/\|until-(\d+)$/.exec(held)?.[1]);
+    expect(until).toBeGreaterThanOrEqual(before + 4_000);
+    expect(until).toBeLessThanOrEqual(after + 4_000);
     await waiting.kill();
-    const next = await lease(identity, { insertTimeoutMs: 4_000 });
-    const started = performance.now();
-    expect(await store(next).claim([{ id: "k5", position: at(5) }])).toEqual(["replay"]);
-    // The rest of the 4 s (about 2 s), not 4 s afresh.
-    expect(performance.now() - started).toBeGreaterThan(1_000);
-    expect(performance.now() - started).toBeLessThan(3_500);
+    // Killed 2.5 s into that wait, as Valkey's clock will have it: 1.5 s of it left.
+    await valkey.set(
+      `${leasePrefix}${identity}`,
+      held.replace(/until-\d+$/, `until-${until - 2_500}`),
+      "KEEPTTL",
+      "XX",
+    );
+    const clock = new ManualClock();
+    const taking = await valkeyNow();
+    const next = await lease(identity, { insertTimeoutMs: 4_000, clock });
+    const taken = await valkeyNow();
+    const { value, slept } = await clock.settle(store(next).claim([{ id: "k5", position: at(5) }]));
+    expect(value).toEqual(["replay"]);
+    // The rest of the wait (what is left of it when the name is taken), not 4 s afresh.
+    expect(slept).toBeGreaterThanOrEqual(until - 2_500 - taken);
+    expect(slept).toBeLessThanOrEqual(until - 2_500 - taking);
   });
 
   it("a live holder keeps its name: a second process of the slot claims under a name of its own, and waits", async () => {
@@ -235,8 +275,12 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
 
   it("keeps its name while idle past the lease time, and frees it at a stop", async () => {
     const identity = slot();
-    const holder = await lease(identity, { ttlMs: 300 });
-    await sleep(700);
+    const clock = new ManualClock();
+    const holder = await lease(identity, { ttlMs: 60_000, clock });
+    // 59 s on: the lease would lapse in a second, but the renewals every fifth of it set it again.
+    await valkey.pexpire(`${leasePrefix}${identity}`, 1_000);
+    clock.advance(12_000);
+    await vi.waitFor(async () => expect(await valkey.pttl(`${leasePrefix}${identity}`)).toBeGreaterThan(50_000));
     expect((await lease(identity)).stable).toBe(false);
     await holder.release();
     expect((await lease(identity)).name).toBe(identity);
@@ -259,17 +303,22 @@ describe("a worker's name without Valkey", () => {
     const valkey = createValkey({ ...config, VALKEY_URL: `redis://127.0.0.1:${await freePort()}` });
     valkey.on("error", () => {});
     clients.push(valkey);
-    const started = performance.now();
-    const lease = await OwnerLease.acquire(valkey, {
-      keyPrefix: leasePrefix,
-      identity: "unreachable-0",
-      ttlMs: 60_000,
-      insertTimeoutMs: 5_000,
-      onLost: () => {},
-      logger: pino({ level: "silent" }),
-    });
+    const clock = new ManualClock();
+    const { value: lease, slept } = await clock.settle(
+      OwnerLease.acquire(valkey, {
+        keyPrefix: leasePrefix,
+        identity: "unreachable-0",
+        ttlMs: 60_000,
+        insertTimeoutMs: 5_000,
+        onLost: () => {},
+        logger: pino({ level: "silent" }),
+        clock,
+      }),
+    );
     expect(lease.stable).toBe(false);
-    expect(performance.now() - started).toBeGreaterThanOrEqual(4_900);
+    // Retried with backoff (0.1 s doubling to 1 s) until 5 s had passed, then no longer.
+    expect(slept).toBeGreaterThanOrEqual(5_000);
+    expect(slept).toBeLessThan(6_000);
   });
 });
 

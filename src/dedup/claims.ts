@@ -43,6 +43,11 @@ const CHUNK = 5_000;
  */
 const CLUSTER_KEY_GROUPS = 256;
 
+/** The key of an id's claim: in a cluster it carries the id's key group as a hash tag. */
+export function claimKey(keyPrefix: string, id: string, cluster: boolean): string {
+  return cluster ? `${keyPrefix}{${keyGroup(id)}}${id}` : keyPrefix + id;
+}
+
 /** FNV-1a of the id, to pick its key group. */
 function keyGroup(id: string): number {
   let hash = 0x811c9dc5;
@@ -127,7 +132,10 @@ export class ClaimStore {
     };
     for (let start = 0; start < items.length; start += CHUNK) {
       const chunk = items.slice(start, start + CHUNK);
-      pipeline.claimImpressions(chunk.length, ...this.#arguments(chunk, (item) => this.#options.keyPrefix + item.id));
+      pipeline.claimImpressions(
+        chunk.length,
+        ...this.#arguments(chunk, (item) => claimKey(this.#options.keyPrefix, item.id, false)),
+      );
     }
     const replies = await pipeline.exec();
     if (!replies) throw new Error("valkey: the claim pipeline was discarded");
@@ -149,9 +157,9 @@ export class ClaimStore {
     }
     const outcomes = new Array<ClaimOutcome>(items.length);
     await Promise.all(
-      [...groups].map(async ([group, indexes]) => {
+      [...groups.values()].map(async (indexes) => {
         const members = indexes.map((i) => items[i] as Claim);
-        const args = this.#arguments(members, (item) => `${this.#options.keyPrefix}{${group}}${item.id}`);
+        const args = this.#arguments(members, (item) => claimKey(this.#options.keyPrefix, item.id, true));
         const reply = await this.#valkey.claimImpressions(members.length, ...args);
         for (const [k, i] of indexes.entries()) outcomes[i] = toOutcome(reply[k]);
       }),

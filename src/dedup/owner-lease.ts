@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
+import { type LeaseClock, systemLeaseClock } from "./lease-clock.ts";
 import {
   currentPidSpace,
   holderPrefix,
@@ -33,6 +33,8 @@ export interface OwnerLeaseOptions {
   /** Called once if another process took the name (this one stalled past the TTL): this process must go. */
   onLost: () => void;
   logger: Logger;
+  /** What the waits and renewals are timed by; the process's own clock unless a test injects one. */
+  clock?: LeaseClock;
 }
 
 type LeaseValkey = ValkeyClient & {
@@ -106,11 +108,12 @@ export class OwnerLease {
   readonly #key: string;
   readonly #prefix: string;
   readonly #options: OwnerLeaseOptions;
-  /** performance.now() before which claims must not be used: a dead predecessor's insert may still land. */
+  readonly #clock: LeaseClock;
+  /** The clock's time before which claims must not be used: a dead predecessor's insert may still land. */
   readonly #usableAt: number;
   #state: LeaseState;
   #lost = false;
-  readonly #timer: NodeJS.Timeout;
+  readonly #stopRenewing: () => void;
 
   private constructor(
     valkey: LeaseValkey,
@@ -127,9 +130,9 @@ export class OwnerLease {
     this.stable = name === options.identity;
     this.#key = options.keyPrefix + name;
     this.#prefix = prefix;
-    this.#usableAt = performance.now() + waitMs;
-    this.#timer = setInterval(() => void this.#renew().catch(() => {}), options.ttlMs / RENEWALS_PER_TTL);
-    this.#timer.unref();
+    this.#clock = options.clock ?? systemLeaseClock;
+    this.#usableAt = this.#clock.now() + waitMs;
+    this.#stopRenewing = this.#clock.every(options.ttlMs / RENEWALS_PER_TTL, () => void this.#renew().catch(() => {}));
   }
 
   /**
@@ -144,13 +147,14 @@ export class OwnerLease {
     leasing.defineCommand("releaseOwnerLease", { numberOfKeys: 1, lua: RELEASE });
     const here = { pidSpace: currentPidSpace(), pid: process.pid, token: randomBytes(6).toString("hex") };
     const { identity, keyPrefix, ttlMs, insertTimeoutMs, logger } = options;
+    const clock = options.clock ?? systemLeaseClock;
     // Nobody else ever uses a unique name: its lease is set by the first renewal.
     const ownName = (why: string) => {
       const lease = new OwnerLease(leasing, options, uniqueOwner(), holderPrefix(here), "idle", 0);
       logger.warn({ identity, name: lease.name }, why);
       return lease;
     };
-    const giveUpAt = performance.now() + ACQUIRE_PATIENCE_MS;
+    const giveUpAt = clock.now() + ACQUIRE_PATIENCE_MS;
     for (let attempt = 0; ; attempt++) {
       try {
         for (let round = 0; round < ACQUIRE_ROUNDS; round++) {
@@ -167,12 +171,12 @@ export class OwnerLease {
         }
         return ownName("worker identity held by a live process: claiming under a name of its own");
       } catch (error) {
-        if (performance.now() >= giveUpAt) {
+        if (clock.now() >= giveUpAt) {
           return ownName("valkey unreachable: claiming under a name of its own (a restart waits for the takeover)");
         }
         // The first failure is the usual one: the connection is not up yet.
         if (attempt > 0) logger.warn({ err: error }, "valkey: cannot lease the worker identity; retrying");
-        await sleep(Math.min(1_000, 100 * 2 ** attempt));
+        await clock.sleep(Math.min(1_000, 100 * 2 ** attempt));
       }
     }
   }
@@ -182,8 +186,8 @@ export class OwnerLease {
    * (an insert may follow) and renews it. Rejects once another process holds the name.
    */
   async claiming(): Promise<void> {
-    const wait = this.#usableAt - performance.now();
-    if (wait > 0) await sleep(wait);
+    const wait = this.#usableAt - this.#clock.now();
+    if (wait > 0) await this.#clock.sleep(wait);
     this.#state = "claimed";
     await this.#renew();
   }
@@ -191,7 +195,7 @@ export class OwnerLease {
   /** Every insert this process sent was answered: a successor need not wait for one. Never rejects. */
   settled(): void {
     // Before then a predecessor's insert may still land (a batch with nothing to claim waits for nothing).
-    if (performance.now() < this.#usableAt) return;
+    if (this.#clock.now() < this.#usableAt) return;
     this.#state = "idle";
     this.#renew().catch(() => {});
   }
@@ -201,7 +205,7 @@ export class OwnerLease {
    * `claimed`, and the next process takes it over from this dead one and waits for that insert.
    */
   async release(): Promise<void> {
-    clearInterval(this.#timer);
+    this.#stopRenewing();
     if (!this.#lost && this.#state === "idle") await this.#valkey.releaseOwnerLease(this.#key, this.#prefix);
   }
 
@@ -210,7 +214,7 @@ export class OwnerLease {
     if (await this.#valkey.renewOwnerLease(this.#key, this.#prefix, this.#state, this.#options.ttlMs)) return;
     if (!this.#lost) {
       this.#lost = true;
-      clearInterval(this.#timer);
+      this.#stopRenewing();
       this.#options.logger.error({ name: this.name }, "another process took this worker's name: stopping");
       this.#options.onLost();
     }

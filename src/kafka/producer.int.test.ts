@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { type AddressInfo, createServer } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Admin, ListOffsetTimestamps, Producer } from "@platformatic/kafka";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../stack/process.ts";
@@ -8,12 +9,12 @@ import { keyPartitioner } from "./partitioner.ts";
 import { createImpressionProducer, ImpressionProducer } from "./producer.ts";
 import { ensureTopics } from "./topics.ts";
 
-/** A producer of the real client to `address`: nothing listening, or a server that never answers. */
-function producerTo(address: string, maxBufferBytes: number, timeoutMs: number): ImpressionProducer {
+/** A producer of the real client to `address`: nothing listening, a server that never answers, or a broker. */
+function producerTo(address: string, maxBufferBytes: number, timeoutMs: number, topic = "nowhere"): ImpressionProducer {
   const client = new Producer({ clientId: "producer-test", bootstrapBrokers: [address], retries: 0 });
   return new ImpressionProducer({
     client,
-    topic: "nowhere",
+    topic,
     compression: "lz4",
     lingerMs: 1,
     maxBatchBytes: 1024,
@@ -140,5 +141,58 @@ describe("ImpressionProducer with a broker", () => {
     } finally {
       await admin.close();
     }
+  });
+});
+
+describe("ImpressionProducer when the broker cannot take the write", () => {
+  /** How many records partition 0 of `topic` holds. */
+  async function written(brokers: string[], topic: string): Promise<bigint | undefined> {
+    const admin = new Admin({ clientId: "producer-test", bootstrapBrokers: brokers });
+    try {
+      const [offsets] = await admin.listOffsets({
+        topics: [{ name: topic, partitions: [{ partitionIndex: 0, timestamp: ListOffsetTimestamps.LATEST }] }],
+      });
+      return offsets?.partitions[0]?.offset;
+    } finally {
+      await admin.close();
+    }
+  }
+
+  it("sends a batch again while its topic is missing, and acknowledges it once the topic exists and has it", async () => {
+    const topic = `producer-${randomBytes(4).toString("hex")}`;
+    const brokers = testConfig().KAFKA_BROKERS;
+    current = producerTo(brokers[0] as string, 1024 * 1024, 20_000, topic);
+    const settled = current.send([record, { ...record, key: "id-2" }]).then(() => "acknowledged");
+    settled.catch(() => {});
+    // No partition to write to: tried again every 100 ms, never acknowledged.
+    expect(await Promise.race([settled, sleep(1_000).then(() => "waiting")])).toBe("waiting");
+    await ensureTopics(brokers, "producer-test", [{ name: topic, partitions: 1, replicationFactor: 1 }]);
+    await expect(settled).resolves.toBe("acknowledged");
+    expect(await written(brokers, topic)).toBe(2n);
+  });
+
+  it("rejects a batch refused for good (too large for the topic) at once with KAFKA_UNAVAILABLE and the reason", async () => {
+    const topic = `producer-${randomBytes(4).toString("hex")}`;
+    const brokers = testConfig().KAFKA_BROKERS;
+    const admin = new Admin({ clientId: "producer-test", bootstrapBrokers: brokers });
+    try {
+      await admin.createTopics({
+        topics: [topic],
+        partitions: 1,
+        replicas: 1,
+        configs: [{ name: "max.message.bytes", value: "200" }],
+      });
+    } finally {
+      await admin.close();
+    }
+    current = producerTo(brokers[0] as string, 1024 * 1024, 20_000, topic);
+    const started = performance.now();
+    await expect(current.send([{ key: "big", value: randomBytes(2_000).toString("hex") }])).rejects.toMatchObject({
+      failure: "KAFKA_UNAVAILABLE",
+      message: expect.stringContaining("MESSAGE_TOO_LARGE"),
+    });
+    // Not retried: 1,000 retries 100 ms apart would have taken the whole 20 s.
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(await written(brokers, topic)).toBe(0n);
   });
 });

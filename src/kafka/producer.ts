@@ -3,18 +3,22 @@ import {
   type Broker,
   type ClusterMetadata,
   type CompressionAlgorithmValue,
-  type Connection,
-  kGetApi,
-  kGetConnection,
   ProduceAcks,
   Producer,
-  protocolErrors,
-  protocolErrorsCodesById,
 } from "@platformatic/kafka";
 import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
 import { keyPartitioner } from "./partitioner.ts";
-import { encodeRecordBatch, type PartitionBatch, produceRecordBatches } from "./record-batch.ts";
+import {
+  connectionTo,
+  type PartitionBatch,
+  PRODUCE_VERSION,
+  produceOn,
+  produceVersion,
+  type Refusal,
+  refusalOf,
+} from "./produce-adapter.ts";
+import { encodeRecordBatch } from "./record-batch.ts";
 
 export interface KeyedRecord {
   key: string;
@@ -75,13 +79,6 @@ const RECORD_OVERHEAD_BYTES = 24;
  * on a partition's record batch even if every key hashed to one partition.
  */
 const DEFAULT_MAX_BATCH_BYTES = 512 * 1024;
-const PRODUCE_V11 = 11;
-
-/** A partition's records that Kafka did not take, and whether sending them again may succeed. */
-interface Refusal {
-  retriable: boolean;
-  reason: string;
-}
 
 /** What one try at a batch left: the partitions still to write and why, or nothing when all were written. */
 interface Attempt {
@@ -92,15 +89,6 @@ interface Attempt {
 
 /** The brokers cannot take the produce requests this producer writes: retrying will not help. */
 class ProduceVersionError extends Error {}
-
-function refusalOf(errorCode: number, message: string | null | undefined): Refusal {
-  const id = protocolErrorsCodesById[errorCode as keyof typeof protocolErrorsCodesById];
-  const known = id === undefined ? undefined : protocolErrors[id as keyof typeof protocolErrors];
-  return {
-    retriable: known?.canRetry ?? false,
-    reason: `${id ?? `error ${errorCode}`}${message ? `: ${message}` : ""}`,
-  };
-}
 
 /**
  * Writes keyed records to one topic; send() resolves only once the broker acknowledged them (acks=all).
@@ -284,16 +272,13 @@ export class ImpressionProducer {
 
   /** The brokers must speak Produce v11, the only version this producer writes. */
   async #checkApi(): Promise<void> {
-    const { client } = this.#options;
-    const version = await new Promise<number>((resolve, reject) => {
-      client[kGetApi]("Produce", (error, api) => (api ? resolve(api.version) : reject(error)));
-    }).catch((error: unknown) => {
+    const version = await produceVersion(this.#options.client).catch((error: unknown) => {
       this.#apiChecked = undefined;
       throw error;
     });
-    if (version < PRODUCE_V11) {
+    if (version < PRODUCE_VERSION) {
       throw new ProduceVersionError(
-        `the brokers speak Produce v${version} at most; this API writes v${PRODUCE_V11} (Kafka 4 speaks it)`,
+        `the brokers speak Produce v${version} at most; this API writes v${PRODUCE_VERSION} (Kafka 4 speaks it)`,
       );
     }
   }
@@ -345,17 +330,8 @@ export class ImpressionProducer {
     await Promise.all(
       [...byLeader].map(async ([leader, ofLeader]) => {
         try {
-          const broker = metadata.brokers.get(leader) as Broker;
-          const connection = await new Promise<Connection>((resolve, reject) => {
-            client[kGetConnection](broker, (error, opened) => (opened ? resolve(opened) : reject(error)));
-          });
-          const response = await produceRecordBatches.async(
-            connection,
-            ProduceAcks.ALL,
-            this.#options.brokerTimeoutMs,
-            topic,
-            ofLeader,
-          );
+          const connection = await connectionTo(client, metadata.brokers.get(leader) as Broker);
+          const response = await produceOn(connection, ProduceAcks.ALL, this.#options.brokerTimeoutMs, topic, ofLeader);
           for (const answer of response.responses.flatMap((r) => r.partitionResponses)) {
             if (answer.errorCode !== 0) refused.set(answer.index, refusalOf(answer.errorCode, answer.errorMessage));
           }

@@ -7,7 +7,8 @@ import {
   produceV11,
 } from "@platformatic/kafka";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createProduceRequest, encodeRecordBatch } from "./record-batch.ts";
+import { createProduceRequest } from "./produce-adapter.ts";
+import { encodeRecordBatch } from "./record-batch.ts";
 
 const NOW = 1_764_000_000_123;
 

@@ -1,13 +1,5 @@
-import {
-  type CompressionAlgorithmValue,
-  compressionsAlgorithms,
-  crc32c,
-  createAPI,
-  ProduceAcks,
-  produceV11,
-  ResponseError,
-  Writer,
-} from "@platformatic/kafka";
+import type { CompressionAlgorithmValue } from "@platformatic/kafka";
+import { batchChecksum, compressRecords } from "./produce-adapter.ts";
 
 /** Bytes of a v2 record batch before its records: base offset 8, length 4, leader epoch 4, magic 1, crc 4, ... */
 const HEADER_BYTES = 61;
@@ -73,24 +65,19 @@ export function encodeRecordBatch(
     lengths[i] = length;
     recordsBytes += varIntBytes(length) + length;
   }
-  let records: Buffer = Buffer.allocUnsafe(recordsBytes);
+  const plain = Buffer.allocUnsafe(recordsBytes);
   let at = 0;
   for (let i = 0; i < count; i++) {
-    at = writeVarInt(records, at, lengths[i] as number);
-    records[at++] = 0; // attributes: unused
-    records[at++] = 0; // timestamp delta: every record has the batch's timestamp
-    at = writeVarInt(records, at, i);
-    at = writeField(records, at, keys[i] as Buffer);
-    at = writeField(records, at, values[i] as Buffer);
-    records[at++] = 0; // no headers
+    at = writeVarInt(plain, at, lengths[i] as number);
+    plain[at++] = 0; // attributes: unused
+    plain[at++] = 0; // timestamp delta: every record has the batch's timestamp
+    at = writeVarInt(plain, at, i);
+    at = writeField(plain, at, keys[i] as Buffer);
+    at = writeField(plain, at, values[i] as Buffer);
+    plain[at++] = 0; // no headers
   }
 
-  let attributes = 0;
-  if (compression !== "none") {
-    const algorithm = compressionsAlgorithms[compression];
-    attributes |= algorithm.bitmask;
-    records = algorithm.compressSync(records) as Buffer;
-  }
+  const [records, attributes] = compressRecords(plain, compression);
   const batch = Buffer.allocUnsafe(HEADER_BYTES + records.length);
   batch.writeBigInt64BE(0n, 0);
   batch.writeInt32BE(HEADER_BYTES - LENGTH_EXCLUDES + records.length, 8);
@@ -105,52 +92,6 @@ export function encodeRecordBatch(
   batch.writeInt32BE(0, 53); // first sequence
   batch.writeInt32BE(count, 57);
   records.copy(batch, HEADER_BYTES);
-  batch.writeUInt32BE(crc32c(batch.subarray(CRC_FROM)), 17);
+  batch.writeUInt32BE(batchChecksum(batch.subarray(CRC_FROM)), 17);
   return batch;
 }
-
-/** A partition number and its record batch (encodeRecordBatch). */
-export type PartitionBatch = readonly [partition: number, batch: Buffer];
-
-/** Produce v11's request, as @platformatic/kafka's createRequest writes it, for record batches of one topic. */
-export function createProduceRequest(
-  acks: number,
-  timeoutMs: number,
-  topic: string,
-  batches: PartitionBatch[],
-): Writer {
-  const writer = Writer.create()
-    .appendString(null)
-    .appendInt16(acks)
-    .appendInt32(timeoutMs)
-    .appendArray([topic], (topicWriter, name) => {
-      topicWriter.appendString(name).appendArray(batches, (partitionWriter, [partition, batch]) => {
-        partitionWriter
-          .appendInt32(partition)
-          .appendUnsignedVarInt(batch.length + 1)
-          .append(batch);
-      });
-    })
-    .appendTaggedFields();
-  if (acks === ProduceAcks.NO_RESPONSE) writer.context.noResponse = true;
-  return writer;
-}
-
-type ProduceResponse = ReturnType<typeof produceV11.parseResponse>;
-
-/** The answer with every partition's outcome, where the library's parser throws as soon as one partition failed. */
-function parseProduceResponse(...args: Parameters<typeof produceV11.parseResponse>): ProduceResponse {
-  try {
-    return produceV11.parseResponse(...args);
-  } catch (error) {
-    const response = error instanceof ResponseError ? (error as { response?: ProduceResponse }).response : undefined;
-    if (response) return response;
-    throw error;
-  }
-}
-
-/** Produce v11 with these record batches; the producer checks at its first send that the brokers speak it. */
-export const produceRecordBatches = createAPI<
-  [acks: number, timeoutMs: number, topic: string, batches: PartitionBatch[]],
-  ProduceResponse
->(produceV11.api.key, produceV11.api.version, createProduceRequest, parseProduceResponse);

@@ -4,6 +4,7 @@ import type { PoisonMessage } from "./dead-letters.ts";
 
 const poison = (offset: bigint, reason: string): PoisonMessage => ({
   position: { topic: "t", partition: 2, offset },
+  timestamp: 0n,
   code: "malformed_json",
   reason,
   key: `k${offset}`,

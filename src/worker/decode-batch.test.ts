@@ -9,7 +9,7 @@ const message = (partition: number, offset: bigint, value?: string): ConsumedMes
   partition,
   offset,
   leaderEpoch: 0,
-  timestamp: 0n,
+  timestamp: 1_764_000_000_000n + offset,
   key: value === undefined ? undefined : Buffer.from(`key-${value}`),
   value: value === undefined ? undefined : Buffer.from(value),
 });
@@ -39,7 +39,7 @@ describe("decoding a batch", () => {
     expect(poison).toEqual([]);
   });
 
-  it("sets poison aside with its position, the decoder's reason and the raw key and value", () => {
+  it("sets poison aside with its position and Kafka timestamp, the decoder's reason and the raw key and value", () => {
     const { sightings, poison } = decodeBatch(
       [{ topic: "t", partition: 0, messages: [message(0, 1n, "a"), message(0, 2n, "poison-1"), message(0, 3n)] }],
       decode,
@@ -48,6 +48,7 @@ describe("decoding a batch", () => {
     expect(poison).toEqual([
       {
         position: { topic: "t", partition: 0, offset: 2n },
+        timestamp: 1_764_000_000_002n,
         code: "malformed_json",
         reason: "bad poison-1",
         key: "key-poison-1",
@@ -55,6 +56,7 @@ describe("decoding a batch", () => {
       },
       {
         position: { topic: "t", partition: 0, offset: 3n },
+        timestamp: 1_764_000_000_003n,
         code: "malformed_json",
         reason: "bad undefined",
         key: undefined,

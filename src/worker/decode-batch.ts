@@ -27,6 +27,7 @@ export function decodeBatch(
       else
         poison.push({
           position,
+          timestamp: message.timestamp,
           code: decoded.code,
           reason: decoded.reason,
           key: message.key?.toString(),

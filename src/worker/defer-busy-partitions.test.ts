@@ -13,6 +13,7 @@ const claimed = (id: string, partition: number, outcome: ClaimOutcome): ClaimedS
 });
 const poison = (partition: number): PoisonMessage => ({
   position: { topic: "t", partition, offset: 0n },
+  timestamp: 0n,
   code: "invalid_impression",
   reason: "bad",
   key: undefined,

@@ -15,6 +15,7 @@ const sighting = (partition: number, offset: number, id: string): Sighting => ({
 const settle = (s: Sighting, outcome: Exclude<ClaimOutcome, "busy">): SettledSighting => ({ ...s, outcome });
 const poison = (partition: number, offset: number, code: PoisonMessage["code"]): PoisonMessage => ({
   position: { topic: "t", partition, offset: BigInt(offset) },
+  timestamp: 0n,
   code,
   reason: code,
   key: undefined,

@@ -1,6 +1,4 @@
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   Consumer,
   ProduceAcks,
@@ -16,12 +14,12 @@ import { repoRoot, testPort } from "../../stack/paths.ts";
 import { startValkeyCluster } from "../../stack/valkey.ts";
 import { useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
+import { groupDrained, ownTopicsConfig } from "../../test/support/kafka.ts";
 import type { Config } from "../config.ts";
 import { ClaimStore } from "../dedup/claims.ts";
 import { encodeImpression } from "../impression/codec.ts";
 import type { Impression } from "../impression/schema.ts";
 import type { ConsumedMessage } from "../kafka/consumer.ts";
-import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { createRegistry } from "../metrics/registry.ts";
 import { workerMetrics } from "../metrics/worker.ts";
 import { DeadLetters } from "./dead-letters.ts";
@@ -41,20 +39,8 @@ afterAll(async () => {
 });
 
 /** A config of its own per test: its own topics, group and Valkey keys, the file's database. */
-async function scenario(overrides: Record<string, string> = {}): Promise<Config> {
-  const name = `w-${randomBytes(4).toString("hex")}`;
-  const config = testConfig({
-    CLICKHOUSE_DATABASE: db.config.CLICKHOUSE_DATABASE,
-    KAFKA_TOPIC: name,
-    KAFKA_DLQ_TOPIC: `${name}.dlq`,
-    KAFKA_CONSUMER_GROUP: `${name}-group`,
-    KAFKA_PARTITIONS: String(PARTITIONS),
-    WORKER_BATCH_MAX_WAIT_MS: "100",
-    ...overrides,
-  });
-  await ensureTopics(config.KAFKA_BROKERS, "worker-test", impressionTopics(config));
-  return config;
-}
+const scenario = (overrides: Record<string, string> = {}) =>
+  ownTopicsConfig("w", db.config.CLICKHOUSE_DATABASE, { KAFKA_PARTITIONS: String(PARTITIONS), ...overrides });
 
 async function startWorker(config: Config, timings?: { takeoverAfterMs: number; insertTimeoutMs: number }) {
   const worker = createWorker(config, logger, timings);
@@ -63,7 +49,7 @@ async function startWorker(config: Config, timings?: { takeoverAfterMs: number; 
   return worker;
 }
 
-async function produce(config: Config, records: { key: string; value: string }[]): Promise<void> {
+async function produce(config: Config, records: { key: string; value: string; timestamp?: bigint }[]): Promise<void> {
   // Idempotent: a produce request retried on a busy machine must not write the records twice.
   const producer = new Producer({
     clientId: "worker-test",
@@ -97,31 +83,8 @@ async function stored(prefix: string): Promise<{ rows: number; distinct: number;
 }
 
 /** Until the group committed everything on the topic: every message was handled. */
-async function drained(config: Config, timeoutMs = 30_000): Promise<void> {
-  const probe = new Consumer({
-    clientId: "worker-test-probe",
-    groupId: config.KAFKA_CONSUMER_GROUP,
-    bootstrapBrokers: config.KAFKA_BROKERS,
-  });
-  const partitions = Array.from({ length: PARTITIONS }, (_, p) => p);
-  const topic = config.KAFKA_TOPIC;
-  try {
-    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(200)) {
-      const [ends, commits] = await Promise.all([
-        probe.listOffsets({ topics: [topic] }),
-        probe.listCommittedOffsets({ topics: [{ topic, partitions }] }),
-      ]);
-      const behind = partitions.filter((p) => {
-        const end = ends.get(topic)?.[p] ?? 0n;
-        return end > 0n && (commits.get(topic)?.[p] ?? -1n) < end;
-      });
-      if (behind.length === 0) return;
-    }
-    throw new Error(`the group did not commit everything within ${timeoutMs} ms`);
-  } finally {
-    await probe.close();
-  }
-}
+const drained = (config: Config, timeoutMs?: number) =>
+  groupDrained(config.KAFKA_BROKERS, config.KAFKA_CONSUMER_GROUP, config.KAFKA_TOPIC, PARTITIONS, timeoutMs);
 
 /** Reads the topic from the start without a group commit, as a worker that is about to crash would. */
 async function readAll(config: Config, count: number): Promise<ConsumedMessage[]> {
@@ -156,6 +119,18 @@ function sendAcksTo(topic: string): number[] {
   producerSendsChannel.subscribe(handlers as never);
   closing.push(async () => producerSendsChannel.unsubscribe(handlers as never));
   return acks;
+}
+
+/** The claims of `ids` as Valkey holds them once the dedup window is over: gone. No wait for the window. */
+async function expireClaims(config: Config, ids: string[]): Promise<void> {
+  const valkey = new Valkey(config.VALKEY_URL);
+  try {
+    const expired = await Promise.all(ids.map((id) => valkey.pexpireat(`seen:${config.KAFKA_TOPIC}:${id}`, 1)));
+    // Every id was claimed: a missing claim here would make the test pass for another reason.
+    expect(expired.every((done) => done === 1)).toBe(true);
+  } finally {
+    valkey.disconnect();
+  }
 }
 
 function pipelineAs(config: Config, owner: string) {
@@ -251,26 +226,30 @@ describe("the worker counts each impression once", () => {
   });
 
   it("after the dedup window the same id counts again", async () => {
-    const config = await scenario({ DEDUP_WINDOW_SECONDS: "2" });
+    const config = await scenario({ DEDUP_WINDOW_SECONDS: "3600" });
     await startWorker(config);
     await produce(config, [record("win-1"), record("win-2")]);
     await drained(config);
     await produce(config, [record("win-1")]);
     await drained(config);
     expect(await stored("win-")).toMatchObject({ rows: 2 });
-    await sleep(2_200);
+    await expireClaims(config, ["win-1"]);
+    // A copy sent anew after the window: a recent Kafka timestamp, so its `new` is trusted.
     await produce(config, [record("win-1")]);
     await drained(config);
     expect(await stored("win-")).toEqual({ rows: 3, distinct: 2, rollup: 3 });
   });
 
   it("a new consumer group reading the topic from the start after the window counts nothing again", async () => {
-    const config = await scenario({ DEDUP_WINDOW_SECONDS: "2" });
+    const config = await scenario({ DEDUP_WINDOW_SECONDS: "60" });
+    // Accepted two windows ago, as the messages a new group reads from the start are: older than a claim lives.
+    const acceptedAt = BigInt(Date.now() - 120_000);
+    const old = (id: string) => ({ ...record(id), timestamp: acceptedAt });
     const stored1 = Array.from({ length: 150 }, (_, i) => `regroup-${i}`);
     const first = await startWorker(config);
     await produce(
       config,
-      stored1.map((id) => record(id)),
+      stored1.map((id) => old(id)),
     );
     await drained(config);
     await first.stop();
@@ -278,9 +257,9 @@ describe("the worker counts each impression once", () => {
     const neverStored = Array.from({ length: 50 }, (_, i) => `regroup-late-${i}`);
     await produce(
       config,
-      neverStored.map((id) => record(id)),
+      neverStored.map((id) => old(id)),
     );
-    await sleep(2_200); // every claim has expired
+    await expireClaims(config, stored1);
     expect(await stored("regroup-")).toEqual({ rows: 150, distinct: 150, rollup: 150 });
 
     // A group with no committed offsets starts at the earliest offset: every message again, claims expired.
@@ -343,10 +322,15 @@ describe("the worker counts each impression once", () => {
   it("sends poison messages to the DLQ with the reason and acks=all, and keeps going on the same partition", async () => {
     const config = await scenario({ KAFKA_PARTITIONS: "1" });
     const dlqAcks = sendAcksTo(config.KAFKA_DLQ_TOPIC);
+    const producedAt = BigInt(Date.now() - 5_000);
     await produce(config, [
       record("poison-1"),
-      { key: "bad-json", value: "{not json" },
-      { key: "bad-schema", value: JSON.stringify({ id: "x", ts: "yesterday", userId: "u", adId: "a" }) },
+      { key: "bad-json", value: "{not json", timestamp: producedAt },
+      {
+        key: "bad-schema",
+        value: JSON.stringify({ id: "x", ts: "yesterday", userId: "u", adId: "a" }),
+        timestamp: producedAt + 1n,
+      },
       record("poison-2"),
     ]);
     await startWorker(config);
@@ -361,16 +345,17 @@ describe("the worker counts each impression once", () => {
       maxWaitTime: 200,
     });
     const stream = await reader.consume({ topics: [config.KAFKA_DLQ_TOPIC], mode: "earliest" });
-    const letters: { reason: string; key: string; source: { offset: string } }[] = [];
+    const letters: { reason: string; code: string; key: string; source: { offset: string; timestamp: string } }[] = [];
     for await (const m of stream) {
       letters.push(JSON.parse(m.value));
       if (letters.length === 2) break;
     }
     await stream.close();
     await reader.close();
-    expect(letters.map((l) => [l.key, l.source.offset])).toEqual([
-      ["bad-json", "1"],
-      ["bad-schema", "2"],
+    // Where it came from, why (the code) and when it was produced (its Kafka timestamp): what `npm run dlq` shows.
+    expect(letters.map((l) => [l.key, l.source.offset, l.code, l.source.timestamp])).toEqual([
+      ["bad-json", "1", "malformed_json", String(producedAt)],
+      ["bad-schema", "2", "invalid_impression", String(producedAt + 1n)],
     ]);
     expect(letters[0]?.reason).toContain("malformed JSON");
     expect(letters[1]?.reason).toContain("ts must be a number");

@@ -1,6 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Consumer, MessagesStreamModes, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka";
-import { ensureTopics } from "../../src/kafka/topics.ts";
+import type { Config } from "../../src/config.ts";
+import { ensureTopics, impressionTopics } from "../../src/kafka/topics.ts";
+import { testConfig } from "./config.ts";
 
 /** Creates a topic and writes one message to each listed partition, in order (`id-<i>` -> `event-<i>`). */
 export async function topicWithMessages(brokers: string[], topic: string, partitionOfEach: number[]): Promise<void> {
@@ -50,4 +53,57 @@ export async function readTopic(
     await consumer.close(true);
   }
   return seen;
+}
+
+/**
+ * Until `group` has committed every message of `topic` (partitions 0 to `partitions` - 1): each was handled.
+ * Throws after `timeoutMs`.
+ */
+export async function groupDrained(
+  brokers: string[],
+  group: string,
+  topic: string,
+  partitions: number,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const probe = new Consumer({ clientId: "test-support-probe", groupId: group, bootstrapBrokers: brokers });
+  const all = Array.from({ length: partitions }, (_, p) => p);
+  try {
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(200)) {
+      const [ends, commits] = await Promise.all([
+        probe.listOffsets({ topics: [topic] }),
+        probe.listCommittedOffsets({ topics: [{ topic, partitions: all }] }),
+      ]);
+      const behind = all.filter((p) => {
+        const end = ends.get(topic)?.[p] ?? 0n;
+        return end > 0n && (commits.get(topic)?.[p] ?? -1n) < end;
+      });
+      if (behind.length === 0) return;
+    }
+    throw new Error(`group ${group} did not commit everything on ${topic} within ${timeoutMs} ms`);
+  } finally {
+    await probe.close();
+  }
+}
+
+/**
+ * A worker's config with topics, group and Valkey keys of its own (`<prefix>-<hex>`), storing in `database`, its
+ * topics created; batches handed over after 100 ms.
+ */
+export async function ownTopicsConfig(
+  prefix: string,
+  database: string,
+  overrides: Record<string, string> = {},
+): Promise<Config> {
+  const name = `${prefix}-${randomUUID().slice(0, 8)}`;
+  const config = testConfig({
+    CLICKHOUSE_DATABASE: database,
+    KAFKA_TOPIC: name,
+    KAFKA_DLQ_TOPIC: `${name}.dlq`,
+    KAFKA_CONSUMER_GROUP: `${name}-group`,
+    WORKER_BATCH_MAX_WAIT_MS: "100",
+    ...overrides,
+  });
+  await ensureTopics(config.KAFKA_BROKERS, "test-support", impressionTopics(config));
+  return config;
 }
