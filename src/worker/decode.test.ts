@@ -35,6 +35,24 @@ describe("decoding a Kafka message", () => {
     expect(decode(message(fromNewerApi))).toEqual({ ok: true, event: valid });
   });
 
+  it("reads the traffic label and network the API set, and an older API's message without them", () => {
+    const labelled = { ...valid, traffic: "bot", ipPrefix: "203.0.113.0/24" };
+    expect(decode(message(JSON.stringify(labelled)))).toEqual({ ok: true, event: labelled });
+    const v6 = { ...valid, traffic: "valid", ipPrefix: "2001:db8:1::/48" };
+    expect(decode(message(JSON.stringify(v6)))).toEqual({ ok: true, event: v6 });
+    expect(decode(message(JSON.stringify(valid)))).toEqual({ ok: true, event: valid });
+  });
+
+  it("takes a traffic label it does not know (a newer API's reason), so the event is still counted", () => {
+    const newer = { ...valid, traffic: "sophisticated_ivt" };
+    expect(decode(message(JSON.stringify(newer)))).toEqual({ ok: true, event: newer });
+  });
+
+  it("never reads what a sender said of the viewer from the wire", () => {
+    const withEvidence = JSON.stringify({ ...valid, userAgent: "curl/8.5.0", ip: "203.0.113.9", webdriver: true });
+    expect(decode(message(withEvidence))).toEqual({ ok: true, event: valid });
+  });
+
   it.each([
     ["an empty value", undefined, "empty_value", "empty value"],
     ["malformed JSON", "{not json", "malformed_json", "malformed JSON"],
@@ -45,6 +63,18 @@ describe("decoding a Kafka message", () => {
       "adId: adId is required",
     ],
     ["a non-object", "42", "invalid_impression", "an event must be a JSON object"],
+    [
+      "a traffic label that is not a word",
+      JSON.stringify({ ...valid, traffic: "Bot Traffic" }),
+      "invalid_impression",
+      "traffic must be a label",
+    ],
+    [
+      "a network that is not one",
+      JSON.stringify({ ...valid, ipPrefix: "203.0.113.9" }),
+      "invalid_impression",
+      "ipPrefix must be an address and a prefix length",
+    ],
   ])("gives a code and a reason for %s", (_, value, code, reason) => {
     expect(decode(message(value))).toEqual({ ok: false, code, reason: expect.stringContaining(reason) });
   });
