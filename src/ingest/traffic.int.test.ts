@@ -122,8 +122,9 @@ describe("traffic labels on the topic", () => {
     const reported = event({ userAgent: CHROME, ip: "198.51.100.20" });
     const batchBot = event({ userAgent: "python-requests/2.31.0" });
     const batchBare = event();
-    // A server's own User-Agent and address say nothing of the viewer.
-    expect((await postEvent(bare, { "user-agent": "Go-http-client/1.1" })).statusCode).toBe(202);
+    // A server's own User-Agent and address say nothing of the viewer; Node's fetch sends Sec-Fetch-Mode, but no
+    // Sec-Fetch-Site or Origin as a page's request would.
+    expect((await postEvent(bare, { "user-agent": "node", "sec-fetch-mode": "cors" })).statusCode).toBe(202);
     expect((await postEvent(reported)).statusCode).toBe(202);
     const batch = await app.inject({
       method: "POST",

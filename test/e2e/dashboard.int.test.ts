@@ -181,6 +181,12 @@ describe("the dashboard in Chromium, against the whole system", () => {
       "p-lag": "0",
     });
     expect(await page.locator("#p-freshness").textContent()).toMatch(/ (ms|s|min)$/);
+    // The events came from a server without evidence about their viewers: all net, unclassified.
+    const ivt = await get<{ total: { gross: number; net: number } }>(system, "/stats/ivt?timeWindowMinutes=60");
+    expect(ivt.total).toMatchObject({ gross: fed.total, net: fed.total });
+    expect(await page.locator("#t-gross").textContent()).toBe(String(fed.total));
+    expect(await page.locator("#t-net").textContent()).toBe(String(fed.total));
+    expect(await page.locator("#t-invalid-share").textContent()).toBe("0%");
 
     // It refreshes by itself within 5 s: the second reading gives the rates (nothing arrives: 0 per second).
     await waitFor("the second reading", 10_000, async () =>

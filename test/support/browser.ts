@@ -48,10 +48,7 @@ export async function launchBrowser({ asHeadless = false }: LaunchOptions = {}):
  * every page, and Chromium does not prerender while a client is attached that way (PrerenderingDisabledByDevTools),
  * so Speculation Rules can only be tested so. The page drives itself; kill it with `close`.
  */
-export async function openUnattached(
-  url: string,
-  userAgent = DESKTOP_USER_AGENT,
-): Promise<{ close(): Promise<void> }> {
+export async function openUnattached(url: string, userAgent = DESKTOP_USER_AGENT): Promise<{ close(): Promise<void> }> {
   const profile = mkdtempSync(join(tmpdir(), "chromium-"));
   const child: ChildProcess = spawn(
     await ensureChromium(),
