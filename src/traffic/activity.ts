@@ -1,61 +1,76 @@
-/** One key's count in one window. */
-interface Window {
-  /** The window's index: its start in ms divided by windowMs. */
-  index: number;
-  count: number;
-}
-
 export interface ActivityLimit {
   /** More impressions than this in one window are invalid. */
   max: number;
   windowMs: number;
-  /** Windows kept at most; past it the ones counted first are forgotten first. */
+  /** Keys counted per window at most: past it, a key not counted yet is not counted in that window. */
   maxKeys: number;
 }
+
+/** One window's counts, per first key (an ad), then per second key (a user, a client IP). */
+interface Counts {
+  byFirst: Map<string, Map<string, number>>;
+  keys: number;
+}
+
+const counts = (): Counts => ({ byFirst: new Map(), keys: 0 });
 
 /**
  * The activity rule's counters for one kind of key (one ad to one user, or one ad from one client IP), in windows
  * of event time aligned to the epoch (with 60 s: 10:00:00.000-10:00:59.999, then the next): the impressions past
  * `max` in a window are over the limit. Aligned windows count events that arrive out of order (a server's backlog)
- * in the window they belong to. A burst split across two windows can carry up to 2 × max within windowMs unflagged;
- * in exchange a key costs one small object, whatever max is.
+ * in the window they belong to. A burst split across two windows can carry up to 2 × max within windowMs
+ * unflagged; in exchange a key already counted costs two Map lookups and no allocation.
  *
- * Windows more than one window older than the newest one seen are dropped from the front of the Map (the order they
- * were first counted in) as new ones come, and past maxKeys the ones counted first.
+ * The newest window and the one before are kept; a newer window drops the older ones at once, and the rare events
+ * older than both (a backlog) are counted in a third set, dropped along. Each holds at most maxKeys keys.
  */
 export class ActivityWindows {
   readonly #limit: ActivityLimit;
-  readonly #windows = new Map<string, Window>();
-  #newest = Number.NEGATIVE_INFINITY;
+  /** The newest window's index: its start in ms / windowMs. */
+  #index = Number.NEGATIVE_INFINITY;
+  #current = counts();
+  #previous = counts();
+  /** Windows before those two, by `${index}\n${first}`. */
+  #older = counts();
 
   constructor(limit: ActivityLimit) {
     this.#limit = limit;
   }
 
+  /** Keys counted in the windows kept. */
   get size(): number {
-    return this.#windows.size;
+    return this.#current.keys + this.#previous.keys + this.#older.keys;
   }
 
-  /** Counts an impression of `key` at `at` (ms, event time); true when it is past the limit of its window. */
-  count(key: string, at: number): boolean {
+  /** Counts an impression of (`first`, `second`) at `at` (ms, event time); true when past its window's limit. */
+  count(first: string, second: string, at: number): boolean {
     const index = Math.floor(at / this.#limit.windowMs);
-    const id = `${index}\n${key}`;
-    let window = this.#windows.get(id);
-    if (window === undefined) {
-      if (index > this.#newest) this.#newest = index;
-      this.#forgetOld();
-      window = { index, count: 0 };
-      this.#windows.set(id, window);
-    }
-    window.count++;
-    return window.count > this.#limit.max;
+    if (index > this.#index) this.#advance(index);
+    if (index === this.#index) return this.#add(this.#current, first, second);
+    if (index === this.#index - 1) return this.#add(this.#previous, first, second);
+    return this.#add(this.#older, `${index}\n${first}`, second);
   }
 
-  #forgetOld(): void {
-    for (const [id, window] of this.#windows) {
-      const expired = window.index < this.#newest - 1;
-      if (!expired && this.#windows.size < this.#limit.maxKeys) return;
-      this.#windows.delete(id);
+  #advance(index: number): void {
+    this.#previous = index === this.#index + 1 ? this.#current : counts();
+    this.#current = counts();
+    this.#older = counts();
+    this.#index = index;
+  }
+
+  #add(window: Counts, first: string, second: string): boolean {
+    let bySecond = window.byFirst.get(first);
+    const count = bySecond?.get(second);
+    if (count === undefined) {
+      if (window.keys >= this.#limit.maxKeys) return false;
+      window.keys++;
+      if (bySecond === undefined) {
+        bySecond = new Map();
+        window.byFirst.set(first, bySecond);
+      }
     }
+    const next = (count ?? 0) + 1;
+    (bySecond as Map<string, number>).set(second, next);
+    return next > this.#limit.max;
   }
 }

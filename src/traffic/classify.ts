@@ -54,7 +54,7 @@ export interface ClassifierOptions {
   /** More impressions than this of one ad from one client IP within the window are invalid. */
   activityPerIp: number;
   activityWindowMs: number;
-  /** Windows kept per rule at most (each a few dozen bytes). */
+  /** Keys counted per rule and window at most (each a few dozen bytes). */
   activityMaxKeys?: number;
 }
 
@@ -151,9 +151,9 @@ export class TrafficClassifier {
     if (viewer.listed) return "ip_range";
     // On event time: a server's backlog of a day, sent at once, is not a burst.
     const when = event.ts ?? at;
-    const byUser = this.#perUser.count(`${event.adId}\n${event.userId}`, when);
+    const byUser = this.#perUser.count(event.adId, event.userId, when);
     // Both counted whatever the other says: each sees every impression that reached this rule.
-    const byClient = viewer.client !== undefined && this.#perIp.count(`${event.adId}\n${viewer.client}`, when);
+    const byClient = viewer.client !== undefined && this.#perIp.count(event.adId, viewer.client, when);
     return byUser || byClient ? "activity" : undefined;
   }
 }

@@ -3,9 +3,9 @@ import { clientKey, isIpAddress, networkPrefix, parseAddress } from "./ip.ts";
 
 describe("parseAddress", () => {
   it("reads dotted IPv4 as a number, and an IPv4-mapped IPv6 address as its IPv4 address", () => {
-    expect(parseAddress("0.0.0.0")).toEqual({ version: 4, value: 0 });
-    expect(parseAddress("203.0.113.9")).toEqual({ version: 4, value: 0xcb007109 });
-    expect(parseAddress("255.255.255.255")).toEqual({ version: 4, value: 0xffffffff });
+    expect(parseAddress("0.0.0.0")).toEqual({ version: 4, value: 0, text: "0.0.0.0" });
+    expect(parseAddress("203.0.113.9")).toEqual({ version: 4, value: 0xcb007109, text: "203.0.113.9" });
+    expect(parseAddress("255.255.255.255")).toEqual({ version: 4, value: 0xffffffff, text: "255.255.255.255" });
     expect(parseAddress("::ffff:203.0.113.9")).toEqual({ version: 4, value: 0xcb007109 });
   });
 

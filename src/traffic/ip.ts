@@ -5,7 +5,7 @@ import ipaddr from "ipaddr.js";
  * an IPv6 address as 32 lowercase hex digits (fixed width, so text order is numeric order). An IPv4-mapped IPv6
  * address (`::ffff:192.0.2.1`, how a dual-stack socket shows an IPv4 peer) is its IPv4 address.
  */
-export type Address = { version: 4; value: number } | { version: 6; hex: string };
+export type Address = { version: 4; value: number; text?: string } | { version: 6; hex: string };
 
 /** Whether `text` is an IPv4 address in dotted decimal or an IPv6 address: what an `ip` field may hold. */
 export function isIpAddress(text: string): boolean {
@@ -48,7 +48,8 @@ function hexOf(parts: readonly number[]): string {
 /** The address of `text`, or undefined if it is none. */
 export function parseAddress(text: string): Address | undefined {
   const v4 = ipv4Value(text);
-  if (v4 !== undefined) return { version: 4, value: v4 };
+  // Its text is kept: its prefix and key are cut from it rather than written anew.
+  if (v4 !== undefined) return { version: 4, value: v4, text };
   if (!ipaddr.IPv6.isValid(text)) return undefined;
   const v6 = ipaddr.IPv6.parse(text);
   if (v6.isIPv4MappedAddress()) {
@@ -75,7 +76,12 @@ function ipv6Network(hex: string, groups: number): string {
  * anonymised IPs, enough to tell a data center or a network from another, not a subscriber from its neighbours.
  */
 export function networkPrefix(address: Address): string {
-  if (address.version === 4) return `${dotted(address.value & 0xffffff00)}/24`;
+  if (address.version === 4) {
+    const { text } = address;
+    return text === undefined
+      ? `${dotted(address.value & 0xffffff00)}/24`
+      : `${text.slice(0, text.lastIndexOf("."))}.0/24`;
+  }
   return `${ipv6Network(address.hex, 3)}/48`;
 }
 
@@ -85,5 +91,6 @@ export function networkPrefix(address: Address): string {
  * src/api/client-ip.ts buckets rate limits.
  */
 export function clientKey(address: Address): string {
-  return address.version === 4 ? dotted(address.value) : `${ipv6Network(address.hex, 4)}/64`;
+  if (address.version === 4) return address.text ?? dotted(address.value);
+  return `${ipv6Network(address.hex, 4)}/64`;
 }
