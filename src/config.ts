@@ -187,12 +187,13 @@ const schema = z.object({
   IVT_ACTIVITY_MAX_PER_USER: int(1).default(20),
   /** The same from one client IP (an IPv4 address or IPv6 /64: many users share one behind a NAT). */
   IVT_ACTIVITY_MAX_PER_IP: int(1).default(500),
+  /** The activity rule's window, in seconds of event time, aligned to the epoch. */
   IVT_ACTIVITY_WINDOW_SECONDS: int(1, 86_400).default(60),
   /** Events per second one client IP may send to the ingest routes; unset: no per-IP limit. */
   INGEST_RATE_PER_IP: int(1).optional(),
   /**
    * Requests per second a query key may make to /stats* and /metrics when the key has no rate of its own; 0: no
-   * limit. The dashboard makes 4 requests every 5 s per tab: 20/s leaves room for many tabs on one key.
+   * limit. The dashboard makes 5 requests every 5 s per tab: 20/s leaves room for many tabs on one key.
    */
   QUERY_RATE_PER_KEY: int(0).default(20),
   /** Requests per second one client IP may make to /stats* and /metrics while AUTH=off; 0: no limit. */
