@@ -1,4 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { encodeImpressionBytes } from "../impression/codec.ts";
+import { SENDER_FIELDS } from "../impression/fields.ts";
+import { wireImpressionSchema } from "../impression/schema.ts";
 import type { ConsumedMessage } from "../kafka/consumer.ts";
 import { createDecoder } from "./decode.ts";
 
@@ -46,6 +50,21 @@ describe("decoding a Kafka message", () => {
   it("takes a traffic label it does not know (a newer API's reason), so the event is still counted", () => {
     const newer = { ...valid, traffic: "sophisticated_ivt" };
     expect(decode(message(JSON.stringify(newer)))).toEqual({ ok: true, event: newer });
+  });
+
+  it("writes messages a worker of before traffic labels still counts, as the same impression", () => {
+    // That worker's contract: the sender's fields with today's checks, in a z.object, which ignores other keys.
+    const wire = wireImpressionSchema({ maxFutureSkewMs: 60_000, retentionDays: 30, now: () => acceptedAt });
+    const shape = (wire as unknown as z.ZodObject).shape;
+    const olderWorker = z.object(Object.fromEntries(SENDER_FIELDS.map((f) => [f.name, shape[f.name] as z.ZodType])));
+    const sent = { ...valid, userAgent: "curl/8.5.0", ip: "203.0.113.9" };
+    const value = encodeImpressionBytes(sent, acceptedAt, { traffic: "bot", ipPrefix: "203.0.113.0/24" });
+    expect(JSON.parse(String(value))).toEqual({ ...valid, traffic: "bot", ipPrefix: "203.0.113.0/24" });
+    expect(olderWorker.safeParse(JSON.parse(String(value)))).toEqual({ success: true, data: valid });
+    expect(decode(message(String(value)))).toEqual({
+      ok: true,
+      event: { ...valid, traffic: "bot", ipPrefix: "203.0.113.0/24" },
+    });
   });
 
   it("never reads what a sender said of the viewer from the wire", () => {
