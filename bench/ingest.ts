@@ -18,7 +18,9 @@ import { busyShare, cpuSeconds, machineTicks, rssMb, sampleRss } from "./rss.ts"
  * (bench/batch-floor-server.ts: what any way of parsing a batch costs before its first object). Then the cost
  * of the front door: /event open against /event with an ingest key bound to an origin (key check, origin check
  * and CORS headers on every request), the pixel open against the pixel with that key, and /event with metrics
- * (the default) against METRICS=off, alternated for BENCH_ROUNDS rounds so that the machine's drift hits all of
+ * (the default) against METRICS=off, and /event sent as a page sends it (Origin, Sec-Fetch-*, a desktop user agent:
+ * every rule of the invalid-traffic classification runs, against an IP ranges file of 5,000 ranges) against the
+ * same with IVT_CLASSIFICATION=off, alternated for BENCH_ROUNDS rounds so that the machine's drift hits all of
  * them alike.
  * Uses KAFKA_BROKERS when given, else starts its own broker under .data/bench (and then also reports its CPU per
  * event; every row also has the share of the machine's cores busy, which shows whether the machine or the server is
@@ -60,6 +62,30 @@ function pixelPath(): string {
 function openPixelPath(): string {
   const { id, userId, adId } = JSON.parse(impressionJson());
   return `/pixel.gif?${new URLSearchParams({ id, adId, userId })}`;
+}
+
+/** What a page's beacon carries besides its body: the classification reads the viewer from these. */
+const PAGE_HEADERS = {
+  origin: PUBLISHER,
+  "sec-fetch-site": "cross-site",
+  "sec-fetch-mode": "no-cors",
+  "user-agent":
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+};
+
+/** An operator's IP ranges file of `count` IPv4 ranges (/16 to /24, away from 127/8), as data-center lists are. */
+function ipRangesFile(path: string, count: number): string {
+  let seed = 42;
+  const next = (n: number) => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed % n;
+  };
+  const lines = Array.from({ length: count }, () => {
+    const bits = 16 + next(9);
+    return `${1 + next(126)}.${next(256)}.${next(256)}.0/${bits}`;
+  });
+  writeFileSync(path, `${lines.join("\n")}\n`);
+  return path;
 }
 
 function batchJson(): string {
@@ -266,6 +292,7 @@ async function main(): Promise<void> {
     batchFloor,
   ];
   const keyed = { AUTH: "required", API_KEYS_FILE: keysFile };
+  const ranges = { IVT_IP_RANGES_FILE: ipRangesFile(join(benchDir, "ip-ranges.txt"), 5000) };
   const frontDoor: Scenario[] = [
     { name: "/event open", server: api, path: "/event", body: impressionJson, eventsPerRequest: 1, seconds: roundS },
     {
@@ -305,6 +332,26 @@ async function main(): Promise<void> {
       eventsPerRequest: 1,
       seconds: roundS,
     },
+    {
+      name: "/event from a page, traffic classified",
+      server: api,
+      path: "/event",
+      body: impressionJson,
+      headers: PAGE_HEADERS,
+      env: ranges,
+      eventsPerRequest: 1,
+      seconds: roundS,
+    },
+    {
+      name: "/event from a page, IVT_CLASSIFICATION=off",
+      server: api,
+      path: "/event",
+      body: impressionJson,
+      headers: PAGE_HEADERS,
+      env: { ...ranges, IVT_CLASSIFICATION: "off" },
+      eventsPerRequest: 1,
+      seconds: roundS,
+    },
   ];
   const rows: Row[] = [];
   const frontDoorRows: Row[][] = frontDoor.map(() => []);
@@ -332,16 +379,12 @@ async function main(): Promise<void> {
   }
   const ceiling = rows[0]?.eventsPerSecond ?? 1;
   const medianRate = (series: Row[]) => median(series.map((r) => r.eventsPerSecond));
-  const [open, noMetrics, withKey, pixelOpen, pixel] = frontDoorRows.map(medianRate) as number[] as [
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const [openCpu, noMetricsCpu, withKeyCpu, pixelOpenCpu, pixelCpu] = frontDoorRows.map((series) =>
-    median(series.map((r) => r.cpuMicrosPerRequest)),
-  ) as [number, number, number, number, number];
+  const [open, noMetrics, withKey, pixelOpen, pixel, classified, unclassified] = frontDoorRows.map(
+    medianRate,
+  ) as number[] as [number, number, number, number, number, number, number];
+  const [openCpu, noMetricsCpu, withKeyCpu, pixelOpenCpu, pixelCpu, classifiedCpu, unclassifiedCpu] = frontDoorRows.map(
+    (series) => median(series.map((r) => r.cpuMicrosPerRequest)),
+  ) as [number, number, number, number, number, number, number];
   const change = (value: number, base: number) =>
     `${value >= base ? "+" : ""}${((value / base - 1) * 100).toFixed(1)}%`;
   const batchRow = rows.find((row) => row.name === batches.name);
@@ -363,6 +406,12 @@ async function main(): Promise<void> {
       `metrics: /event open ${Math.round(open)} events/s against ${Math.round(noMetrics)} with METRICS=off ` +
       `(${change(open, noMetrics)}), ${Math.round(openCpu)} against ${Math.round(noMetricsCpu)} µs/request ` +
       `(${change(openCpu, noMetricsCpu)})`,
+    "",
+    `Invalid-traffic classification, median of ${rounds} alternated rounds: /event from a page ` +
+      `${Math.round(classified)} events/s classified against ${Math.round(unclassified)} with ` +
+      `IVT_CLASSIFICATION=off (${change(classified, unclassified)}; target: at most 5% fewer), ` +
+      `${Math.round(classifiedCpu)} against ${Math.round(unclassifiedCpu)} CPU µs/request ` +
+      `(${change(classifiedCpu, unclassifiedCpu)})`,
   ].join("\n");
   writeFileSync(join(benchDir, "ingest.md"), `${report}\n`);
   console.log(report);

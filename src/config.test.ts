@@ -37,6 +37,28 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ INGEST_RATE_PER_IP: "0" })).toThrow(/INGEST_RATE_PER_IP="0"/);
   });
 
+  it("parses the invalid-traffic settings: no proxy trusted and classification on by default", () => {
+    expect(loadConfig({})).toMatchObject({
+      TRUST_PROXY: [],
+      IVT_CLASSIFICATION: "on",
+      IVT_IP_RANGES_FILE: undefined,
+      IVT_ACTIVITY_MAX_PER_USER: 20,
+      IVT_ACTIVITY_MAX_PER_IP: 500,
+      IVT_ACTIVITY_WINDOW_SECONDS: 60,
+    });
+    const config = loadConfig({
+      TRUST_PROXY: "10.0.0.1, 192.168.0.0/16,loopback, 2001:db8::/32",
+      IVT_IP_RANGES_FILE: "ranges.txt",
+    });
+    expect(config.TRUST_PROXY).toEqual(["10.0.0.1", "192.168.0.0/16", "loopback", "2001:db8::/32"]);
+    expect(config.IVT_IP_RANGES_FILE).toBe(join(process.cwd(), "ranges.txt"));
+    expect(() => loadConfig({ TRUST_PROXY: "10.0.0.1,proxy.example" })).toThrow(
+      /TRUST_PROXY.1="10.0.0.1,proxy.example": each entry must be an IP address, a CIDR range/,
+    );
+    expect(() => loadConfig({ IVT_CLASSIFICATION: "no" })).toThrow(/IVT_CLASSIFICATION="no"/);
+    expect(() => loadConfig({ IVT_ACTIVITY_MAX_PER_USER: "0" })).toThrow(/IVT_ACTIVITY_MAX_PER_USER="0"/);
+  });
+
   it("refuses AUTH=auto, saying why and what to use instead", () => {
     expect(() => loadConfig({ AUTH: "auto" })).toThrow(
       /AUTH="auto": auto was removed: it ran the API open while the keys file held no key. Use required .* or off/,

@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import { DEFAULT_KEYS_FILE, isOrigin } from "./auth/keys-file.ts";
 
@@ -23,6 +24,28 @@ const originList = z
       z.string().refine((o) => o === "*" || isOrigin(o), {
         error: "each origin must be * or scheme://host[:port] with no path, like https://a.example",
       }),
+    ),
+  );
+
+/** Names proxy-addr (Fastify's trustProxy) takes for well-known ranges. */
+const PROXY_RANGE_NAMES = ["loopback", "linklocal", "uniquelocal"];
+
+/** TRUST_PROXY: comma-separated addresses, CIDR ranges or range names; empty trusts no proxy. */
+const proxyList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z
+        .string()
+        .refine((entry) => PROXY_RANGE_NAMES.includes(entry) || ipaddr.isValid(entry) || ipaddr.isValidCIDR(entry), {
+          error: `each entry must be an IP address, a CIDR range (10.0.0.0/8) or one of ${PROXY_RANGE_NAMES.join(", ")}`,
+        }),
     ),
   );
 
@@ -148,11 +171,29 @@ const schema = z.object({
   CORS_INGEST_ORIGINS: originList.default(["*"]),
   /** Origins whose pages may read stats and metrics (a dashboard on another origin); none by default. */
   CORS_QUERY_ORIGINS: originList.default([]),
+  /**
+   * The proxies in front of the API whose X-Forwarded-For is believed: the client IP (for rate limits and traffic
+   * classification) is then the address they report. Empty: the socket's peer, whatever the header says.
+   */
+  TRUST_PROXY: proxyList.default([]),
+  /** Label invalid traffic at ingest (src/traffic/); off: every event is unclassified. */
+  IVT_CLASSIFICATION: z.enum(["on", "off"]).default("on"),
+  /** The operator's IP ranges of invalid traffic (data centers, abusers): one address or CIDR per line; watched. */
+  IVT_IP_RANGES_FILE: z
+    .string()
+    .default("")
+    .transform((path) => (path === "" ? undefined : resolve(path))),
+  /** The activity rule: more impressions of one ad to one user than this within the window are invalid. */
+  IVT_ACTIVITY_MAX_PER_USER: int(1).default(20),
+  /** The same from one client IP (an IPv4 address or IPv6 /64: many users share one behind a NAT). */
+  IVT_ACTIVITY_MAX_PER_IP: int(1).default(500),
+  /** The activity rule's window, in seconds of event time, aligned to the epoch. */
+  IVT_ACTIVITY_WINDOW_SECONDS: int(1, 86_400).default(60),
   /** Events per second one client IP may send to the ingest routes; unset: no per-IP limit. */
   INGEST_RATE_PER_IP: int(1).optional(),
   /**
    * Requests per second a query key may make to /stats* and /metrics when the key has no rate of its own; 0: no
-   * limit. The dashboard makes 4 requests every 5 s per tab: 20/s leaves room for many tabs on one key.
+   * limit. The dashboard makes 5 requests every 5 s per tab: 20/s leaves room for many tabs on one key.
    */
   QUERY_RATE_PER_KEY: int(0).default(20),
   /** Requests per second one client IP may make to /stats* and /metrics while AUTH=off; 0: no limit. */

@@ -13,6 +13,7 @@ const METRICS = [
   "http_request_duration_seconds",
   "impressions_received_total",
   "impressions_rejected_total",
+  "impressions_traffic_total",
   "ingest_unavailable_total",
   "kafka_produce_duration_seconds",
   "kafka_producer_buffered_bytes",

@@ -92,6 +92,28 @@ describe("the API's metrics", () => {
     expect(produceRequests).toBeLessThan(50);
   });
 
+  it("count accepted events by traffic label", async () => {
+    const label = async (traffic: string) => (await scraped(`impressions_traffic_total{traffic="${traffic}"}`)) ?? 0;
+    const [bots, valid, unclassified] = [await label("bot"), await label("valid"), await label("unclassified")];
+    const fromServer = JSON.stringify({ ...makeImpression(suffix), userAgent: "curl/8.5.0" });
+    expect((await post("/event", fromServer)).statusCode).toBe(202);
+    const batch = JSON.stringify([makeImpression(suffix), makeImpression(suffix)]);
+    expect((await post("/events", batch)).statusCode).toBe(202);
+    const { id, adId, userId } = makeImpression(suffix);
+    const desktop =
+      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    const pixel = await app.inject({
+      url: `/pixel.gif?${new URLSearchParams({ id, adId, userId })}`,
+      headers: { "user-agent": desktop, "sec-fetch-mode": "no-cors" },
+    });
+    expect(pixel.statusCode).toBe(200);
+    expect([await label("bot"), await label("valid"), await label("unclassified")]).toEqual([
+      bots + 1,
+      valid + 1,
+      unclassified + 2,
+    ]);
+  });
+
   it("count 503s by reason", async () => {
     await producer.close();
     const refused = await post("/event", JSON.stringify(makeImpression(suffix)));

@@ -15,6 +15,8 @@ import type { ApiMetrics } from "../metrics/api.ts";
 import { pipelineRoutes } from "../stats/pipeline.ts";
 import { createStatsReader, queryLimits, type StatsReader } from "../stats/reader.ts";
 import { statsRoutes } from "../stats/routes.ts";
+import { type TrafficClassifier, trafficClassifier } from "../traffic/classify.ts";
+import { loadIpRanges } from "../traffic/ip-ranges-watcher.ts";
 import { createGate, type Gate, guardRoutes, rateCharger, refuseQueryKeysInUrls } from "./auth.ts";
 import { registerCors } from "./cors.ts";
 import { answerClientError, installErrorHandlers } from "./errors.ts";
@@ -36,6 +38,11 @@ export interface AppDependencies {
   checks: Record<string, EngineCheck>;
   /** Keys, scopes and rate limits (createGate); the API refuses to build without one unless AUTH=off. */
   gate?: Gate;
+  /**
+   * Labels the traffic of each event (src/traffic/): src/api/main.ts passes one reading the watched IP ranges file.
+   * By default the config's (IVT_CLASSIFICATION), its IP ranges file read once; null: none (every event unclassified).
+   */
+  traffic?: TrafficClassifier | null;
   /** The API's metric families (apiMetrics); none recorded when absent. */
   metrics?: ApiMetrics;
   /** The process's logger; false for none (tests); by default one at LOG_LEVEL. */
@@ -51,7 +58,7 @@ const METRICS_KAFKA_TIMEOUT_MS = 1500;
 const PIPELINE_KAFKA_TIMEOUT_MS = 1500;
 
 const INGEST_PATHS = ["/event", "/events", "/pixel.gif"];
-const QUERY_PATHS = ["/stats", "/stats/timeseries", "/stats/reach", "/stats/pipeline"];
+const QUERY_PATHS = ["/stats", "/stats/timeseries", "/stats/reach", "/stats/ivt", "/stats/pipeline"];
 const METRICS_PATH = "/metrics";
 
 /** Codes that refuse one event (or one whole body) for what it holds: counted as rejected events. */
@@ -74,6 +81,13 @@ export function bodyLimits(config: Config): IntakeLimits {
     perClient: config.INGEST_BODIES_PER_IP,
     perKey: config.INGEST_BODIES_PER_KEY,
   };
+}
+
+/** The config's classifier, its IP ranges file (if any) read once: tests and tools that build the app themselves. */
+function defaultClassifier(config: Config): TrafficClassifier | undefined {
+  const file = config.IVT_IP_RANGES_FILE;
+  const ranges = file === undefined ? undefined : loadIpRanges(file);
+  return trafficClassifier(config, ranges && (() => ranges));
 }
 
 /** Builds the API from explicit dependencies: external plugins, then app plugins, then routes. */
@@ -99,6 +113,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     connectionTimeout: config.HTTP_IDLE_TIMEOUT_MS,
     clientErrorHandler: answerClientError,
+    // request.ip (rate limits, traffic classification) takes X-Forwarded-For from these proxies only.
+    trustProxy: config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -157,6 +173,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       if (!deps.producer) throw new Error(`API_ROLE=${role} serves ingest and needs a Kafka producer`);
       const limits = { maxFutureSkewMs: config.MAX_FUTURE_SKEW_MS, retentionDays: config.RETENTION_DAYS };
       const deliver = createDelivery(deps.producer, metrics);
+      const traffic = deps.traffic === undefined ? defaultClassifier(config) : (deps.traffic ?? undefined);
+      const countTraffic = metrics?.countTraffic;
       await serving.register(async (ingest) => {
         guardRoutes(ingest, gate, "ingest");
         await ingest.register(ingestRoutes, {
@@ -168,11 +186,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
           admissionWaitMs: Math.round(config.PRODUCE_TIMEOUT_MS * (1 - ACK_SHARE_OF_PRODUCE_TIMEOUT)),
           chargeEvents,
           bodies: bodyLimits(config),
+          traffic,
+          countTraffic,
         });
       });
       await serving.register(async (pixel) => {
         guardRoutes(pixel, gate, "pixel");
-        await pixel.register(pixelRoute, { deliver, limits, chargeEvents });
+        await pixel.register(pixelRoute, { deliver, limits, chargeEvents, traffic, countTraffic });
       });
     }
     if (servesQueries) {

@@ -11,6 +11,9 @@ import { apiMetricsPort, apiPort, listenOrExit } from "../port-in-use.ts";
 import { retentionReport } from "../provision.ts";
 import { createQueryClickHouse } from "../storage/clickhouse.ts";
 import { describeRetentionDifference } from "../storage/retention.ts";
+import { trafficClassifier } from "../traffic/classify.ts";
+import { IpRangesError } from "../traffic/ip-ranges.ts";
+import { type IpRangesWatcher, watchIpRanges } from "../traffic/ip-ranges-watcher.ts";
 import { buildApp } from "./app.ts";
 import { createGate } from "./auth.ts";
 import { readinessChecks } from "./checks.ts";
@@ -59,6 +62,27 @@ function startKeys(path: string): KeysWatcher {
 const keys = config.AUTH === "off" ? undefined : startKeys(config.API_KEYS_FILE);
 if (!keys) log.warn("AUTH=off: every route is open to anyone who reaches this API");
 
+// The operator's IP ranges, watched like the keys: a file that cannot be read at start stops the process; a broken
+// edit later keeps the last good ranges.
+function startIpRanges(path: string): IpRangesWatcher {
+  try {
+    const watcher = watchIpRanges(path, {
+      onReload: (ranges) => log.info({ file: path, ranges: ranges.listed }, "IP ranges reloaded"),
+      onError: (error) => log.error({ file: path }, `${error.message}; keeping the last good ranges`),
+    });
+    log.info({ file: path, ranges: watcher.current().listed }, "IP ranges of invalid traffic");
+    return watcher;
+  } catch (error) {
+    if (!(error instanceof IpRangesError)) throw error;
+    log.fatal(`IVT_IP_RANGES_FILE: ${error.message}`);
+    process.exit(1);
+  }
+}
+const ipRanges =
+  serves.ingest && config.IVT_CLASSIFICATION === "on" && config.IVT_IP_RANGES_FILE
+    ? startIpRanges(config.IVT_IP_RANGES_FILE)
+    : undefined;
+
 if (serves.ingest) {
   // An existing topic is never altered: each difference from the configuration is said at every start.
   const differences = await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
@@ -88,6 +112,7 @@ const app = await buildApp({
   clickhouse,
   checks,
   gate: createGate(config, keys),
+  traffic: trafficClassifier(config, ipRanges?.current) ?? null,
   metrics,
   logger: log,
 });
@@ -110,6 +135,7 @@ closeWithGrace(
     await closed;
     clearInterval(sweeper);
     keys?.close();
+    ipRanges?.close();
     await producer?.close();
     await Promise.allSettled([clickhouse?.close(), metricsServer?.close()]);
     log.info("stopped");

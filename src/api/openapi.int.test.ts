@@ -112,7 +112,7 @@ describe("the document's examples, sent to the API", () => {
       }
     }
     // A body example per content type (2 + 3), and one request for each other operation.
-    expect(sent).toBe(5 + 9);
+    expect(sent).toBe(5 + 10);
   });
 
   it("with keys required: the secured ones answer 401 without a key and their status with one of their scope", async () => {
@@ -156,8 +156,8 @@ describe("GET /docs in a browser", () => {
       if (message.type() === "error") problems.push(message.text());
     });
     await page.goto(`${origin}/docs`);
-    await page.locator(".opblock").nth(10).waitFor({ timeout: 30_000 });
-    expect(await page.locator(".opblock").count()).toBe(11);
+    await page.locator(".opblock").nth(11).waitFor({ timeout: 30_000 });
+    expect(await page.locator(".opblock").count()).toBe(12);
     await page.close();
     expect(problems).toEqual([]);
     expect(requested).toContain(`${origin}/docs/json`);

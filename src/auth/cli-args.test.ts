@@ -14,13 +14,16 @@ const refusal = (argv: string[]) => {
 describe("parseCommand", () => {
   it("parses create with every option", () => {
     const argv = ["create", "--scope", "ingest", "--name", "web", "--origin", "https://a.example"];
-    expect(parseCommand([...argv, "--origin", "http://localhost:8080", "--rate", "500", "--signed"])).toEqual({
+    expect(
+      parseCommand([...argv, "--origin", "http://localhost:8080", "--rate", "500", "--signed", "--browser"]),
+    ).toEqual({
       command: "create",
       scope: "ingest",
       name: "web",
       origins: ["https://a.example", "http://localhost:8080"],
       rate: 500,
       signed: true,
+      browser: true,
       ads: [],
     });
     expect(parseCommand(["create", "--scope=query", "--name=dash"])).toEqual({
@@ -30,6 +33,7 @@ describe("parseCommand", () => {
       origins: [],
       rate: undefined,
       signed: false,
+      browser: false,
       ads: [],
     });
     const tenant = ["create", "--scope=query", "--name=acme", "--ads", "acme-*", "--ads=acme:eu-*, beta", "--rate=3"];
@@ -60,12 +64,13 @@ describe("parseCommand", () => {
     }
   });
 
-  it("keeps origins and signing to ingest keys, ads to query keys", () => {
+  it("keeps origins, signing and --browser to ingest keys, ads to query keys", () => {
     const query = ["create", "--scope", "query", "--name", "dash"];
     expect(refusal([...query, "--origin", "https://a.example"]).message).toBe(
       "--origin is only for ingest keys (--scope ingest)",
     );
     expect(refusal([...query, "--signed"]).message).toMatch("--signed is only for ingest keys");
+    expect(refusal([...query, "--browser"]).message).toMatch("--browser is only for ingest keys");
     expect(refusal([...query, "--rate", "0"]).message).toMatch(
       '--rate "0": must be a positive whole number of requests',
     );

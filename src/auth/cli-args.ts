@@ -13,15 +13,17 @@ export class CommandError extends Error {
 
 export const USAGE = `usage: npm run keys -- <command>
 
-  create --scope ingest|query --name NAME [--origin ORIGIN]... [--rate N] [--signed] [--ads PATTERN]...
+  create --scope ingest|query --name NAME [--origin ORIGIN]... [--rate N] [--signed] [--browser] [--ads PATTERN]...
         adds a key and prints its secret once, alone on the last line
         --origin  a browser origin allowed to send with it (repeatable; default: any)
         --rate    ingest keys: events per second it may send (default: no limit);
                   query keys: requests per second (default: QUERY_RATE_PER_KEY of the API)
         --signed  its pixel URLs must be signed: also prints the signing secret for the ad server
+        --browser for pages only: what a request without browser signals (Origin or Sec-Fetch-*, a
+                  browser's user agent) sends with it is counted as invalid traffic (non_browser)
         --ads     the ads it may read, * for any characters, e.g. 'acme-*' (repeatable or comma-separated;
                   default: every ad); such a key cannot read /stats/pipeline or /metrics
-        (--origin and --signed are for ingest keys only, --ads for query keys only)
+        (--origin, --signed and --browser are for ingest keys only, --ads for query keys only)
   list          the keys and their status, never their secrets
   revoke NAME   stops accepting a key
 
@@ -36,6 +38,7 @@ export type Command =
       origins: string[];
       rate: number | undefined;
       signed: boolean;
+      browser: boolean;
       ads: string[];
     }
   | { command: "list" }
@@ -47,6 +50,7 @@ const options = {
   origin: { type: "string", multiple: true },
   rate: { type: "string" },
   signed: { type: "boolean" },
+  browser: { type: "boolean" },
   ads: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -57,6 +61,7 @@ interface Values {
   origin?: string[];
   rate?: string;
   signed?: boolean;
+  browser?: boolean;
   ads?: string[];
   help?: boolean;
 }
@@ -90,7 +95,7 @@ export function parseCommand(argv: string[]): Command {
 
 function parseCreate(values: Values, operands: string[]): Command {
   if (operands.length > 0) throw new CommandError(`create takes no arguments, got "${operands.join(" ")}"`);
-  const { scope, name, origin: origins = [], rate, signed = false } = values;
+  const { scope, name, origin: origins = [], rate, signed = false, browser = false } = values;
   const ads = (values.ads ?? []).flatMap((list) => list.split(",")).map((pattern) => pattern.trim());
   const known = SCOPES.find((s) => s === scope);
   if (known === undefined) {
@@ -116,7 +121,7 @@ function parseCreate(values: Values, operands: string[]): Command {
     }
   }
   if (known === "query") {
-    const misplaced = [origins.length > 0 && "--origin", signed && "--signed"];
+    const misplaced = [origins.length > 0 && "--origin", signed && "--signed", browser && "--browser"];
     const first = misplaced.find(Boolean);
     if (first) throw new CommandError(`${first} is only for ingest keys (--scope ingest)`);
   } else if (ads.length > 0) {
@@ -129,6 +134,7 @@ function parseCreate(values: Values, operands: string[]): Command {
     origins: [...new Set(origins)],
     rate: rate === undefined ? undefined : Number(rate),
     signed,
+    browser,
     ads: [...new Set(ads)],
   };
 }

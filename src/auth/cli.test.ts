@@ -59,6 +59,7 @@ describe("npm run keys", () => {
     expect(signingSecret).not.toBe("");
     expect(run.lines.at(-1)).toMatch(/^imp_ing_/);
     expect(JSON.parse(readFileSync(file, "utf8")).keys[1]).toMatchObject({ name: "pixel", signingSecret });
+    expect(JSON.parse(readFileSync(file, "utf8")).keys[1].browser).toBeUndefined();
     expect(keys("create", "--scope", "query", "--name", "dash").lines.at(-1)).toMatch(/^imp_qry_/);
   });
 
@@ -85,14 +86,22 @@ describe("npm run keys", () => {
     });
   });
 
+  it("create --browser marks a key for pages only", () => {
+    const run = keys("create", "--scope", "ingest", "--name", "page", "--browser");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/browser: +yes: requests without browser signals count as invalid traffic/);
+    expect(JSON.parse(readFileSync(file, "utf8")).keys[4]).toMatchObject({ name: "page", browser: true });
+  });
+
   it("list shows every key and its status, never a secret or hash", () => {
     const run = keys("list");
     expect(run.code).toBe(0);
-    expect(run.lines[0]).toMatch(/^NAME +SCOPE +CREATED +ORIGINS +ADS +RATE +SIGNED +STATUS$/);
-    expect(run.lines[1]).toMatch(/^web +ingest +\S+ +https:\/\/a\.example +- +500 +no +active$/);
-    expect(run.lines[2]).toMatch(/^pixel +ingest +\S+ +any +- +- +yes +active$/);
-    expect(run.lines[3]).toMatch(/^dash +query +\S+ +- +all +- +no +active$/);
-    expect(run.lines[4]).toMatch(/^acme +query +\S+ +- +acme-\*,acme:eu-\* +3 +no +active$/);
+    expect(run.lines[0]).toMatch(/^NAME +SCOPE +CREATED +ORIGINS +ADS +RATE +SIGNED +BROWSER +STATUS$/);
+    expect(run.lines[1]).toMatch(/^web +ingest +\S+ +https:\/\/a\.example +- +500 +no +no +active$/);
+    expect(run.lines[2]).toMatch(/^pixel +ingest +\S+ +any +- +- +yes +no +active$/);
+    expect(run.lines[3]).toMatch(/^dash +query +\S+ +- +all +- +no +- +active$/);
+    expect(run.lines[4]).toMatch(/^acme +query +\S+ +- +acme-\*,acme:eu-\* +3 +no +- +active$/);
+    expect(run.lines[5]).toMatch(/^page +ingest +\S+ +any +- +- +no +yes +active$/);
     expect(run.stdout).not.toContain(secret);
     expect(run.stdout).not.toContain(hashSecret(secret));
     expect(run.stdout).not.toContain(signingSecret);

@@ -17,12 +17,13 @@ import {
  */
 const path = resolve(process.env.API_KEYS_FILE || DEFAULT_KEYS_FILE);
 
-async function create({ scope, name, origins, rate, signed, ads }: Extract<Command, { command: "create" }>) {
+async function create({ scope, name, origins, rate, signed, browser, ads }: Extract<Command, { command: "create" }>) {
   const secret = newSecret(scope);
   const key: KeyRecord = { name, scope, sha256: hashSecret(secret), createdAt: new Date().toISOString() };
   if (origins.length > 0) key.origins = origins;
   if (rate !== undefined) key.rate = rate;
   if (signed) key.signingSecret = newSigningSecret();
+  if (browser) key.browser = true;
   if (ads.length > 0) key.ads = ads;
   await editKeysFile(path, (file) => {
     if (file.keys.some((k) => k.name === name)) {
@@ -36,6 +37,7 @@ async function create({ scope, name, origins, rate, signed, ads }: Extract<Comma
     console.log(`  origins: ${origins.length > 0 ? origins.join(", ") : "any"}`);
     console.log(`  rate:    ${rate === undefined ? "no limit" : `${rate} events/s`}`);
     console.log(`  signed:  ${signed ? "yes" : "no"}`);
+    console.log(`  browser: ${browser ? "yes: requests without browser signals count as invalid traffic" : "no"}`);
   } else {
     console.log(`  ads:     ${ads.length > 0 ? ads.join(", ") : "every ad"}`);
     console.log(`  rate:    ${rate === undefined ? "the API's default (QUERY_RATE_PER_KEY)" : `${rate} requests/s`}`);
@@ -62,9 +64,10 @@ function list(): void {
     k.ads?.join(",") ?? (k.scope === "query" ? "all" : "-"),
     k.rate === undefined ? "-" : String(k.rate),
     k.signingSecret ? "yes" : "no",
+    k.browser ? "yes" : k.scope === "ingest" ? "no" : "-",
     k.revokedAt ? `revoked ${k.revokedAt}` : "active",
   ]);
-  const table = [["NAME", "SCOPE", "CREATED", "ORIGINS", "ADS", "RATE", "SIGNED", "STATUS"], ...rows];
+  const table = [["NAME", "SCOPE", "CREATED", "ORIGINS", "ADS", "RATE", "SIGNED", "BROWSER", "STATUS"], ...rows];
   const widths = table[0]?.map((_, column) => Math.max(...table.map((row) => row[column]?.length ?? 0))) ?? [];
   const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ");
   for (const row of table) console.log(line(row).trimEnd());

@@ -14,6 +14,7 @@ const file: KeysFile = {
       origins: ["https://a.example"],
       rate: 100,
       signingSecret: "ab".repeat(32),
+      browser: true,
     },
     { name: "dash", scope: "query", sha256: hashSecret("imp_qry_dash"), createdAt },
     { name: "acme", scope: "query", sha256: hashSecret("imp_qry_acme"), createdAt, rate: 5, ads: ["acme-*"] },
@@ -32,6 +33,7 @@ describe("Keyring", () => {
       rate: 100,
       ads: undefined,
       signingSecret: "ab".repeat(32),
+      browser: true,
     });
     expect(keyring.authenticate("imp_qry_dash")).toEqual({
       name: "dash",
@@ -40,6 +42,7 @@ describe("Keyring", () => {
       rate: undefined,
       ads: undefined,
       signingSecret: undefined,
+      browser: false,
     });
     const acme = keyring.authenticate("imp_qry_acme");
     expect(acme).toMatchObject({ name: "acme", scope: "query", rate: 5 });

@@ -14,6 +14,8 @@ export interface ApiKey {
   ads: AdScope | undefined;
   /** HMAC key (hex) of a signed key: its pixel URLs must carry a valid signature. */
   signingSecret: string | undefined;
+  /** Ingest keys created with --browser: a request without browser signals is non-browser traffic. */
+  browser: boolean;
 }
 
 /** The active keys of one version of the keys file. */
@@ -32,6 +34,7 @@ export class Keyring {
           rate: k.rate,
           ads: k.ads && new AdScope(k.ads),
           signingSecret: k.signingSecret,
+          browser: k.browser === true,
         },
       }));
   }

@@ -88,7 +88,7 @@ describe("readKeysFile", () => {
     );
   });
 
-  it("refuses origins or a signing secret on a query key, ads on an ingest key, and two keys with one name or one secret", () => {
+  it("refuses origins, a signing secret or --browser on a query key, ads on an ingest key, and two keys with one name or one secret", () => {
     const message = problem({
       version: 1,
       keys: [{ ...query, origins: ["https://a.example"], signingSecret: hex("b") }],
@@ -98,6 +98,9 @@ describe("readKeysFile", () => {
     );
     expect(problem({ version: 1, keys: [{ ...ingest, ads: ["a-*"] }] })).toMatch(
       "keys.0.ads: only a query key can have ads",
+    );
+    expect(problem({ version: 1, keys: [{ ...query, browser: true }] })).toMatch(
+      "keys.0.browser: only an ingest key can have browser",
     );
     expect(problem({ version: 1, keys: [ingest, { ...query, name: "web-1" }] })).toMatch(
       "keys.1.name: same name as keys.0",

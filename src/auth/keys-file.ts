@@ -69,10 +69,12 @@ const keySchema = z
       .optional(),
     /** HMAC key for signed pixel URLs; the API needs it in the clear to verify them. */
     signingSecret: hex64.optional(),
+    /** Ingest keys only: for browsers; a request without browser signals is labelled non_browser traffic. */
+    browser: z.literal(true).optional(),
     revokedAt: instant.optional(),
   })
   .superRefine((key, ctx) => {
-    const only = (scope: Scope, fields: readonly ("origins" | "signingSecret" | "ads")[]) => {
+    const only = (scope: Scope, fields: readonly ("origins" | "signingSecret" | "browser" | "ads")[]) => {
       if (key.scope === scope) return;
       for (const field of fields) {
         if (key[field] !== undefined) {
@@ -84,7 +86,7 @@ const keySchema = z
         }
       }
     };
-    only("ingest", ["origins", "signingSecret"]);
+    only("ingest", ["origins", "signingSecret", "browser"]);
     only("query", ["ads"]);
   });
 

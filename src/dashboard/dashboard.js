@@ -15,6 +15,16 @@ const $ = (id) => document.getElementById(id);
 const number = new Intl.NumberFormat("en-US");
 const decimal = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
+const percent = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 });
+/** The invalid reasons in a person's words (src/traffic/labels.ts); a reason not listed shows as it is. */
+const REASONS = {
+  prefetch: "Prefetch",
+  headless: "Headless",
+  bot: "Bot",
+  non_browser: "Non-browser",
+  ip_range: "Listed IP",
+  activity: "Activity",
+};
 
 const state = {
   minutes: Number($("window").value),
@@ -29,6 +39,7 @@ const state = {
   /** When each card was last read: its figures are from then while a read fails. */
   topAt: undefined,
   pipelineAt: undefined,
+  trafficAt: undefined,
 };
 
 function readKey() {
@@ -289,6 +300,33 @@ function renderPipeline(now) {
   state.previous = now;
 }
 
+/** The window's gross, net and invalid share, and a tile per invalid reason, most impressions first. */
+function renderTraffic({ total }) {
+  $("t-gross").textContent = number.format(total.gross);
+  $("t-net").textContent = number.format(total.net);
+  $("t-invalid-share").textContent = total.gross > 0 ? percent.format(total.invalid / total.gross) : "—";
+  $("t-gross").dataset.value = String(total.gross);
+  $("t-net").dataset.value = String(total.net);
+  $("t-invalid-share").dataset.value = String(total.invalid);
+  const reasons = Object.entries(total.reasons).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
+  $("t-reasons").replaceChildren(
+    ...reasons.map(([reason, n]) => {
+      const tile = document.createElement("div");
+      const name = document.createElement("dt");
+      name.textContent = REASONS[reason] ?? reason;
+      name.title = reason;
+      const count = document.createElement("dd");
+      count.textContent = number.format(n);
+      count.dataset.value = String(n);
+      count.id = `t-reason-${reason}`;
+      tile.append(name, count);
+      return tile;
+    }),
+  );
+  $("t-reasons").hidden = reasons.length === 0;
+  $("traffic-window").textContent = `last ${windowLabel(state.minutes)}`;
+}
+
 /** Why a read failed, in a person's words: which engine is away, or what the API said. */
 function reason(error) {
   if (error instanceof ApiError) {
@@ -340,9 +378,17 @@ async function readTop(minutes) {
 async function refresh() {
   clearTimeout(state.timer);
   const generation = state.generation;
-  const [top, pipeline] = await Promise.allSettled([readTop(state.minutes), api("stats/pipeline", [])]);
+  const [top, pipeline, traffic] = await Promise.allSettled([
+    readTop(state.minutes),
+    api("stats/pipeline", []),
+    // Its totals cover every ad (a tenant key's ads); `limit` keeps the per-ad part, unused here, small.
+    api("stats/ivt", [
+      ["timeWindowMinutes", state.minutes],
+      ["limit", 1],
+    ]),
+  ]);
   if (generation !== state.generation) return;
-  const refused = [top, pipeline].find((r) => r.status === "rejected" && r.reason instanceof KeyNeeded);
+  const refused = [top, pipeline, traffic].find((r) => r.status === "rejected" && r.reason instanceof KeyNeeded);
   if (refused) {
     askForKey(refused.reason.message);
     return; // no polling until a key is given
@@ -357,7 +403,12 @@ async function refresh() {
     state.pipelineAt = new Date();
   }
   notice(["pipeline-notice"], pipeline.reason, state.pipelineAt, [$("tiles")]);
-  const failed = [top, pipeline].filter((r) => r.status === "rejected" && !(r.reason instanceof OutOfScope));
+  if (traffic.status === "fulfilled") {
+    renderTraffic(traffic.value);
+    state.trafficAt = new Date();
+  }
+  notice(["traffic-notice"], traffic.reason, state.trafficAt, [$("traffic-tiles"), $("t-reasons")]);
+  const failed = [top, pipeline, traffic].filter((r) => r.status === "rejected" && !(r.reason instanceof OutOfScope));
   document.body.dataset.state = failed.length > 0 ? "down" : "ready";
   if (failed.length > 0) setStatus(`${reason(failed[0].reason)}; retrying`, true);
   else setStatus(`updated ${new Date().toLocaleTimeString()}`);

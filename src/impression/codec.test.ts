@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { encodeImpressionBytes, validImpressionEncoder } from "./codec.ts";
+import { encodeImpressionBytes, impressionCheck } from "./codec.ts";
 import { impressionSchema } from "./schema.ts";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const limits = { maxFutureSkewMs: 60_000, retentionDays: 30, now: () => NOW };
 const schema = impressionSchema(limits);
-const encodeValid = validImpressionEncoder(limits);
+const check = impressionCheck(limits);
+/** The fast path as the batches use it: the value of an item the check passes, else undefined. */
+const encodeValid = (item: unknown, receivedAt: number) =>
+  check(item) ? encodeImpressionBytes(item, receivedAt) : undefined;
 const RETENTION_MS = 30 * 86_400_000;
 const valid = { id: "5f1c2f8e-3c1a-4b7e-9f4e-2d7c1a9b0e11", ts: NOW - 1000, userId: "user_42", adId: "ad:7" };
 /** When the API received the items: the time an item sent without ts gets. */
@@ -52,6 +55,16 @@ function corpus(): unknown[] {
     for (const value of identifiers) items.push({ ...valid, [field]: value });
   }
   for (const ts of [...timestamps, undefined]) items.push({ ...valid, ts });
+  // What a sender may say of the viewer: valid, at the edges, and of the wrong type.
+  for (const userAgent of ["Mozilla/5.0 (X11; Linux x86_64)", "", "a".repeat(1024), "a".repeat(1025), 7, null]) {
+    items.push({ ...valid, userAgent });
+  }
+  for (const ip of ["203.0.113.9", "2001:db8::1", "::ffff:192.0.2.1", "1.2.3", "01.2.3.4", "example.com", 7]) {
+    items.push({ ...valid, ip });
+  }
+  for (const webdriver of [true, false, "true", 1, null]) items.push({ ...valid, webdriver });
+  // The API's own fields are never taken from a sender.
+  items.push({ ...valid, traffic: "valid" }, { ...valid, ipPrefix: "203.0.113.0/24" });
   for (const field of Object.keys(valid)) {
     const { [field as keyof typeof valid]: _, ...rest } = valid;
     items.push(rest, { ...rest, campaign: "x" });
@@ -61,7 +74,7 @@ function corpus(): unknown[] {
   return items;
 }
 
-describe("validImpressionEncoder", () => {
+describe("impressionCheck, the batches' fast path", () => {
   it("gives encodeImpressionBytes' value for a valid impression", () => {
     expect(encodeValid(valid, RECEIVED_AT)).toEqual(encodeImpressionBytes(valid));
   });
@@ -83,5 +96,16 @@ describe("validImpressionEncoder", () => {
     }
     // The corpus holds valid items at each edge (longest ids, ts at the skew and retention limits).
     expect(accepted).toBeGreaterThan(10);
+  });
+
+  it("writes the stamp's fields after the sender's, and neither the viewer's fields nor an absent stamp field", () => {
+    const sent = { ...valid, userAgent: "curl/8.5.0", ip: "203.0.113.9", webdriver: true };
+    expect(String(encodeImpressionBytes(sent, RECEIVED_AT, { traffic: "bot", ipPrefix: "203.0.113.0/24" }))).toBe(
+      JSON.stringify({ ...valid, traffic: "bot", ipPrefix: "203.0.113.0/24" }),
+    );
+    expect(String(encodeImpressionBytes(sent, RECEIVED_AT, { traffic: "valid" }))).toBe(
+      JSON.stringify({ ...valid, traffic: "valid" }),
+    );
+    expect(String(encodeImpressionBytes(sent, RECEIVED_AT))).toBe(JSON.stringify(valid));
   });
 });

@@ -3,22 +3,61 @@
  * the Kafka codec, the ClickHouse row and the test fixtures: adding a field starts here (docs/DESIGN.md).
  * - `identifier`: 1-128 characters of A-Z a-z 0-9 . _ : - (needs no escaping in JSON, URLs or logs).
  * - `epochMillis`: an integer, epoch milliseconds, within the retention and the allowed clock skew.
+ * - `trafficLabel`: `valid`, `unclassified` or the reason the event is invalid traffic (src/traffic/labels.ts).
+ * - `ipPrefix`: the viewer's network, never its address: `a.b.c.0/24` or an IPv6 `/48` (src/traffic/ip.ts).
+ *
+ * `setBy`: a `sender` field comes in the HTTP request; an `api` field is written by the API from what it knows
+ * of the viewer (never taken from a sender) and is optional on the wire: a message without it, from an API of
+ * before, is unclassified and has no network.
  */
 export const IMPRESSION_FIELDS = [
-  { name: "id", kind: "identifier", column: "id" },
-  { name: "ts", kind: "epochMillis", column: "ts" },
-  { name: "userId", kind: "identifier", column: "user_id" },
-  { name: "adId", kind: "identifier", column: "ad_id" },
+  { name: "id", kind: "identifier", column: "id", setBy: "sender" },
+  { name: "ts", kind: "epochMillis", column: "ts", setBy: "sender" },
+  { name: "userId", kind: "identifier", column: "user_id", setBy: "sender" },
+  { name: "adId", kind: "identifier", column: "ad_id", setBy: "sender" },
+  { name: "traffic", kind: "trafficLabel", column: "traffic", setBy: "api" },
+  { name: "ipPrefix", kind: "ipPrefix", column: "ip_prefix", setBy: "api" },
+] as const;
+
+/** The fields a sender sends, in wire order. */
+export const SENDER_FIELDS = IMPRESSION_FIELDS.filter((f) => f.setBy === "sender");
+
+/**
+ * What an HTTP sender may also say of the viewer, as evidence for classifying the traffic (docs/STATS.md). They
+ * decide the `api` fields and are never written to the wire themselves.
+ * - `userAgent`: the viewer's User-Agent, 1-1024 characters (a server reporting for the viewer).
+ * - `ip`: the viewer's IPv4 or IPv6 address (a server reporting for the viewer).
+ * - `webdriver`: true when the page's `navigator.webdriver` is (the tag reports it).
+ */
+export const VIEWER_FIELDS = [
+  { name: "userAgent", kind: "userAgent" },
+  { name: "ip", kind: "ipAddress" },
+  { name: "webdriver", kind: "flag" },
 ] as const;
 
 type Field = (typeof IMPRESSION_FIELDS)[number];
+type SenderField = Extract<Field, { setBy: "sender" }>;
+type ApiField = Extract<Field, { setBy: "api" }>;
 interface KindTypes {
   identifier: string;
   epochMillis: number;
+  trafficLabel: string;
+  ipPrefix: string;
+  userAgent: string;
+  ipAddress: string;
+  flag: boolean;
 }
 
-/** One impression as the API accepts it, as it travels on Kafka and as the worker stores it. */
-export type Impression = { [F in Field as F["name"]]: KindTypes[F["kind"]] };
+/** One impression as it travels on Kafka and as the worker stores it: the `api` fields may be absent. */
+export type Impression = { [F in SenderField as F["name"]]: KindTypes[F["kind"]] } & {
+  [F in ApiField as F["name"]]?: KindTypes[F["kind"]];
+};
 
-/** Its ClickHouse row: column names, times as ClickHouse DateTime64(3) text. */
-export type ImpressionRow = { [F in Field as F["column"]]: string };
+/** What an HTTP sender may say of the viewer besides the impression (VIEWER_FIELDS), each optional. */
+export type ViewerEvidence = { [F in (typeof VIEWER_FIELDS)[number] as F["name"]]?: KindTypes[F["kind"]] };
+
+/** What the API writes into an impression's `api` fields (absent: unclassified, no network). */
+export type Stamp = Pick<Impression, ApiField["name"]>;
+
+/** Its ClickHouse row: column names, times as ClickHouse DateTime64(3) text; an absent `api` field takes the column's default. */
+export type ImpressionRow = { [F in SenderField as F["column"]]: string } & { [F in ApiField as F["column"]]?: string };

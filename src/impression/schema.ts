@@ -1,19 +1,30 @@
 import { z } from "zod";
-import { IMPRESSION_FIELDS, type Impression } from "./fields.ts";
+import { isIpAddress } from "../traffic/ip.ts";
+import { IMPRESSION_FIELDS, type Impression, SENDER_FIELDS, type Stamp, type ViewerEvidence } from "./fields.ts";
 
 export type { Impression } from "./fields.ts";
 
 /**
  * An impression as a sender may send it over HTTP: `ts` may be left out, and the API then takes the time it
- * received the event (a browser's clock can be minutes off). On the wire it is always there.
+ * received the event (a browser's clock can be minutes off); on the wire it is always there. What the sender says
+ * of the viewer (ViewerEvidence) decides the fields the API sets (Stamp), and is not written itself.
  */
-export type SentImpression = Omit<Impression, "ts"> & { ts?: number };
+export type SentImpression = Omit<Impression, "ts" | keyof Stamp> & { ts?: number } & ViewerEvidence;
 
 /**
  * Ids are 1-128 characters of A-Z a-z 0-9 . _ : - : this covers UUIDs, ULIDs and most vendor ids,
  * needs no escaping in JSON, URLs or logs, and any such string is a valid ClickHouse String.
  */
 export const IDENTIFIER_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/**
+ * On the wire, a traffic label is any such word, not only the labels this version knows: a newer API's reason must
+ * not make an older worker dead-letter an acknowledged event.
+ */
+export const TRAFFIC_LABEL_PATTERN = /^[a-z][a-z0-9_]{0,31}$/;
+/** A network as the API writes it: an IPv4 or IPv6 address with a prefix length (src/traffic/ip.ts). */
+export const IP_PREFIX_PATTERN = /^[0-9a-f.:]{2,39}\/\d{1,3}$/;
+/** The longest `userAgent` a sender may report: real ones stay well under 512 characters. */
+export const USER_AGENT_MAX_LENGTH = 1024;
 const DAY_MS = 86_400_000;
 
 export interface ImpressionLimits {
@@ -25,13 +36,22 @@ export interface ImpressionLimits {
 }
 
 /** What each field means, for the API's document (GET /openapi.json). */
-const FIELD_DESCRIPTIONS: Record<keyof Impression, string> = {
+const FIELD_DESCRIPTIONS: Record<keyof Impression | keyof ViewerEvidence, string> = {
   id: "the impression's own id: copies with the same id (retries, fallbacks) are counted once",
   ts:
     "event time in epoch milliseconds, within the retention and at most MAX_FUTURE_SKEW_MS ahead; optional: " +
     "without it the event time is when the API received it",
   userId: "who saw the ad",
   adId: "the ad that was shown",
+  traffic: "set by the API: valid, unclassified or the reason the event is invalid traffic",
+  ipPrefix: "set by the API: the viewer's network (IPv4 /24, IPv6 /48), never its address",
+  userAgent:
+    "a server reporting for the viewer: the viewer's User-Agent, for classifying the traffic (docs/STATS.md); " +
+    "ignored on a request a page sends, whose own headers describe the viewer; not stored",
+  ip:
+    "a server reporting for the viewer: the viewer's IPv4 or IPv6 address, for classifying the traffic; ignored " +
+    "on a request a page sends; stored only as its network (IPv4 /24, IPv6 /48)",
+  webdriver: "true when the page's navigator.webdriver is (the tag reports it): a browser driven by automation",
 };
 
 /**
@@ -89,19 +109,53 @@ function epochMillisParam(field: string, limits: ImpressionLimits, meta: z.core.
   );
 }
 
-function validators(limits: ImpressionLimits, from: "json" | "query"): Record<string, z.ZodType> {
+/** The fields the API sets: optional on the wire, checked loosely (TRAFFIC_LABEL_PATTERN). */
+const API_FIELD_CHECKS: Record<keyof Stamp, z.ZodType> = {
+  traffic: z.string().regex(TRAFFIC_LABEL_PATTERN, "traffic must be a label: a-z, 0-9 and _").optional(),
+  ipPrefix: z.string().regex(IP_PREFIX_PATTERN, "ipPrefix must be an address and a prefix length").optional(),
+};
+
+/** What an HTTP sender may say of the viewer, each optional: in a JSON body, all three; in a pixel's URL, webdriver. */
+function viewerFields(from: "json" | "query"): Record<string, z.ZodType> {
+  const webdriver =
+    from === "json"
+      ? z.boolean({ error: "webdriver must be true or false" })
+      : z
+          .enum(["1", "0", "true", "false"], { error: "webdriver must be 1 or 0" })
+          .meta({ description: FIELD_DESCRIPTIONS.webdriver, examples: ["1"] })
+          .transform((value) => value === "1" || value === "true");
+  if (from === "query") return { webdriver: webdriver.optional() };
+  const userAgent = z
+    .string({ error: "userAgent must be a string" })
+    .min(1, "userAgent must not be empty")
+    .max(USER_AGENT_MAX_LENGTH, `userAgent must be at most ${USER_AGENT_MAX_LENGTH} characters`);
+  const ip = z.string({ error: "ip must be a string" }).refine(isIpAddress, "ip must be an IPv4 or IPv6 address");
+  return {
+    userAgent: userAgent
+      .meta({ description: FIELD_DESCRIPTIONS.userAgent, examples: ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) …"] })
+      .optional(),
+    ip: ip.meta({ description: FIELD_DESCRIPTIONS.ip, examples: ["203.0.113.7"] }).optional(),
+    webdriver: webdriver.meta({ description: FIELD_DESCRIPTIONS.webdriver, examples: [true] }).optional(),
+  };
+}
+
+/**
+ * Each field's check: a sender's fields and what it may say of the viewer (json, query), or every field of the
+ * wire, the API's own optional (wire).
+ */
+function validators(limits: ImpressionLimits, from: "json" | "query" | "wire"): Record<string, z.ZodType> {
   const [example] = exampleImpressions((limits.now ?? Date.now)());
-  return Object.fromEntries(
-    IMPRESSION_FIELDS.map((f) => {
-      const value = example[f.name];
-      const meta = { description: FIELD_DESCRIPTIONS[f.name], examples: [from === "json" ? value : String(value)] };
-      if (f.kind === "identifier") return [f.name, identifier(f.name).meta(meta)];
-      return [
-        f.name,
-        from === "json" ? epochMillis(f.name, limits).meta(meta) : epochMillisParam(f.name, limits, meta),
-      ];
-    }),
-  );
+  const sent = SENDER_FIELDS.map((f) => {
+    const value = example[f.name];
+    const meta = { description: FIELD_DESCRIPTIONS[f.name], examples: [from === "query" ? String(value) : value] };
+    if (f.kind === "identifier") return [f.name, identifier(f.name).meta(meta)];
+    return [f.name, from === "query" ? epochMillisParam(f.name, limits, meta) : epochMillis(f.name, limits).meta(meta)];
+  });
+  const rest =
+    from === "wire"
+      ? IMPRESSION_FIELDS.filter((f) => f.setBy === "api").map((f) => [f.name, API_FIELD_CHECKS[f.name]])
+      : Object.entries(viewerFields(from));
+  return Object.fromEntries([...sent, ...rest]);
 }
 
 const notAnObject = {
@@ -128,7 +182,7 @@ export function impressionSchema(limits: ImpressionLimits): z.ZodType<SentImpres
  * acknowledged event during a rolling deploy. See "The wire format" in docs/DESIGN.md.
  */
 export function wireImpressionSchema(limits: ImpressionLimits): z.ZodType<Impression> {
-  return z.object(validators(limits, "json"), notAnObject) as unknown as z.ZodType<Impression>;
+  return z.object(validators(limits, "wire"), notAnObject) as unknown as z.ZodType<Impression>;
 }
 
 /**

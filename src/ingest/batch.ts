@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { encodeImpressionBytes } from "../impression/codec.ts";
+import type { Stamp } from "../impression/fields.ts";
 import type { SentImpression } from "../impression/schema.ts";
 import type { KeyedRecord } from "../kafka/producer.ts";
 
@@ -36,6 +37,8 @@ export function parseNdjson(text: string): NdjsonBody {
 
 export interface ValidatedBatch {
   records: KeyedRecord[];
+  /** The accepted events' traffic labels, as many as records (undefined: unclassified). */
+  labels: (string | undefined)[];
   rejected: { index: number; error: string }[];
   /** How many of the rejected items were lines that are not JSON (the others failed the schema). */
   malformed: number;
@@ -44,22 +47,29 @@ export interface ValidatedBatch {
 /** How a batch's items are judged: the impression schema, and its allocation-free fast path for valid items. */
 export interface BatchValidation {
   schema: z.ZodType<SentImpression>;
-  /** The Kafka value of an item the schema accepts, or undefined to let the schema judge it (validImpressionEncoder). */
-  encodeValid: (item: unknown, receivedAt: number) => Buffer | undefined;
+  /** True for an item the schema accepts as it is, false to let the schema judge it (impressionCheck). */
+  check: (item: unknown) => item is SentImpression;
 }
 
 /**
- * Validates each item on its own: valid ones become Kafka records keyed by id, the others say why not. An item
- * without `ts` gets `receivedAt`, when the API received the batch.
+ * Validates each item on its own: valid ones become Kafka records keyed by id, stamped by `stampOf` (their
+ * traffic label), the others say why not. An item without `ts` gets `receivedAt`, when the API received the batch.
  */
 export function validateBatch(
   items: readonly unknown[],
-  { schema, encodeValid }: BatchValidation,
+  { schema, check }: BatchValidation,
   receivedAt: number,
+  stampOf: (event: SentImpression) => Stamp | undefined,
 ): ValidatedBatch {
   const records: KeyedRecord[] = [];
+  const labels: (string | undefined)[] = [];
   const rejected: ValidatedBatch["rejected"] = [];
   let malformed = 0;
+  const accept = (event: SentImpression) => {
+    const stamp = stampOf(event);
+    records.push({ key: event.id, value: encodeImpressionBytes(event, receivedAt, stamp) });
+    labels.push(stamp?.traffic);
+  };
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
     if (item instanceof MalformedLine) {
@@ -67,17 +77,13 @@ export function validateBatch(
       malformed++;
       continue;
     }
-    const value = encodeValid(item, receivedAt);
-    if (value !== undefined) {
-      records.push({ key: (item as SentImpression).id, value });
+    if (check(item)) {
+      accept(item);
       continue;
     }
     const result = schema.safeParse(item);
-    if (result.success) {
-      records.push({ key: result.data.id, value: encodeImpressionBytes(result.data, receivedAt) });
-    } else {
-      rejected.push({ index, error: result.error.issues.map((issue) => issue.message).join("; ") });
-    }
+    if (result.success) accept(result.data);
+    else rejected.push({ index, error: result.error.issues.map((issue) => issue.message).join("; ") });
   }
-  return { records, rejected, malformed };
+  return { records, labels, rejected, malformed };
 }

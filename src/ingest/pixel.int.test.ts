@@ -47,7 +47,8 @@ describe("GET /pixel.gif", () => {
   it("keeps the ts it is given", async () => {
     const event = makeImpression(suffix, { ts: Date.now() - 60_000 });
     expect((await pixel({ ...event })).statusCode).toBe(200);
-    expect(await onTopic(event.id)).toEqual(event);
+    // Labelled from the request (src/ingest/traffic.int.test.ts): inject's user agent, lightMyRequest, is a bot's.
+    expect(await onTopic(event.id)).toEqual({ ...event, traffic: "bot", ipPrefix: "127.0.0.0/24" });
   });
 
   it.each([

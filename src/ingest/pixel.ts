@@ -3,8 +3,12 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { ChargeEvents } from "../api/auth.ts";
 import { encodeImpressionBytes } from "../impression/codec.ts";
+import type { ViewerEvidence } from "../impression/fields.ts";
 import { type Impression, type ImpressionLimits, impressionQuerySchema } from "../impression/schema.ts";
+import type { TrafficClassifier } from "../traffic/classify.ts";
+import { UNCLASSIFIED } from "../traffic/labels.ts";
 import { DELIVERY_ERRORS, type Deliver } from "./deliver.ts";
+import { requestFacts } from "./viewer.ts";
 
 /** The smallest transparent 1x1 GIF (43 bytes). */
 export const PIXEL_GIF = Buffer.from("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7", "base64");
@@ -27,20 +31,27 @@ export interface PixelOptions {
   deliver: Deliver;
   limits: ImpressionLimits;
   chargeEvents: ChargeEvents;
+  /** Labels the impression's traffic from the request's headers; undefined: unclassified. */
+  traffic?: TrafficClassifier;
+  /** Counts acknowledged events by traffic label; undefined when metrics are off. */
+  countTraffic?: (label: string, events: number) => void;
 }
 
 /**
  * GET /pixel.gif?id=…&adId=…&userId=…[&ts=…]: the impression an `<img>` tag fires. Answers the GIF only
  * after Kafka's ack, like POST /event; without `ts` the event time is when the request arrived.
  */
-export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, { deliver, limits, chargeEvents }) => {
+export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, options) => {
+  const { deliver, limits, chargeEvents, traffic, countTraffic } = options;
   const querystring = impressionQuerySchema(limits, pixelAuthParams);
   const schema = {
     tags: ["ingest"],
     summary: "The impression an <img> fires",
     description:
       "The impression's fields as query parameters, `ts` as digits; without `ts` the event time is when the " +
-      "request arrived. Any other parameter is an error. Signed keys also need `exp` and `sig` (and no `ts`).",
+      "request arrived; `webdriver=1` when the page's navigator.webdriver is. Any other parameter is an error. " +
+      "Signed keys also need `exp` and `sig` (and no `ts`). The request's own headers describe the viewer, for " +
+      "classifying the traffic (docs/STATS.md).",
     querystring,
     response: {
       200: {
@@ -59,10 +70,14 @@ export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, { delive
       exp: _exp,
       sig: _sig,
       ...fields
-    } = request.query as Partial<Impression> & Record<keyof typeof pixelAuthParams, string | undefined>;
-    const event = { ...fields, ts: fields.ts ?? receivedAt } as Impression;
+    } = request.query as Partial<Impression> &
+      ViewerEvidence &
+      Record<keyof typeof pixelAuthParams, string | undefined>;
+    const event = { ...fields, ts: fields.ts ?? receivedAt } as Impression & ViewerEvidence;
     chargeEvents(request, reply, 1);
-    await deliver("/pixel.gif", [{ key: event.id, value: encodeImpressionBytes(event) }]);
+    const stamp = traffic?.stamp(traffic.request(requestFacts(request, "pixel")), event, receivedAt);
+    await deliver("/pixel.gif", [{ key: event.id, value: encodeImpressionBytes(event, receivedAt, stamp) }]);
+    countTraffic?.(stamp?.traffic ?? UNCLASSIFIED, 1);
     return reply.code(200).headers(NO_CACHE).type("image/gif").send(PIXEL_GIF);
   });
 };

@@ -7,13 +7,16 @@ import type { ChargeEvents } from "../api/auth.ts";
 import { BODY_ERRORS } from "../api/errors.ts";
 import { responses } from "../api/schemas.ts";
 import { AppError } from "../errors.ts";
-import { encodeImpressionBytes, impressionCheck, validImpressionEncoder } from "../impression/codec.ts";
+import { encodeImpressionBytes, impressionCheck } from "../impression/codec.ts";
 import { exampleImpressions, impressionSchema, type SentImpression } from "../impression/schema.ts";
+import type { TrafficClassifier } from "../traffic/classify.ts";
+import { UNCLASSIFIED } from "../traffic/labels.ts";
 import { Admission, type BodyAccount } from "./admission.ts";
 import { NdjsonBody, parseNdjson, validateBatch } from "./batch.ts";
 import { DELIVERY_ERRORS, type Deliver } from "./deliver.ts";
 import { type BodyDone, BodyIntake, INTAKE_ERRORS, type IntakeLimits } from "./intake.ts";
 import { BatchScan } from "./scan.ts";
+import { requestFacts } from "./viewer.ts";
 
 export interface IngestOptions {
   deliver: Deliver;
@@ -29,6 +32,10 @@ export interface IngestOptions {
   chargeEvents: ChargeEvents;
   /** Every body's budgets: its minimum rate, and the bodies one client or key may send at once. */
   bodies: IntakeLimits;
+  /** Labels each event's traffic (src/traffic/); undefined (IVT_CLASSIFICATION=off): every event unclassified. */
+  traffic?: TrafficClassifier;
+  /** Counts acknowledged events by traffic label; undefined when metrics are off. */
+  countTraffic?: (label: string, events: number) => void;
 }
 
 /**
@@ -128,12 +135,25 @@ function batchBodies(event: z.ZodType<SentImpression>, maxEvents: number) {
   return { "application/json": array, "text/plain": array, "application/x-ndjson": ndjson };
 }
 
+/** Counts a batch's labels: runs of one label (the usual batch has one) are counted at once. */
+function countLabels(labels: readonly (string | undefined)[], count: (label: string, events: number) => void): void {
+  let run = 0;
+  for (let i = 0; i < labels.length; i++) {
+    run++;
+    if (i === labels.length - 1 || labels[i + 1] !== labels[i]) {
+      count(labels[i] ?? UNCLASSIFIED, run);
+      run = 0;
+    }
+  }
+}
+
 /** POST /event (one impression) and POST /events (JSON array or NDJSON); 202 only after Kafka's ack. */
 export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, options) => {
   const { deliver } = options;
   const limits = { maxFutureSkewMs: options.maxFutureSkewMs, retentionDays: options.retentionDays };
   const schema = impressionSchema(limits);
-  const batchValidation = { schema, encodeValid: validImpressionEncoder(limits) };
+  const batchValidation = { schema, check: impressionCheck(limits) };
+  const { traffic, countTraffic } = options;
   const intake = new BodyIntake(options.bodies);
   // A stop cuts the bodies still arriving at once; the requests already received are answered.
   app.addHook("preClose", (done) => {
@@ -172,7 +192,10 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
     async (request, reply) => {
       const event = request.body;
       options.chargeEvents(request, reply, 1);
-      await deliver("/event", [{ key: event.id, value: encodeImpressionBytes(event, Date.now()) }]);
+      const receivedAt = Date.now();
+      const stamp = traffic?.stamp(traffic.request(requestFacts(request, "post")), event, receivedAt);
+      await deliver("/event", [{ key: event.id, value: encodeImpressionBytes(event, receivedAt, stamp) }]);
+      countTraffic?.(stamp?.traffic ?? UNCLASSIFIED, 1);
       // As the untyped reply: the typed one takes the body as an object, not the already serialized text.
       return (reply as FastifyReply).code(202).type("application/json; charset=utf-8").send(ONE_ACCEPTED);
     },
@@ -241,7 +264,11 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
           );
         }
         options.chargeEvents(request, reply, items.length);
-        const { records, rejected, malformed } = validateBatch(items, batchValidation, receivedAt);
+        // The request's headers are read once, whatever the number of events.
+        const signals = traffic?.request(requestFacts(request, "post"));
+        const stampOf = (event: SentImpression) =>
+          traffic?.stamp(signals as NonNullable<typeof signals>, event, receivedAt);
+        const { records, labels, rejected, malformed } = validateBatch(items, batchValidation, receivedAt, stampOf);
         // The parsed items outweigh the records: let them go while the records wait for Kafka's ack.
         request.body = undefined;
         if (malformed > 0) options.countRejected?.("malformed_json", malformed);
@@ -252,6 +279,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app, optio
           });
         }
         await deliver("/events", records);
+        if (countTraffic) countLabels(labels, countTraffic);
         return reply.code(202).send({ accepted: records.length, rejected });
       },
     );

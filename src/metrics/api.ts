@@ -43,6 +43,18 @@ export function apiMetrics(registry: Registry, bufferedBytes: () => number) {
       receivedSince.clear();
     },
   });
+  // The same for the traffic labels of those events.
+  const trafficSince = new Map<string, number>();
+  const traffic = new Counter({
+    name: "impressions_traffic_total",
+    help: "Events acknowledged by Kafka and answered 2xx, by traffic label: valid, unclassified or the invalid reason.",
+    labelNames: ["traffic"] as const,
+    registers,
+    collect() {
+      for (const [label, events] of trafficSince) this.labels(label).inc(events);
+      trafficSince.clear();
+    },
+  });
   const requestSeries = seriesOf((route, method, status) => requestDuration.labels(route, method, status));
   const produceDuration = new Histogram({
     name: "kafka_produce_duration_seconds",
@@ -53,6 +65,7 @@ export function apiMetrics(registry: Registry, bufferedBytes: () => number) {
   return {
     requestDuration,
     received,
+    traffic,
     /** One answered request: its route pattern, method, status and time from request to response. */
     observeRequest(route: string, method: string, status: number, seconds: number): void {
       requestSeries(route, method, String(status)).observe(seconds);
@@ -60,6 +73,10 @@ export function apiMetrics(registry: Registry, bufferedBytes: () => number) {
     /** Events acknowledged by Kafka and answered 2xx on `route`. */
     countReceived(route: string, events: number): void {
       receivedSince.set(route, (receivedSince.get(route) ?? 0) + events);
+    },
+    /** Events acknowledged by Kafka and answered 2xx, with the traffic label `label`. */
+    countTraffic(label: string, events: number): void {
+      trafficSince.set(label, (trafficSince.get(label) ?? 0) + events);
     },
     /** One produce request settled by Kafka, `seconds` after it was sent; a request carries many senders' events. */
     observeProduce(seconds: number): void {

@@ -14,6 +14,8 @@ export interface WindowQuery {
   kind?: string;
   /** Only events with one of these traffic labels; absent counts every label (gross). */
   traffic?: readonly string[];
+  /** Only events with none of these traffic labels (the invalid ones: any label but valid and unclassified). */
+  excludeTraffic?: readonly string[];
 }
 
 export interface RankedQuery extends WindowQuery {
@@ -40,9 +42,11 @@ export interface Reach {
  * the raw table and the rollup. For all ads or all labels no condition on them (an always-true `OR` is still
  * evaluated on every row).
  */
-function rowFilter({ adIds, adPatterns = [], traffic }: WindowQuery): string {
+export function rowFilter({ adIds, adPatterns = [], traffic, excludeTraffic }: WindowQuery): string {
   const kind = " AND kind IN {kinds:Array(String)}";
-  const labels = traffic === undefined ? "" : " AND traffic IN {traffic:Array(String)}";
+  const labels =
+    (traffic === undefined ? "" : " AND traffic IN {traffic:Array(String)}") +
+    (excludeTraffic === undefined ? "" : " AND traffic NOT IN {excludeTraffic:Array(String)}");
   const ids = adIds.length === 0 ? "" : " AND ad_id IN {adIds:Array(String)}";
   if (adPatterns.length === 0) return `${kind}${labels}${ids}`;
   return `${kind}${labels}${ids} AND (${adPatterns.map((_, i) => `ad_id LIKE {adLike${i}:String}`).join(" OR ")})`;
@@ -61,9 +65,9 @@ const ROLLUP_EDGE_MINUTES = `((minute >= toDateTime({fullFromSeconds:UInt32}, 'U
       OR (minute >= toDateTime({hourToSeconds:UInt32}, 'UTC') AND minute < toDateTime({fullToSeconds:UInt32}, 'UTC')))`;
 
 /** Implicit projections (a part's min/max/count) never serve a GROUP BY, yet ClickHouse plans them for every read. */
-const READ_SETTINGS = { optimize_use_implicit_projections: 0 } as const;
+export const READ_SETTINGS = { optimize_use_implicit_projections: 0 } as const;
 
-function windowParams(window: SplitWindow, q: RankedQuery) {
+export function windowParams(window: SplitWindow, q: RankedQuery) {
   return {
     ...window,
     fullFromSeconds: window.fullFrom / 1000,
@@ -73,40 +77,47 @@ function windowParams(window: SplitWindow, q: RankedQuery) {
     adIds: q.adIds,
     kinds: storedValues([q.kind ?? DEFAULT_KIND], DEFAULT_KIND),
     ...(q.traffic === undefined ? {} : { traffic: storedValues(q.traffic, DEFAULT_TRAFFIC) }),
+    ...(q.excludeTraffic === undefined ? {} : { excludeTraffic: storedValues(q.excludeTraffic, DEFAULT_TRAFFIC) }),
     ...Object.fromEntries((q.adPatterns ?? []).map((pattern, i) => [`adLike${i}`, pattern])),
     ...(q.limit === undefined ? {} : { limit: q.limit }),
   };
 }
 
-/** The statement behind `countPerAd`, for callers that run it themselves (the stats benchmark). */
-export function countPerAdQuery(q: RankedQuery) {
-  const window = splitWindow(q.now, q.minutes);
-  const filter = rowFilter(q);
-  const ranked = q.limit === undefined ? "" : "ORDER BY impressions DESC, ad_id LIMIT {limit:UInt32}";
-  const statement = (query: string) => ({
-    query,
-    query_params: windowParams(window, q),
-    clickhouse_settings: READ_SETTINGS,
-  });
-  // No whole minute (N=1): the window is one range of the raw table, read as the plain count would read it.
+/**
+ * Selects summing the window's events by `keys` (columns both tables have), as `keys…, <as>`: the raw table's edges
+ * and, as the window needs them, the rollup's edge minutes and its whole hours (each table read costs a few ms even
+ * when empty, so only the levels the window needs are read). Without a whole minute (N=1), the window is one range
+ * of the raw table, read as the plain count would read it.
+ */
+export function countParts(window: SplitWindow, filter: string, keys: string, as = "n"): string[] {
   if (window.fullFrom === window.fullTo) {
-    return statement(
-      `SELECT ad_id, count() AS impressions FROM impressions WHERE ${RAW_WINDOW}${filter} GROUP BY ad_id ${ranked}`,
-    );
+    return [`SELECT ${keys}, count() AS ${as} FROM impressions WHERE ${RAW_WINDOW}${filter} GROUP BY ${keys}`];
   }
-  // Each table read costs a few ms even when empty: only the levels the window needs are read.
-  const parts = [`SELECT ad_id, count() AS n FROM impressions WHERE ${RAW_EDGES}${filter} GROUP BY ad_id`];
+  const parts = [`SELECT ${keys}, count() AS n FROM impressions WHERE ${RAW_EDGES}${filter} GROUP BY ${keys}`];
   if (window.fullFrom < window.hourFrom || window.hourTo < window.fullTo) {
     parts.push(
-      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_EDGE_MINUTES}${filter} GROUP BY ad_id`,
+      `SELECT ${keys}, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_EDGE_MINUTES}${filter} GROUP BY ${keys}`,
     );
   }
   if (window.hourFrom < window.hourTo) {
     parts.push(
-      `SELECT ad_id, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_HOURS}${filter} GROUP BY ad_id`,
+      `SELECT ${keys}, sum(impressions) AS n FROM impressions_per_minute WHERE ${ROLLUP_HOURS}${filter} GROUP BY ${keys}`,
     );
   }
-  return statement(`SELECT ad_id, sum(n) AS impressions FROM (${parts.join(" UNION ALL ")}) GROUP BY ad_id ${ranked}`);
+  return parts;
+}
+
+/** The statement behind `countPerAd`, for callers that run it themselves (the stats benchmark). */
+export function countPerAdQuery(q: RankedQuery) {
+  const window = splitWindow(q.now, q.minutes);
+  const ranked = q.limit === undefined ? "" : "ORDER BY impressions DESC, ad_id LIMIT {limit:UInt32}";
+  const filter = rowFilter(q);
+  // No whole minute (N=1): one part, the plain count of the raw range, as it is.
+  const query =
+    window.fullFrom === window.fullTo
+      ? `${countParts(window, filter, "ad_id", "impressions")[0]} ${ranked}`
+      : `SELECT ad_id, sum(n) AS impressions FROM (${countParts(window, filter, "ad_id").join(" UNION ALL ")}) GROUP BY ad_id ${ranked}`;
+  return { query, query_params: windowParams(window, q), clickhouse_settings: READ_SETTINGS };
 }
 
 /** Impressions per ad with ts in (now − minutes, now]; ads without any are absent. */

@@ -1,9 +1,18 @@
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Config } from "../config.ts";
-import { countPerAd, reachPerAd, timeSeries } from "./queries.ts";
+import { NET_LABELS } from "../traffic/labels.ts";
+import { trafficPerAd } from "./ivt.ts";
+import { countPerAd, reachPerAd, timeSeries, type WindowQuery } from "./queries.ts";
 import { connectionClosed, type StatsReader } from "./reader.ts";
-import { reachQuerySchema, responses, statsQuerySchema, timeSeriesQuerySchema } from "./schemas.ts";
+import {
+  ivtQuerySchema,
+  reachQuerySchema,
+  responses,
+  statsQuerySchema,
+  type TrafficView,
+  timeSeriesQuerySchema,
+} from "./schemas.ts";
 
 export interface StatsOptions {
   reader: StatsReader;
@@ -21,7 +30,13 @@ function tenantFilter(request: FastifyRequest, adIds: string[]): { adIds: string
   return { adIds, adPatterns: key.ads.likePatterns };
 }
 
-/** GET /stats, /stats/timeseries and /stats/reach: see docs/STATS.md. */
+/** The labels a view counts: net (valid and unclassified), gross (all), invalid (all but the net ones). */
+function trafficFilter(view: TrafficView): Pick<WindowQuery, "traffic" | "excludeTraffic"> {
+  if (view === "net") return { traffic: NET_LABELS };
+  return view === "invalid" ? { excludeTraffic: NET_LABELS } : {};
+}
+
+/** GET /stats, /stats/timeseries, /stats/reach and /stats/ivt: see docs/STATS.md. */
 export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { reader, config }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const statsQuery = statsQuerySchema(config.RETENTION_DAYS);
@@ -43,7 +58,9 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { r
       schema: {
         tags,
         summary: "Impressions per ad in the last N minutes",
-        description: "Exact counts on event time over (now − N min, now]; ads without impressions are absent.",
+        description:
+          "Exact counts on event time over (now − N min, now]; ads without impressions are absent. Net of invalid " +
+          "traffic unless `traffic` says otherwise.",
         querystring: statsQuery,
         response: { 200: responses.counts },
         errors,
@@ -54,6 +71,7 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { r
         now: Date.now(),
         minutes: request.query.timeWindowMinutes,
         ...tenantFilter(request, request.query.adId),
+        ...trafficFilter(request.query.traffic),
         limit: request.query.limit,
       }),
   );
@@ -77,6 +95,7 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { r
         now: Date.now(),
         minutes: request.query.timeWindowMinutes,
         ...tenantFilter(request, request.query.adId),
+        ...trafficFilter(request.query.traffic),
       }),
   );
 
@@ -95,6 +114,30 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { r
     },
     async (request, reply) =>
       reachPerAd(reader.forRequest(connectionClosed(reply)), {
+        now: Date.now(),
+        minutes: request.query.timeWindowMinutes,
+        ...tenantFilter(request, request.query.adId),
+        ...trafficFilter(request.query.traffic),
+        limit: request.query.limit,
+      }),
+  );
+
+  app.get(
+    "/stats/ivt",
+    {
+      schema: {
+        tags,
+        summary: "Invalid traffic per ad: gross, net and each reason",
+        description:
+          "Exact counts on event time over (now − N min, now], like /stats, by traffic label: in total over every ad " +
+          "the query covers, and per ad; `limit` keeps the ads with the most impressions (gross).",
+        querystring: ivtQuerySchema(config.RETENTION_DAYS),
+        response: { 200: responses.ivt },
+        errors,
+      },
+    },
+    async (request, reply) =>
+      trafficPerAd(reader.forRequest(connectionClosed(reply)), {
         now: Date.now(),
         minutes: request.query.timeWindowMinutes,
         ...tenantFilter(request, request.query.adId),

@@ -69,6 +69,20 @@ function reachWindowParam(retentionDays: number) {
   });
 }
 
+/** Which impressions a count takes, by traffic label (docs/STATS.md, "Invalid traffic"). */
+export const TRAFFIC_VIEWS = ["net", "gross", "invalid"] as const;
+export type TrafficView = (typeof TRAFFIC_VIEWS)[number];
+
+const trafficParam = z
+  .enum(TRAFFIC_VIEWS, { error: `traffic must be one of ${TRAFFIC_VIEWS.join(", ")}` })
+  .default("net")
+  .meta({
+    description:
+      "net (default): valid and unclassified impressions; gross: every impression counted once, invalid traffic " +
+      "included; invalid: only the invalid ones",
+    examples: ["gross"],
+  });
+
 /** A misspelt parameter (say `timewindowminutes`) is an error, not silently ignored. */
 const strict = {
   error: (issue: z.core.$ZodRawIssue) =>
@@ -84,6 +98,7 @@ function rankedQuerySchema(window: ReturnType<typeof windowParam>) {
         description: `only the N ads with the most (ties: smaller ad id first), N from 1 to ${MAX_LIMIT}`,
         example: 10,
       }).optional(),
+      traffic: trafficParam,
     },
     strict,
   );
@@ -91,6 +106,11 @@ function rankedQuerySchema(window: ReturnType<typeof windowParam>) {
 
 export function statsQuerySchema(retentionDays: number) {
   return rankedQuerySchema(windowParam(retentionDays));
+}
+
+/** GET /stats/ivt: like /stats, but every label is counted, so it takes no `traffic`. */
+export function ivtQuerySchema(retentionDays: number) {
+  return rankedQuerySchema(windowParam(retentionDays)).omit({ traffic: true });
 }
 
 export function reachQuerySchema(retentionDays: number) {
@@ -108,6 +128,7 @@ export function timeSeriesQuerySchema(retentionDays: number) {
       {
         timeWindowMinutes: windowParam(retentionDays),
         adId: adIdsParam(MAX_SERIES_ADS, "the ads to chart"),
+        traffic: trafficParam,
       },
       strict,
     )
@@ -164,6 +185,62 @@ const reachBody = z
     examples: [{ "ad-3": { impressions: 998, reach: 412, frequency: 2.4223300970873787 } }],
   });
 
+const labelCount = (description: string) => z.number().int().min(0).describe(description);
+
+const breakdownBody = z.object({
+  gross: labelCount("every impression, counted once, whatever its label"),
+  net: labelCount("valid + unclassified: what GET /stats counts by default"),
+  valid: labelCount("impressions every rule passed"),
+  unclassified: labelCount("impressions sent without evidence about the viewer (counted in net)"),
+  invalid: labelCount("gross − net: the sum of reasons"),
+  reasons: z
+    .record(z.string(), z.number().int())
+    .describe("invalid impressions by the first rule that fired; reasons without any are absent"),
+});
+
+const ivtBody = z
+  .object({
+    total: breakdownBody.describe(
+      "over every ad the query covers (its adId filter, a tenant key's ads), whatever limit",
+    ),
+    ads: z
+      .record(z.string(), breakdownBody)
+      .describe("per ad id; with limit, the ads with the most impressions (gross); ads without any are absent"),
+  })
+  .meta({
+    description: "impressions of the window by traffic label: gross, net and invalid by reason, in total and per ad",
+    examples: [
+      {
+        total: {
+          gross: 1500,
+          net: 1380,
+          valid: 1300,
+          unclassified: 80,
+          invalid: 120,
+          reasons: { bot: 70, prefetch: 50 },
+        },
+        ads: {
+          "ad-7": {
+            gross: 1000,
+            net: 910,
+            valid: 860,
+            unclassified: 50,
+            invalid: 90,
+            reasons: { bot: 60, prefetch: 30 },
+          },
+          "ad-3": {
+            gross: 500,
+            net: 470,
+            valid: 440,
+            unclassified: 30,
+            invalid: 30,
+            reasons: { bot: 10, prefetch: 20 },
+          },
+        },
+      },
+    ],
+  });
+
 /** GET /stats/pipeline takes no parameter; a misspelt one is refused like anywhere else. */
 export const pipelineQuerySchema = z.strictObject({}, strict);
 
@@ -209,5 +286,6 @@ export const responses = {
   counts: countsBody,
   timeSeries: timeSeriesBody,
   reach: reachBody,
+  ivt: ivtBody,
   pipeline: pipelineBody,
 };

@@ -155,8 +155,15 @@ describe("cluster mode's statements", () => {
       "`ads`.impressions_per_minute_local",
       "`ads`.impressions_per_minute_local",
       "`ads`.impressions_local",
+      "`ads`.impressions",
+      "`ads`.impressions_local",
       "`ads`.impressions_per_minute_local",
     ]);
+    // Migration 4's column on both raw tables: the shards' and the Distributed one that writes to them.
+    const networkColumn = alters.filter((s) => s.includes("ADD COLUMN IF NOT EXISTS ip_prefix")).map(formatQuery);
+    expect(networkColumn).toHaveLength(2);
+    expect(networkColumn[0]).toMatch(/^ALTER TABLE ads\.impressions_local ON CLUSTER impressions\s/);
+    expect(networkColumn[1]).toMatch(/^ALTER TABLE ads\.impressions ON CLUSTER impressions\s/);
     expect(alters.at(-1)).toContain("MODIFY TTL minute + INTERVAL 60 DAY");
     // A new sorting key is the local tables' own: their Distributed table takes only the new columns.
     const rollupKey = alters.filter((s) => s.includes("MODIFY ORDER BY")).map(formatQuery);

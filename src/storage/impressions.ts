@@ -12,11 +12,15 @@ function clickhouseTime(ts: number): string {
   return new Date(ts).toISOString().slice(0, 23).replace("T", " ");
 }
 
-/** The raw table's row of an impression: each field under its column, as the field list says. */
+/**
+ * The raw table's row of an impression: each field under its column, as the field list says; a field the message
+ * did not carry (the API's own, from an older API) is left out, and its column takes its default.
+ */
 export function impressionRow(event: Impression): ImpressionRow {
   const row: Record<string, string> = {};
   for (const f of IMPRESSION_FIELDS) {
     const value = event[f.name];
+    if (value === undefined) continue;
     row[f.column] = f.kind === "epochMillis" ? clickhouseTime(value as number) : (value as string);
   }
   return row as ImpressionRow;

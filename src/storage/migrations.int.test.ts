@@ -88,3 +88,32 @@ describe("migration 3: an event kind and a traffic label on every row, kept by t
     expect(await countPerAd(read(), { now, minutes: 1440, adIds: [] })).toEqual({ "ad-1": 8 });
   });
 });
+
+describe("migration 4: the viewer's network on every row", () => {
+  it("reads '' for rows stored without one, and keeps what the worker writes", async () => {
+    await client.insert({
+      table: "impressions",
+      values: [
+        impressionRow({
+          id: "net-1",
+          ts: at(1),
+          userId: "u",
+          adId: "ad-net",
+          traffic: "valid",
+          ipPrefix: "203.0.113.0/24",
+        }),
+        impressionRow({ id: "net-2", ts: at(1), userId: "u", adId: "ad-net" }),
+      ],
+      format: "JSONEachRow",
+    });
+    const result = await client.query({
+      query: "SELECT id, traffic, ip_prefix FROM impressions WHERE ad_id = 'ad-net' OR id = 'old-2' ORDER BY id",
+      format: "JSONEachRow",
+    });
+    expect(await result.json()).toEqual([
+      { id: "net-1", traffic: "valid", ip_prefix: "203.0.113.0/24" },
+      { id: "net-2", traffic: "unclassified", ip_prefix: "" },
+      { id: "old-2", traffic: "unclassified", ip_prefix: "" },
+    ]);
+  });
+});

@@ -1,4 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { encodeImpressionBytes } from "../impression/codec.ts";
+import { SENDER_FIELDS } from "../impression/fields.ts";
+import { wireImpressionSchema } from "../impression/schema.ts";
 import type { ConsumedMessage } from "../kafka/consumer.ts";
 import { createDecoder } from "./decode.ts";
 
@@ -35,6 +39,39 @@ describe("decoding a Kafka message", () => {
     expect(decode(message(fromNewerApi))).toEqual({ ok: true, event: valid });
   });
 
+  it("reads the traffic label and network the API set, and an older API's message without them", () => {
+    const labelled = { ...valid, traffic: "bot", ipPrefix: "203.0.113.0/24" };
+    expect(decode(message(JSON.stringify(labelled)))).toEqual({ ok: true, event: labelled });
+    const v6 = { ...valid, traffic: "valid", ipPrefix: "2001:db8:1::/48" };
+    expect(decode(message(JSON.stringify(v6)))).toEqual({ ok: true, event: v6 });
+    expect(decode(message(JSON.stringify(valid)))).toEqual({ ok: true, event: valid });
+  });
+
+  it("takes a traffic label it does not know (a newer API's reason), so the event is still counted", () => {
+    const newer = { ...valid, traffic: "sophisticated_ivt" };
+    expect(decode(message(JSON.stringify(newer)))).toEqual({ ok: true, event: newer });
+  });
+
+  it("writes messages a worker of before traffic labels still counts, as the same impression", () => {
+    // That worker's contract: the sender's fields with today's checks, in a z.object, which ignores other keys.
+    const wire = wireImpressionSchema({ maxFutureSkewMs: 60_000, retentionDays: 30, now: () => acceptedAt });
+    const shape = (wire as unknown as z.ZodObject).shape;
+    const olderWorker = z.object(Object.fromEntries(SENDER_FIELDS.map((f) => [f.name, shape[f.name] as z.ZodType])));
+    const sent = { ...valid, userAgent: "curl/8.5.0", ip: "203.0.113.9" };
+    const value = encodeImpressionBytes(sent, acceptedAt, { traffic: "bot", ipPrefix: "203.0.113.0/24" });
+    expect(JSON.parse(String(value))).toEqual({ ...valid, traffic: "bot", ipPrefix: "203.0.113.0/24" });
+    expect(olderWorker.safeParse(JSON.parse(String(value)))).toEqual({ success: true, data: valid });
+    expect(decode(message(String(value)))).toEqual({
+      ok: true,
+      event: { ...valid, traffic: "bot", ipPrefix: "203.0.113.0/24" },
+    });
+  });
+
+  it("never reads what a sender said of the viewer from the wire", () => {
+    const withEvidence = JSON.stringify({ ...valid, userAgent: "curl/8.5.0", ip: "203.0.113.9", webdriver: true });
+    expect(decode(message(withEvidence))).toEqual({ ok: true, event: valid });
+  });
+
   it.each([
     ["an empty value", undefined, "empty_value", "empty value"],
     ["malformed JSON", "{not json", "malformed_json", "malformed JSON"],
@@ -45,6 +82,18 @@ describe("decoding a Kafka message", () => {
       "adId: adId is required",
     ],
     ["a non-object", "42", "invalid_impression", "an event must be a JSON object"],
+    [
+      "a traffic label that is not a word",
+      JSON.stringify({ ...valid, traffic: "Bot Traffic" }),
+      "invalid_impression",
+      "traffic must be a label",
+    ],
+    [
+      "a network that is not one",
+      JSON.stringify({ ...valid, ipPrefix: "203.0.113.9" }),
+      "invalid_impression",
+      "ipPrefix must be an address and a prefix length",
+    ],
   ])("gives a code and a reason for %s", (_, value, code, reason) => {
     expect(decode(message(value))).toEqual({ ok: false, code, reason: expect.stringContaining(reason) });
   });

@@ -28,7 +28,7 @@ const WIDTHS = [
   { width: 1920, height: 1080 },
 ] as const;
 
-/** The numbers a person reads: the pipeline's tiles and totals, every count of the top-ads table. */
+/** The numbers a person reads: the pipeline's and the traffic's tiles, the totals, every count of the top-ads table. */
 const NUMBERS = ".tiles dd:not(.note), #p-received, #p-counted, #top td.num";
 const NUMBER_LABEL = "el.id || (el.closest('tr').dataset.ad.slice(0, 8) + '… ' + el.className)";
 
@@ -78,9 +78,22 @@ function bigAnswers() {
       freshnessMs: 123_456,
     };
   };
+  // Every reason fired: a tile each, with 8- and 9-digit counts.
+  const reasons = {
+    prefetch: 123_456_789,
+    headless: 98_765_432,
+    bot: 876_543_210,
+    non_browser: 12_345_678,
+    ip_range: 23_456_789,
+    activity: 34_567_890,
+  };
+  const invalid = Object.values(reasons).reduce((sum, n) => sum + n, 0);
+  const traffic = { gross: 987_654_321 + invalid, net: 987_654_321, valid: 900_000_000, unclassified: 87_654_321 };
+  const ivt = { total: { ...traffic, invalid, reasons }, ads: {} };
   return {
     ads,
     answers: {
+      "/stats/ivt": responses.ivt.parse(ivt),
       "/stats": responses.counts.parse(counts),
       "/stats/reach": responses.reach.parse(reach),
       "/stats/timeseries": responses.timeSeries.parse(timeseries),
@@ -181,6 +194,8 @@ describe("the dashboard at 375, 768, 1280 and 1920 px", () => {
       expect(await page.locator("#top td.num").count()).toBe(30);
       expect(await page.locator("#p-lag").textContent()).toBe("12,345,678");
       expect(await page.locator("#top tbody tr:first-child td.impressions").textContent()).toBe("987,654,321");
+      expect(await page.locator("#t-reasons dd").count()).toBe(6);
+      expect(await page.locator("#t-gross").textContent()).toBe("2,156,790,109");
       expect(await notOnScreen(page, NUMBERS, NUMBER_LABEL)).toEqual([]);
 
       // Ids: the whole id in the text (and so in a copy) and the title (a hover); cut in the middle to fit, so
@@ -223,6 +238,9 @@ describe("the dashboard at 375, 768, 1280 and 1920 px", () => {
       expect(await page.locator("#p-freshness").textContent()).toBe("—");
       expect(await page.locator("#p-counted").textContent()).toBe("0");
       expect(await page.locator("#p-freshness-note").textContent()).toMatch(/nothing counted yet/);
+      expect(await page.locator("#t-gross").textContent()).toBe("0");
+      expect(await page.locator("#t-invalid-share").textContent()).toBe("—");
+      expect(await page.locator("#t-reasons").isVisible()).toBe(false);
       expect(await sidewaysOverflow(page)).toBe(0);
       expect(await notOnScreen(page, ".tiles dd, #p-received, #p-counted, #top-empty, #chart-empty")).toEqual([]);
       await screenshot(page, `dashboard-empty-${viewport.width}.png`);
@@ -237,9 +255,10 @@ describe("the dashboard at 375, 768, 1280 and 1920 px", () => {
     await first.page.locator("body[data-state=down]").waitFor({ timeout: 15_000 });
     expect(await first.page.locator("#top-notice").textContent()).toMatch(/^ClickHouse is not answering/);
     expect(await first.page.locator("#pipeline-notice").textContent()).toMatch(/not answering/);
+    expect(await first.page.locator("#traffic-notice").textContent()).toMatch(/^ClickHouse is not answering/);
     expect(await first.page.locator("#p-counted").textContent()).toBe("—");
     expect(await sidewaysOverflow(first.page)).toBe(0);
-    expect(await notOnScreen(first.page, "#top-notice, #pipeline-notice")).toEqual([]);
+    expect(await notOnScreen(first.page, "#top-notice, #pipeline-notice, #traffic-notice")).toEqual([]);
     await screenshot(first.page, "dashboard-down-375.png");
 
     // Away after a first reading: the numbers stay, marked as from that reading.

@@ -181,6 +181,12 @@ describe("the dashboard in Chromium, against the whole system", () => {
       "p-lag": "0",
     });
     expect(await page.locator("#p-freshness").textContent()).toMatch(/ (ms|s|min)$/);
+    // The events came from a server without evidence about their viewers: all net, unclassified.
+    const ivt = await get<{ total: { gross: number; net: number } }>(system, "/stats/ivt?timeWindowMinutes=60");
+    expect(ivt.total).toMatchObject({ gross: fed.total, net: fed.total });
+    expect(await page.locator("#t-gross").textContent()).toBe(String(fed.total));
+    expect(await page.locator("#t-net").textContent()).toBe(String(fed.total));
+    expect(await page.locator("#t-invalid-share").textContent()).toBe("0%");
 
     // It refreshes by itself within 5 s: the second reading gives the rates (nothing arrives: 0 per second).
     await waitFor("the second reading", 10_000, async () =>
@@ -228,6 +234,47 @@ describe("the dashboard in Chromium, against the whole system", () => {
     await screenshot(page, "dashboard-phone.png");
     expect(problems).toEqual([]);
     expect(otherOrigin(system, requests)).toEqual([]);
+  });
+
+  // Last: it adds impressions to the set the tests above count.
+  it("shows invalid traffic as GET /stats/ivt answers: gross, net, the invalid share and a tile per reason", async () => {
+    // An ad server reporting its viewers: three crawlers and a headless browser, on an ad of their own.
+    const adId = `ad-${fed.run}-ivt`;
+    const viewers = ["curl/8.5.0", "Googlebot/2.1 (+http://www.google.com/bot.html)", "python-requests/2.31.0"];
+    const headless =
+      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36";
+    const events = [...viewers, headless].map((userAgent) => makeImpression(fed.run, { adId, userAgent }));
+    const response = await fetch(`${system.api}/events`, {
+      method: "POST",
+      headers: { ...system.ingestHeaders, "content-type": "application/json" },
+      body: JSON.stringify(events),
+    });
+    expect(response.status).toBe(202);
+    const gross = fed.total + events.length;
+    await waitFor("the worker to count the invalid events", 30_000, async () =>
+      (await get<Pipeline>(system, "/stats/pipeline")).counted === gross ? true : undefined,
+    );
+    const ivt = await get<{ total: { gross: number; net: number; reasons: Record<string, number> } }>(
+      system,
+      "/stats/ivt?timeWindowMinutes=60",
+    );
+    expect(ivt.total).toMatchObject({ gross, net: fed.total, reasons: { bot: 3, headless: 1 } });
+
+    const { page, problems } = await openDashboard(system, DESKTOP);
+    await untilShowing(page, 6);
+    await page.locator("#t-reason-bot").waitFor({ timeout: 15_000 });
+    expect(await page.locator("#t-gross").textContent()).toBe(String(gross));
+    expect(await page.locator("#t-net").textContent()).toBe(String(fed.total));
+    expect(await page.locator("#t-invalid-share").textContent()).toBe(
+      new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 }).format(4 / gross),
+    );
+    // A tile per reason, most first, in a person's words.
+    expect(await page.locator("#t-reasons dt").allTextContents()).toEqual(["Bot", "Headless"]);
+    expect(await page.locator("#t-reasons dd").allTextContents()).toEqual(["3", "1"]);
+    // The top ads count net: the invalid ad is not among them.
+    expect((await shown(page)).top.map((row) => row.adId)).not.toContain(adId);
+    await screenshot(page, "dashboard-invalid-traffic.png");
+    expect(problems).toEqual([]);
   });
 });
 

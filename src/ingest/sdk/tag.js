@@ -8,6 +8,8 @@
   const script = document.currentScript;
   const api = new URL(script.src).origin;
   const key = script.dataset.key;
+  // A browser driven by automation says so; the API counts its impressions as invalid traffic (headless).
+  const webdriver = navigator.webdriver === true;
 
   /** API_ORIGIN + path with the given query parameters and the key; empty ones are left out. */
   function endpoint(path, params) {
@@ -30,7 +32,13 @@
 
   // The last resort: an image request works everywhere.
   function pixel(id, adId, userId) {
-    new Image().src = endpoint("/pixel.gif", { id, adId, userId });
+    new Image().src = endpoint("/pixel.gif", { id, adId, userId, webdriver: webdriver ? "1" : undefined });
+  }
+
+  // A page prerendered ahead of a click (Speculation Rules) may never be shown: send only once it is.
+  function whenShown(send) {
+    if (document.prerendering) document.addEventListener("prerenderingchange", send, { once: true });
+    else send();
   }
 
   // keepalive: the request outlives the page, like a beacon. A text/plain body needs no CORS preflight.
@@ -51,16 +59,18 @@
   }
 
   /**
-   * Sends one impression and returns its id. Every fallback sends the same id, so a copy that got through
-   * after all is counted once. No ts: the API takes the time it received the event, as a browser's clock can be
-   * minutes off (beyond the skew the API allows, which would refuse the event).
+   * Sends one impression (once the page is shown) and returns its id. Every fallback sends the same id, so a copy
+   * that got through after all is counted once. No ts: the API takes the time it received the event, as a
+   * browser's clock can be minutes off (beyond the skew the API allows, which would refuse the event).
    */
   function track({ adId, userId }) {
     const id = uuid();
-    const body = JSON.stringify({ id, userId, adId });
-    const url = endpoint("/event", {});
-    // A string beacon goes as text/plain;charset=UTF-8: CORS-safelisted, no preflight. false: not queued.
-    if (!navigator.sendBeacon?.(url, body)) post(url, body, () => pixel(id, adId, userId));
+    whenShown(() => {
+      const body = JSON.stringify(webdriver ? { id, userId, adId, webdriver } : { id, userId, adId });
+      const url = endpoint("/event", {});
+      // A string beacon goes as text/plain;charset=UTF-8: CORS-safelisted, no preflight. false: not queued.
+      if (!navigator.sendBeacon?.(url, body)) post(url, body, () => pixel(id, adId, userId));
+    });
     return id;
   }
 

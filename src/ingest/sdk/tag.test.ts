@@ -166,4 +166,33 @@ describe("page tag (sdk.js) in Chromium", () => {
       userId: "u-q",
     });
   });
+
+  it("reports navigator.webdriver with the event, and on the pixel", async () => {
+    const api = await startRecorder(() => 503);
+    const automated = "Object.defineProperty(Navigator.prototype, 'webdriver', { get: () => true });";
+    const page = await openPublisherPage(api.origin, { initScript: `${automated}${BEACON_FAILS}` });
+    const id = await track(page);
+
+    const [event, pixel] = await api.sent(2);
+    expect(JSON.parse(event?.body ?? "")).toEqual({ id, userId: "u-1", adId: "ad-1", webdriver: true });
+    expect(pixel?.query).toEqual({ id, adId: "ad-1", userId: "u-1", webdriver: "1", key: "k1" });
+  });
+
+  it("sends nothing while the page is prerendered, and the impression once it is shown", async () => {
+    // playwright-core keeps Chromium from prerendering (test/e2e/ivt.int.test.ts prerenders for real): the page
+    // says it is prerendered until the test shows it, as Chromium does on activation.
+    const prerendered = `window.shown = false;
+      Object.defineProperty(Document.prototype, "prerendering", { get: () => !window.shown });`;
+    const api = await startRecorder();
+    const page = await openPublisherPage(api.origin, { initScript: prerendered });
+    const id = await track(page);
+    await page.waitForTimeout(500);
+    expect(api.requests.filter((r) => r.path === "/event" || r.path === "/pixel.gif")).toEqual([]);
+
+    await page.evaluate(`window.shown = true; document.dispatchEvent(new Event("prerenderingchange"));`);
+    const [event] = await api.sent(1);
+    expect(JSON.parse(event?.body ?? "")).toEqual({ id, userId: "u-1", adId: "ad-1" });
+    await page.waitForTimeout(200);
+    expect(api.requests.filter((r) => r.path === "/event").length).toBe(1);
+  });
 });
