@@ -1,7 +1,8 @@
 import closeWithGrace from "close-with-grace";
 import { pino } from "pino";
+import type { Keyring } from "../auth/keyring.ts";
 import { KeysFileError } from "../auth/keys-file.ts";
-import { type KeysWatcher, watchKeys } from "../auth/keys-watcher.ts";
+import { watchKeys } from "../auth/keys-watcher.ts";
 import { ConfigError, loadConfig } from "../config.ts";
 import { createImpressionProducer } from "../kafka/producer.ts";
 import { describeDifference, ensureTopics, impressionTopics } from "../kafka/topics.ts";
@@ -12,8 +13,9 @@ import { retentionReport } from "../provision.ts";
 import { createQueryClickHouse } from "../storage/clickhouse.ts";
 import { describeRetentionDifference } from "../storage/retention.ts";
 import { trafficClassifier } from "../traffic/classify.ts";
-import { IpRangesError } from "../traffic/ip-ranges.ts";
-import { type IpRangesWatcher, watchIpRanges } from "../traffic/ip-ranges-watcher.ts";
+import { type IpRanges, IpRangesError } from "../traffic/ip-ranges.ts";
+import { watchIpRanges } from "../traffic/ip-ranges-watcher.ts";
+import type { WatchedFile } from "../watched-file.ts";
 import { buildApp } from "./app.ts";
 import { createGate } from "./auth.ts";
 import { readinessChecks } from "./checks.ts";
@@ -40,7 +42,7 @@ if (config.API_ROLE === "query" && config.QUERY_NICE > 0) {
 
 // Keys first, and fail closed: with AUTH=required, a keys file that is missing, unreadable, invalid, names no key
 // or has every key revoked stops the process here with one line saying which file and why.
-function startKeys(path: string): KeysWatcher {
+function startKeys(path: string): WatchedFile<Keyring> {
   try {
     const watcher = watchKeys(path, {
       onReload: (keyring) => log.info({ file: path, active: keyring.activeCount }, "keys reloaded"),
@@ -64,7 +66,7 @@ if (!keys) log.warn("AUTH=off: every route is open to anyone who reaches this AP
 
 // The operator's IP ranges, watched like the keys: a file that cannot be read at start stops the process; a broken
 // edit later keeps the last good ranges.
-function startIpRanges(path: string): IpRangesWatcher {
+function startIpRanges(path: string): WatchedFile<IpRanges> {
   try {
     const watcher = watchIpRanges(path, {
       onReload: (ranges) => log.info({ file: path, ranges: ranges.listed }, "IP ranges reloaded"),

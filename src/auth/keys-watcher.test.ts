@@ -4,9 +4,10 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { waitFor } from "../../test/support/wait.ts";
+import type { WatchedFile } from "../watched-file.ts";
 import type { Keyring } from "./keyring.ts";
 import { hashSecret, type KeysFile, KeysFileError, writeKeysFile } from "./keys-file.ts";
-import { type KeysWatcher, watchKeys } from "./keys-watcher.ts";
+import { watchKeys } from "./keys-watcher.ts";
 
 const fileWith = (...secrets: string[]): KeysFile => ({
   version: 1,
@@ -20,7 +21,7 @@ const fileWith = (...secrets: string[]): KeysFile => ({
 
 let dir: string;
 let path: string;
-let watcher: KeysWatcher | undefined;
+let watcher: WatchedFile<Keyring> | undefined;
 let reloads: Keyring[];
 let errors: KeysFileError[];
 const watch = () => {

@@ -1,21 +1,6 @@
-import { statSync } from "node:fs";
+import { type WatchedFile, watchFile } from "../watched-file.ts";
 import { Keyring } from "./keyring.ts";
 import { KeysFileError, readKeysFile } from "./keys-file.ts";
-
-export interface KeysWatcher {
-  current(): Keyring;
-  close(): void;
-}
-
-/** What tells a changed file apart, an atomic rename-over included (new inode); or why there is none. */
-function fingerprint(path: string): string {
-  try {
-    const stat = statSync(path);
-    return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code ?? "error";
-  }
-}
 
 /**
  * The keys of a file that exists, is valid and names at least one key (revoked ones count); throws KeysFileError
@@ -48,32 +33,7 @@ export function startingKeys(path: string): Keyring {
  */
 export function watchKeys(
   path: string,
-  {
-    intervalMs = 1000,
-    onReload,
-    onError,
-  }: { intervalMs?: number; onReload?: (keyring: Keyring) => void; onError: (error: KeysFileError) => void },
-): KeysWatcher {
-  let seen = fingerprint(path);
-  let keyring = startingKeys(path);
-
-  const timer = setInterval(() => {
-    const now = fingerprint(path);
-    if (now === seen) return;
-    // Taken before reading: a write during the read changes it again and is read at the next poll.
-    seen = now;
-    try {
-      keyring = loadKeys(path);
-    } catch (error) {
-      onError(error as KeysFileError); // loadKeys throws nothing else
-      return;
-    }
-    onReload?.(keyring);
-  }, intervalMs);
-  timer.unref();
-
-  return {
-    current: () => keyring,
-    close: () => clearInterval(timer),
-  };
+  options: { intervalMs?: number; onReload?: (keyring: Keyring) => void; onError: (error: KeysFileError) => void },
+): WatchedFile<Keyring> {
+  return watchFile(path, { start: startingKeys, reload: loadKeys, ...options });
 }

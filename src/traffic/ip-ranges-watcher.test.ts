@@ -3,13 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { waitFor } from "../../test/support/wait.ts";
+import type { WatchedFile } from "../watched-file.ts";
 import { type Address, parseAddress } from "./ip.ts";
 import type { IpRanges, IpRangesError } from "./ip-ranges.ts";
-import { type IpRangesWatcher, watchIpRanges } from "./ip-ranges-watcher.ts";
+import { watchIpRanges } from "./ip-ranges-watcher.ts";
 
 let dir: string;
 let path: string;
-let watcher: IpRangesWatcher | undefined;
+let watcher: WatchedFile<IpRanges> | undefined;
 let reloads: IpRanges[];
 let errors: IpRangesError[];
 const watch = () => {

@@ -1,20 +1,6 @@
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { type WatchedFile, watchFile } from "../watched-file.ts";
 import { IpRanges, IpRangesError } from "./ip-ranges.ts";
-
-export interface IpRangesWatcher {
-  current(): IpRanges;
-  close(): void;
-}
-
-/** What tells a changed file apart, an atomic rename-over included (new inode); or why there is none. */
-function fingerprint(path: string): string {
-  try {
-    const stat = statSync(path);
-    return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code ?? "error";
-  }
-}
 
 /** The ranges of the file at `path`; throws IpRangesError if it cannot be read or a line is not a range. */
 export function loadIpRanges(path: string): IpRanges {
@@ -35,27 +21,7 @@ export function loadIpRanges(path: string): IpRanges {
  */
 export function watchIpRanges(
   path: string,
-  {
-    intervalMs = 1000,
-    onReload,
-    onError,
-  }: { intervalMs?: number; onReload?: (ranges: IpRanges) => void; onError: (error: IpRangesError) => void },
-): IpRangesWatcher {
-  let seen = fingerprint(path);
-  let ranges = loadIpRanges(path);
-  const timer = setInterval(() => {
-    const now = fingerprint(path);
-    if (now === seen) return;
-    // Taken before reading: a write during the read changes it again and is read at the next poll.
-    seen = now;
-    try {
-      ranges = loadIpRanges(path);
-    } catch (error) {
-      onError(error as IpRangesError); // loadIpRanges throws nothing else
-      return;
-    }
-    onReload?.(ranges);
-  }, intervalMs);
-  timer.unref();
-  return { current: () => ranges, close: () => clearInterval(timer) };
+  options: { intervalMs?: number; onReload?: (ranges: IpRanges) => void; onError: (error: IpRangesError) => void },
+): WatchedFile<IpRanges> {
+  return watchFile(path, { start: loadIpRanges, reload: loadIpRanges, ...options });
 }
