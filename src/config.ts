@@ -1,7 +1,14 @@
 import { resolve } from "node:path";
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
-import { DEFAULT_KEYS_FILE, isOrigin } from "./auth/keys-file.ts";
+
+/** Where the API keys live when API_KEYS_FILE is not set (relative to the working directory, resolved at start). */
+export const DEFAULT_KEYS_FILE = ".data/dev/keys.json";
+
+/** A browser origin as sent in the Origin header: scheme, host and port only, in normal form. */
+export function isOrigin(value: string): boolean {
+  return URL.canParse(value) && new URL(value).origin === value;
+}
 
 /** Thrown when an environment variable does not parse; the message names every wrong variable. */
 export class ConfigError extends Error {

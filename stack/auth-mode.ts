@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { DEFAULT_KEYS_FILE, KeysFileError } from "../src/auth/keys-file.ts";
+import { KeysFileError } from "../src/auth/keys-file.ts";
 import { startingKeys } from "../src/auth/keys-watcher.ts";
+import { DEFAULT_KEYS_FILE } from "../src/config.ts";
 import { repoRoot } from "./paths.ts";
 
 export interface LaunchAuth {

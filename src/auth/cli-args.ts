@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
-import { AD_PATTERN, isOrigin, KEY_NAME, SCOPES, type Scope } from "./keys-file.ts";
+import { isOrigin } from "../config.ts";
+import { AD_PATTERN, KEY_NAME, SCOPES, type Scope } from "./keys-file.ts";
 
 /** The command line is wrong (exit code 2); `showUsage` when the usage text is the answer. */
 export class CommandError extends Error {

@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
+import { DEFAULT_KEYS_FILE } from "../config.ts";
 import { type Command, CommandError, parseCommand, USAGE } from "./cli-args.ts";
 import {
-  DEFAULT_KEYS_FILE,
   editKeysFile,
   hashSecret,
   type KeyRecord,

@@ -13,9 +13,7 @@ import {
 import { basename, dirname, join } from "node:path";
 import { lock } from "proper-lockfile";
 import { z } from "zod";
-
-/** Where the API keys live when API_KEYS_FILE is not set (relative to the working directory, resolved at start). */
-export const DEFAULT_KEYS_FILE = ".data/dev/keys.json";
+import { isOrigin } from "../config.ts";
 
 /** Why a keys file was refused: missing, unreadable, not a valid keys file, or valid but naming no key. */
 export type KeysFileProblem = "not_found" | "unreadable" | "invalid" | "no_keys";
@@ -41,11 +39,6 @@ const INGEST_KEY_PREFIX = "imp_ing_";
 
 /** An ad id pattern of a tenant's query key: ad id characters, `*` for any run of them (say `acme-*`). */
 export const AD_PATTERN = /^[A-Za-z0-9._:*-]{1,128}$/;
-
-/** A browser origin as sent in the Origin header: scheme, host and port only, in normal form. */
-export function isOrigin(value: string): boolean {
-  return URL.canParse(value) && new URL(value).origin === value;
-}
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex characters");
 const instant = z.iso.datetime({ offset: true });
