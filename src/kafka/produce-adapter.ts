@@ -27,7 +27,7 @@ import {
 export const PRODUCE_VERSION = 11;
 
 /** A partition number and its record batch (encodeRecordBatch). */
-export type PartitionBatch = readonly [partition: number, batch: Buffer];
+export type PartitionRecordBatch = readonly [partition: number, batch: Buffer];
 
 /** A partition's records that Kafka did not take, and whether sending them again may succeed. */
 export interface Refusal {
@@ -64,7 +64,7 @@ export function createProduceRequest(
   acks: number,
   timeoutMs: number,
   topic: string,
-  batches: PartitionBatch[],
+  batches: PartitionRecordBatch[],
 ): Writer {
   const writer = Writer.create()
     .appendString(null)
@@ -97,7 +97,7 @@ function parseProduceResponse(...args: Parameters<typeof produceV11.parseRespons
 }
 
 const produceRecordBatches = createAPI<
-  [acks: number, timeoutMs: number, topic: string, batches: PartitionBatch[]],
+  [acks: number, timeoutMs: number, topic: string, batches: PartitionRecordBatch[]],
   ProduceResponse
 >(produceV11.api.key, produceV11.api.version, createProduceRequest, parseProduceResponse);
 
@@ -110,7 +110,7 @@ export function produceOn(
   acks: number,
   timeoutMs: number,
   topic: string,
-  batches: PartitionBatch[],
+  batches: PartitionRecordBatch[],
 ): Promise<ProduceResponse> {
   return produceRecordBatches.async(connection, acks, timeoutMs, topic, batches);
 }

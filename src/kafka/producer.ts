@@ -11,7 +11,7 @@ import { AppError } from "../errors.ts";
 import { keyPartitioner } from "./partitioner.ts";
 import {
   connectionTo,
-  type PartitionBatch,
+  type PartitionRecordBatch,
   PRODUCE_VERSION,
   produceOn,
   produceVersion,
@@ -82,7 +82,7 @@ const DEFAULT_MAX_BATCH_BYTES = 512 * 1024;
 
 /** What one try at a batch left: the partitions still to write and why, or nothing when all were written. */
 interface Attempt {
-  pending: PartitionBatch[] | undefined;
+  pending: PartitionRecordBatch[] | undefined;
   failure?: Error;
   retriable?: boolean;
 }
@@ -236,7 +236,7 @@ export class ImpressionProducer {
    */
   async #write(batch: Batch): Promise<void> {
     const giveUpAt = performance.now() + this.#options.timeoutMs;
-    let pending: PartitionBatch[] | undefined;
+    let pending: PartitionRecordBatch[] | undefined;
     for (let attempt = 0; ; attempt++) {
       const outcome = await this.#attempt(batch, pending, attempt > 0);
       if (outcome.failure === undefined) return;
@@ -251,7 +251,7 @@ export class ImpressionProducer {
   }
 
   /** One try at writing `pending` (the whole batch when undefined): what is still unwritten after it, and why. */
-  async #attempt(batch: Batch, pending: PartitionBatch[] | undefined, refresh: boolean): Promise<Attempt> {
+  async #attempt(batch: Batch, pending: PartitionRecordBatch[] | undefined, refresh: boolean): Promise<Attempt> {
     try {
       this.#apiChecked ??= this.#checkApi();
       await this.#apiChecked;
@@ -284,7 +284,7 @@ export class ImpressionProducer {
   }
 
   /** Each partition's record batch, the partition picked from the key as the library's partitioner picks it. */
-  #encode(batch: Batch, metadata: ClusterMetadata): PartitionBatch[] {
+  #encode(batch: Batch, metadata: ClusterMetadata): PartitionRecordBatch[] {
     const count = metadata.topics.get(this.#options.topic)?.partitionsCount ?? 0;
     if (count === 0) throw new Error(`topic ${this.#options.topic} has no partitions in the metadata`);
     const byPartition = new Map<number, { keys: Buffer[]; values: Buffer[] }>();
@@ -304,7 +304,7 @@ export class ImpressionProducer {
     batch.values = [];
     const timestamp = BigInt(Date.now());
     return [...byPartition].map(
-      ([partition, { keys, values }]): PartitionBatch => [
+      ([partition, { keys, values }]): PartitionRecordBatch => [
         partition,
         encodeRecordBatch(keys, values, timestamp, this.#options.compression),
       ],
@@ -312,10 +312,10 @@ export class ImpressionProducer {
   }
 
   /** One produce request per leader; the partitions that were not written, and why. */
-  async #sendToLeaders(batches: PartitionBatch[], metadata: ClusterMetadata): Promise<Map<number, Refusal>> {
+  async #sendToLeaders(batches: PartitionRecordBatch[], metadata: ClusterMetadata): Promise<Map<number, Refusal>> {
     const { client, topic } = this.#options;
     const partitions = metadata.topics.get(topic)?.partitions ?? [];
-    const byLeader = new Map<number, PartitionBatch[]>();
+    const byLeader = new Map<number, PartitionRecordBatch[]>();
     const refused = new Map<number, Refusal>();
     for (const entry of batches) {
       const leader = partitions[entry[0]]?.leader ?? -1;
