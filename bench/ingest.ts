@@ -27,7 +27,9 @@ import { busyShare, cpuSeconds, machineTicks, rssMb, sampleRss } from "./rss.ts"
  * the bound). Before the first scenario, BENCH_WARMUP_S (default 30) of unmeasured /event load warm up the broker's JIT
  * and the new topic, which the first scenario after the ceiling would otherwise pay for.
  * BENCH_DURATION_S (default 15), BENCH_CONNECTIONS (default 100), BENCH_ROUNDS (default 3) and
- * BENCH_ROUND_S (default 10) tune the load.
+ * BENCH_ROUND_S (default 10) tune the load. BENCH_COMPARE_TREE=<path of another checkout, its npm packages
+ * installed> adds that tree's API to the alternated rounds ("/event open" as it was there), to compare a change
+ * with the code before it in the same run.
  */
 const durationS = Number(process.env.BENCH_DURATION_S ?? 15);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 100);
@@ -110,6 +112,8 @@ interface Scenario {
   seconds?: number;
   /** Offer the requests/s the scenario before it reached instead of as many as the server takes. */
   atPreviousRate?: boolean;
+  /** The checkout the server runs from; this one by default. */
+  cwd?: string;
 }
 
 interface Row {
@@ -139,7 +143,7 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv, overallRate?: num
   const seconds = scenario.seconds ?? durationS;
   const logFile = join(benchDir, `${scenario.name.replace(/\W+/g, "-")}.log`);
   const server = spawnLogged(process.execPath, scenario.server, {
-    cwd: repoRoot,
+    cwd: scenario.cwd ?? repoRoot,
     env: { ...process.env, ...env, ...scenario.env, PORT: String(port) },
     logFile,
   });
@@ -279,6 +283,7 @@ async function main(): Promise<void> {
     eventsPerRequest: BATCH_SIZE,
     atPreviousRate: true,
   };
+  const compareTree = process.env.BENCH_COMPARE_TREE;
   const scenarios: Scenario[] = [
     {
       name: "bare node:http, JSON.parse, 204 (ceiling)",
@@ -353,6 +358,17 @@ async function main(): Promise<void> {
       seconds: roundS,
     },
   ];
+  if (compareTree) {
+    frontDoor.push({
+      name: `/event open, the API of ${compareTree}`,
+      server: api,
+      cwd: compareTree,
+      path: "/event",
+      body: impressionJson,
+      eventsPerRequest: 1,
+      seconds: roundS,
+    });
+  }
   const rows: Row[] = [];
   const frontDoorRows: Row[][] = frontDoor.map(() => []);
   try {
@@ -379,12 +395,20 @@ async function main(): Promise<void> {
   }
   const ceiling = rows[0]?.eventsPerSecond ?? 1;
   const medianRate = (series: Row[]) => median(series.map((r) => r.eventsPerSecond));
-  const [open, noMetrics, withKey, pixelOpen, pixel, classified, unclassified] = frontDoorRows.map(
+  const [open, noMetrics, withKey, pixelOpen, pixel, classified, unclassified, compared] = frontDoorRows.map(
     medianRate,
-  ) as number[] as [number, number, number, number, number, number, number];
-  const [openCpu, noMetricsCpu, withKeyCpu, pixelOpenCpu, pixelCpu, classifiedCpu, unclassifiedCpu] = frontDoorRows.map(
-    (series) => median(series.map((r) => r.cpuMicrosPerRequest)),
-  ) as [number, number, number, number, number, number, number];
+  ) as number[] as [number, number, number, number, number, number, number, number | undefined];
+  const [openCpu, noMetricsCpu, withKeyCpu, pixelOpenCpu, pixelCpu, classifiedCpu, unclassifiedCpu, comparedCpu] =
+    frontDoorRows.map((series) => median(series.map((r) => r.cpuMicrosPerRequest))) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number | undefined,
+    ];
   const change = (value: number, base: number) =>
     `${value >= base ? "+" : ""}${((value / base - 1) * 100).toFixed(1)}%`;
   const batchRow = rows.find((row) => row.name === batches.name);
@@ -412,6 +436,14 @@ async function main(): Promise<void> {
       `IVT_CLASSIFICATION=off (${change(classified, unclassified)}; target: at most 5% fewer), ` +
       `${Math.round(classifiedCpu)} against ${Math.round(unclassifiedCpu)} CPU µs/request ` +
       `(${change(classifiedCpu, unclassifiedCpu)})`,
+    ...(compared === undefined || comparedCpu === undefined
+      ? []
+      : [
+          "",
+          `This tree against ${compareTree}, median of ${rounds} alternated rounds: /event open ${Math.round(open)} ` +
+            `events/s against ${Math.round(compared)} (${change(open, compared)}), ${Math.round(openCpu)} against ` +
+            `${Math.round(comparedCpu)} CPU µs/request (${change(openCpu, comparedCpu)})`,
+        ]),
   ].join("\n");
   writeFileSync(join(benchDir, "ingest.md"), `${report}\n`);
   console.log(report);
