@@ -6,11 +6,12 @@ cd "$(dirname "$0")/.."
 
 usage() {
   cat >&2 <<'USAGE'
-usage: ingest | query | worker | keys ARGS... | retention
+usage: ingest | query | worker | keys ARGS... | dlq ARGS... | retention
   ingest     the ingest API (POST /event, /events, GET /pixel.gif, /sdk.js) on PORT (3000)
   query      the query API (GET /stats*, the dashboard) on QUERY_PORT (3001), metrics on QUERY_METRICS_PORT (9484)
   worker     a worker: Kafka -> dedup (Valkey) -> ClickHouse; provisions topics and tables at start
   keys       the keys CLI on API_KEYS_FILE (/keys/keys.json): create, list, revoke
+  dlq        the dead letters: list, show, replay (npm run dlq's commands)
   retention  sets the tables' TTL to RETENTION_DAYS
 Configuration: environment variables (README.md, "Configuration").
 USAGE
@@ -44,6 +45,7 @@ worker)
   exec node src/worker/main.ts
   ;;
 keys) exec node src/auth/cli.ts "$@" ;;
+dlq) exec node src/dlq/cli.ts "$@" ;;
 retention)
   only "$@"
   exec node src/storage/retention-cli.ts

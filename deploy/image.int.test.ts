@@ -113,7 +113,7 @@ describe("the image's commands", () => {
     for (const args of [[], ["serve"]]) {
       const { code, output } = await run(args).exit();
       expect(code).toBe(2);
-      expect(output).toContain("usage: ingest | query | worker | keys ARGS... | retention");
+      expect(output).toContain("usage: ingest | query | worker | keys ARGS... | dlq ARGS... | retention");
     }
   });
 
@@ -184,6 +184,9 @@ describe("the image's commands", () => {
     const retention = await run(["retention"], own).exit();
     expect(retention.code, retention.output).toBe(0);
     expect(retention.output).toContain("already keep rows 30 days");
+    // The dead-letter tool ships too: it reads the topic the worker made (no dead letter in it).
+    const deadLetters = await run(["dlq", "list"], own).exit();
+    expect(deadLetters.code, deadLetters.output).toBe(0);
 
     for (const process of [ingest, query, worker]) {
       process.child.kill("SIGTERM");
