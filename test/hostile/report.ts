@@ -91,7 +91,13 @@ export interface RunFacts {
 const cell = (text: string) => text.replaceAll("|", "\\|");
 
 /** The run as markdown: the table of attacks (as the issue's), the counts afterwards, what each attack does. */
-export function markdownReport(facts: RunFacts, rows: AttackRow[], counts: Counts, countProblems: string[]): string {
+export function markdownReport(
+  facts: RunFacts,
+  rows: AttackRow[],
+  counts: Counts,
+  countProblems: string[],
+  bars: Bars = ISSUE_BARS,
+): string {
   const averages = (values: number[]) => values.map((v) => v.toFixed(2)).join(", ");
   const lines = [
     `### npm run test:hostile, ${facts.date}`,
@@ -105,7 +111,7 @@ export function markdownReport(facts: RunFacts, rows: AttackRow[], counts: Count
     `| none (every baseline) | ${percent(facts.baselines.okShare)} | ${duration(facts.baselines.p99Ms)} | | ${cell(formatTally(facts.baselines.failures))} | | | |`,
   ];
   for (const row of rows) {
-    const failures = rowFailures(row);
+    const failures = rowFailures(row, bars);
     lines.push(
       `| ${row.attack} | ${percent(row.underAttack.okShare)} | ${duration(row.underAttack.p99Ms)} | ` +
         `${percent(row.baseline.okShare)}, ${duration(row.baseline.p99Ms)}` +
