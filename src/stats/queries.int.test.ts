@@ -139,7 +139,7 @@ describe("reachPerAd", () => {
     const minutes = 1440;
     const users = new Map<string, Set<string>>();
     for (const e of events.filter(inWindow(now, minutes))) {
-      users.set(e.adId, (users.get(e.adId) ?? new Set()).add(e.userId));
+      users.set(e.adId, (users.get(e.adId) ?? new Set()).add(e.userId as string));
     }
     const counts = bruteCounts(events, now, minutes);
     const reach = await reachPerAd(read(), { now, minutes, adIds: [] });
