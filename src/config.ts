@@ -10,6 +10,14 @@ export function isOrigin(value: string): boolean {
   return URL.canParse(value) && new URL(value).origin === value;
 }
 
+/**
+ * Where a click may send a person (CLICK_DOMAINS, a key's --click-domain): a host name (`shop.example`, or an IPv4
+ * address), or `*.` and a host name for any of its subdomains (`*.shop.example`: `a.shop.example`, not
+ * `shop.example` itself). Lower case.
+ */
+export const CLICK_DOMAIN =
+  /^(?:\*\.)?(?=[^*]{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
 /** Thrown when an environment variable does not parse; the message names every wrong variable. */
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -210,6 +218,25 @@ const schema = z.object({
    * pixel replayed before it expires is then always within the window of its first sighting, so never counted twice.
    */
   PIXEL_MAX_EXPIRY_SECONDS: int(1).default(86_400),
+  /**
+   * Where GET /click may send people whatever the key (and with AUTH=off): hosts, or *.host for subdomains,
+   * comma-separated; keys add their own (--click-domain), signed keys any destination they sign.
+   */
+  CLICK_DOMAINS: z
+    .string()
+    .default("")
+    .transform((value) =>
+      value
+        .split(",")
+        .map((d) => d.trim().toLowerCase())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(CLICK_DOMAIN, "each domain must be a host like shop.example, or *.shop.example"))),
+  /**
+   * How long GET /click waits for Kafka's ack of the click before it sends the person on anyway: a person waits
+   * for the page (docs/API.md, "GET /click").
+   */
+  CLICK_ACK_WAIT_MS: int(0, 60_000).default(500),
   /** Bodies one client (IPv4 address, IPv6 /64) may send to the ingest routes at once, per API process; 0: no cap. */
   INGEST_BODIES_PER_IP: int(0).default(128),
   /** Bodies one API key may send at once, per API process (from all its clients); 0: no cap. */

@@ -28,7 +28,12 @@ beforeAll(async () => {
     heap: "256m",
   };
   kafka = await startKafka(kafkaOptions);
-  config = testConfig({ KAFKA_BROKERS: kafka.brokers.join(","), KAFKA_PARTITIONS: "2", API_ROLE: "ingest" });
+  config = testConfig({
+    KAFKA_BROKERS: kafka.brokers.join(","),
+    KAFKA_PARTITIONS: "2",
+    API_ROLE: "ingest",
+    CLICK_DOMAINS: "shop.example",
+  });
   await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
   producer = createImpressionProducer(config);
   app = await buildApp({ config, producer, checks: { kafka: () => producer.ping() }, logger: false });
@@ -65,6 +70,15 @@ describe("when the broker goes away", () => {
     expect(response.headers["retry-after"]).toBe("1");
     expect(response.json()).toMatchObject({ error: "kafka_unavailable" });
     expect(elapsed).toBeLessThanOrEqual(config.PRODUCE_TIMEOUT_MS + 250);
+
+    // A person who clicked is not kept waiting for Kafka: sent on after CLICK_ACK_WAIT_MS, the click lost.
+    const clickedAt = Date.now();
+    const click = await app.inject({ url: `/click?id=outage-click-${++counter}&adId=ad-1&url=https://shop.example/` });
+    const clickMs = Date.now() - clickedAt;
+    expect(click.statusCode).toBe(302);
+    expect(click.headers.location).toBe("https://shop.example/");
+    expect(clickMs).toBeGreaterThanOrEqual(config.CLICK_ACK_WAIT_MS - 5);
+    expect(clickMs).toBeLessThanOrEqual(config.CLICK_ACK_WAIT_MS + 250);
 
     const ready = await app.inject({ method: "GET", url: "/readyz" });
     expect(ready.statusCode).toBe(503);
