@@ -60,7 +60,7 @@ const METRICS_KAFKA_TIMEOUT_MS = 1500;
 const PIPELINE_KAFKA_TIMEOUT_MS = 1500;
 
 const INGEST_PATHS = ["/event", "/events", "/pixel.gif", "/click"];
-const QUERY_PATHS = ["/stats", "/stats/timeseries", "/stats/reach", "/stats/ivt", "/stats/pipeline"];
+const QUERY_PATHS = ["/stats", "/stats/timeseries", "/stats/reach", "/stats/summary", "/stats/ivt", "/stats/pipeline"];
 const METRICS_PATH = "/metrics";
 
 /** Codes that refuse one event (or one whole body) for what it holds: counted as rejected events. */

@@ -45,7 +45,14 @@ const all = await documentOf(await appFor("all"));
 const validate = schemaValidator();
 
 const INGEST = ["POST /event", "POST /events", "GET /pixel.gif", "GET /click", "GET /sdk.js"];
-const QUERY = ["GET /stats", "GET /stats/timeseries", "GET /stats/reach", "GET /stats/ivt", "GET /stats/pipeline"];
+const QUERY = [
+  "GET /stats",
+  "GET /stats/timeseries",
+  "GET /stats/reach",
+  "GET /stats/summary",
+  "GET /stats/ivt",
+  "GET /stats/pipeline",
+];
 const HEALTH = ["GET /healthz", "GET /readyz", "GET /metrics"];
 const named = (document: Document) => operations(document).map((o) => `${o.method.toUpperCase()} ${o.path}`);
 const operation = (name: string) => {
