@@ -208,7 +208,7 @@ const schema = z.object({
   INGEST_RATE_PER_IP: int(1).optional(),
   /**
    * Requests per second a query key may make to /stats* and /metrics when the key has no rate of its own; 0: no
-   * limit. The dashboard makes 5 requests every 5 s per tab: 20/s leaves room for many tabs on one key.
+   * limit. The dashboard makes 6 requests every 5 s per tab: 20/s leaves room for many tabs on one key.
    */
   QUERY_RATE_PER_KEY: int(0).default(20),
   /** Requests per second one client IP may make to /stats* and /metrics while AUTH=off; 0: no limit. */
