@@ -16,7 +16,8 @@ import { requestFacts } from "./viewer.ts";
 /**
  * What became of a click the redirect answered: Kafka acknowledged it before the redirect (`acked`) or after it
  * (`late`), or never did (`lost`: refused, or no ack within PRODUCE_TIMEOUT_MS); or it was over the key's or the
- * client's rate and not sent (`rate_limited`). Only `lost` and `rate_limited` clicks are not counted.
+ * client's rate and not sent (`rate_limited`). Only `lost` and `rate_limited` clicks are not counted (but a `lost`
+ * write that reached Kafka without its ack getting back in time, which is counted).
  */
 export type ClickOutcome = "acked" | "late" | "lost" | "rate_limited";
 

@@ -92,7 +92,7 @@ export function apiMetrics(registry: Registry, bufferedBytes: () => number) {
       name: "clicks_redirected_total",
       help:
         "GET /click redirects, by what became of the click: acked (before the redirect), late (after it), lost " +
-        "(never acknowledged: not counted), rate_limited (not sent).",
+        "(not acknowledged in time: not counted, unless the write landed), rate_limited (not sent).",
       labelNames: ["outcome"] as const,
       registers,
     }),
