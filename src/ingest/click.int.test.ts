@@ -276,7 +276,8 @@ describe("GET /click", () => {
     const ids: string[] = events.map((e) => e.id).filter((id) => id !== marker.id);
     const sentSlow = ids.filter((id) => slow.includes(id));
     expect(ids.filter((id) => !slow.includes(id)).sort()).toEqual([...accepted].sort());
-    expect(sentSlow.slice(0, 2)).toEqual(slow.slice(0, 2));
+    // The first two (the bucket) went; partitions give no order between them.
+    expect(sentSlow).toEqual(expect.arrayContaining(slow.slice(0, 2)));
     expect(sentSlow.length).toBeLessThan(slow.length);
   });
 });
