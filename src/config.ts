@@ -10,6 +10,14 @@ export function isOrigin(value: string): boolean {
   return URL.canParse(value) && new URL(value).origin === value;
 }
 
+/**
+ * Where a click may send a person (CLICK_DOMAINS, a key's --click-domain): a host name (`shop.example`, or an IPv4
+ * address), or `*.` and a host name for any of its subdomains (`*.shop.example`: `a.shop.example`, not
+ * `shop.example` itself). Lower case.
+ */
+export const CLICK_DOMAIN =
+  /^(?:\*\.)?(?=[^*]{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
 /** Thrown when an environment variable does not parse; the message names every wrong variable. */
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -200,7 +208,7 @@ const schema = z.object({
   INGEST_RATE_PER_IP: int(1).optional(),
   /**
    * Requests per second a query key may make to /stats* and /metrics when the key has no rate of its own; 0: no
-   * limit. The dashboard makes 5 requests every 5 s per tab: 20/s leaves room for many tabs on one key.
+   * limit. The dashboard makes 6 requests every 5 s per tab: 20/s leaves room for many tabs on one key.
    */
   QUERY_RATE_PER_KEY: int(0).default(20),
   /** Requests per second one client IP may make to /stats* and /metrics while AUTH=off; 0: no limit. */
@@ -210,6 +218,25 @@ const schema = z.object({
    * pixel replayed before it expires is then always within the window of its first sighting, so never counted twice.
    */
   PIXEL_MAX_EXPIRY_SECONDS: int(1).default(86_400),
+  /**
+   * Where GET /click may send people whatever the key (and with AUTH=off): hosts, or *.host for subdomains,
+   * comma-separated; keys add their own (--click-domain), signed keys any destination they sign.
+   */
+  CLICK_DOMAINS: z
+    .string()
+    .default("")
+    .transform((value) =>
+      value
+        .split(",")
+        .map((d) => d.trim().toLowerCase())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(CLICK_DOMAIN, "each domain must be a host like shop.example, or *.shop.example"))),
+  /**
+   * How long GET /click waits for Kafka's ack of the click before it sends the person on anyway: a person waits
+   * for the page (docs/API.md, "GET /click").
+   */
+  CLICK_ACK_WAIT_MS: int(0, 60_000).default(500),
   /** Bodies one client (IPv4 address, IPv6 /64) may send to the ingest routes at once, per API process; 0: no cap. */
   INGEST_BODIES_PER_IP: int(0).default(128),
   /** Bodies one API key may send at once, per API process (from all its clients); 0: no cap. */

@@ -24,6 +24,8 @@ export const ERROR_CATALOGUE = {
   sender_gone: { status: 400, retryable: false },
   bad_request: { status: 400, retryable: false },
   key_in_url: { status: 400, retryable: false },
+  // GET /click: a destination that is not an absolute http(s) URL, or one the key may not send people to.
+  invalid_destination: { status: 400, retryable: false },
   // A query ClickHouse stopped at a limit of its answer's size or memory: narrow it, do not retry as it is.
   query_too_large: { status: 400, retryable: false },
   // Keys: who may do what (see "Keys" in the README).
@@ -36,6 +38,7 @@ export const ERROR_CATALOGUE = {
   signature_expired: { status: 403, retryable: false },
   signature_expiry_too_far: { status: 403, retryable: false },
   ad_not_allowed: { status: 403, retryable: false },
+  destination_not_allowed: { status: 403, retryable: false },
   not_found: { status: 404, retryable: false },
   // The body arrived slower than the minimum rate, or its headers or the whole request took too long.
   request_timeout: { status: 408, retryable: true },

@@ -2,9 +2,11 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import underPressure from "@fastify/under-pressure";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import { validatorCompiler } from "fastify-type-provider-zod";
+import { ClickDomains } from "../auth/click-domains.ts";
 import type { Config } from "../config.ts";
 import { dashboardRoutes } from "../dashboard/route.ts";
 import { AppError, errorSpec } from "../errors.ts";
+import { clickRoute } from "../ingest/click.ts";
 import { createDelivery } from "../ingest/deliver.ts";
 import type { IntakeLimits } from "../ingest/intake.ts";
 import { pixelRoute } from "../ingest/pixel.ts";
@@ -57,8 +59,8 @@ const CONNECTIONS_CHECK_MS = 1000;
 const METRICS_KAFKA_TIMEOUT_MS = 1500;
 const PIPELINE_KAFKA_TIMEOUT_MS = 1500;
 
-const INGEST_PATHS = ["/event", "/events", "/pixel.gif"];
-const QUERY_PATHS = ["/stats", "/stats/timeseries", "/stats/reach", "/stats/ivt", "/stats/pipeline"];
+const INGEST_PATHS = ["/event", "/events", "/pixel.gif", "/click"];
+const QUERY_PATHS = ["/stats", "/stats/timeseries", "/stats/reach", "/stats/summary", "/stats/ivt", "/stats/pipeline"];
 const METRICS_PATH = "/metrics";
 
 /** Codes that refuse one event (or one whole body) for what it holds: counted as rejected events. */
@@ -193,6 +195,18 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       await serving.register(async (pixel) => {
         guardRoutes(pixel, gate, "pixel");
         await pixel.register(pixelRoute, { deliver, limits, chargeEvents, traffic, countTraffic });
+      });
+      await serving.register(async (click) => {
+        guardRoutes(click, gate, "click");
+        await click.register(clickRoute, {
+          deliver,
+          chargeEvents,
+          clickDomains: new ClickDomains(config.CLICK_DOMAINS),
+          ackWaitMs: config.CLICK_ACK_WAIT_MS,
+          countClick: metrics && ((outcome) => metrics.clicks.inc({ outcome })),
+          traffic,
+          countTraffic,
+        });
       });
     }
     if (servesQueries) {

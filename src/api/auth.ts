@@ -79,12 +79,12 @@ function presentedKey(request: FastifyRequest): string | undefined {
   return typeof header === "string" ? header : undefined;
 }
 
-/** The page's origin: Origin, or for an `<img>` pixel (which sends none) the Referer's. */
+/** The page's origin: Origin, or for an `<img>` pixel or a followed link (which send none) the Referer's. */
 function pageOrigin(request: FastifyRequest, route: RouteAccess): string | undefined {
   const origin = request.headers.origin;
   if (origin !== undefined) return origin;
   const referer = request.headers.referer;
-  if (route !== "pixel" || referer === undefined) return undefined;
+  if ((route !== "pixel" && route !== "click") || referer === undefined) return undefined;
   return URL.parse(referer)?.origin;
 }
 
@@ -113,6 +113,8 @@ function requireAccess(gate: Gate, route: RouteAccess, { everyAd = false }: Guar
         everyAd,
       };
       if (route === "pixel") access.pixel = query as NonNullable<AccessRequest["pixel"]>;
+      // GET /click is a click: its kind is signed, not sent.
+      else if (route === "click") access.pixel = { ...(query as NonNullable<AccessRequest["pixel"]>), kind: "click" };
       request.apiKey = authorize((gate.keys as { current(): Keyring }).current(), access);
     }
     charge?.(request, reply);
@@ -121,17 +123,19 @@ function requireAccess(gate: Gate, route: RouteAccess, { everyAd = false }: Guar
 
 /** What authorize() can refuse a request with, by route (src/auth/access.ts). */
 const KEY_ERRORS = ["key_in_url", "missing_api_key", "invalid_api_key", "wrong_scope"] as const;
+const SIGNED_ERRORS: readonly ErrorCode[] = [
+  ...KEY_ERRORS,
+  "invalid_query",
+  "signature_required",
+  "invalid_signature",
+  "signature_expired",
+  "signature_expiry_too_far",
+  "origin_not_allowed",
+];
 const ACCESS_ERRORS: Record<RouteAccess, readonly ErrorCode[]> = {
   ingest: [...KEY_ERRORS, "invalid_query", "signature_required", "origin_not_allowed"],
-  pixel: [
-    ...KEY_ERRORS,
-    "invalid_query",
-    "signature_required",
-    "invalid_signature",
-    "signature_expired",
-    "signature_expiry_too_far",
-    "origin_not_allowed",
-  ],
+  pixel: SIGNED_ERRORS,
+  click: SIGNED_ERRORS,
   query: [...KEY_ERRORS, "rate_limited"],
 };
 

@@ -93,7 +93,7 @@ export function installErrorHandlers(
       reply,
       new AppError(
         "not_found",
-        `no route ${request.method} ${request.url}; see POST /event, POST /events, GET /pixel.gif, GET /stats, GET /healthz, GET /readyz, GET /metrics`,
+        `no route ${request.method} ${request.url}; see POST /event, POST /events, GET /pixel.gif, GET /click, GET /stats, GET /healthz, GET /readyz, GET /metrics`,
       ),
     );
   });

@@ -35,7 +35,13 @@ const SAMPLES: Record<ErrorCode, { message: string; details?: unknown }> = {
   wrong_scope: { message: 'this route needs a query key; key "publisher-a" is an ingest key' },
   origin_not_allowed: { message: 'key "publisher-a" does not allow origin https://other.example' },
   signature_required: { message: 'key "adserver" is a signed key: the pixel URL needs exp and sig' },
-  invalid_signature: { message: "sig does not match id, adId, userId and exp" },
+  invalid_signature: { message: "sig does not match id, adId, userId, exp and url" },
+  invalid_destination: {
+    message: "url must be an absolute http or https URL (https://shop.example/…), got javascript:alert(1)",
+  },
+  destination_not_allowed: {
+    message: 'key "publisher-a" may not send clicks to evil.example: add it with --click-domain, or sign the URL',
+  },
   signature_expired: { message: "the signed pixel URL has expired (exp is past)" },
   signature_expiry_too_far: {
     message:

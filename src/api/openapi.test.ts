@@ -44,8 +44,15 @@ async function documentOf(app: FastifyInstance): Promise<Document> {
 const all = await documentOf(await appFor("all"));
 const validate = schemaValidator();
 
-const INGEST = ["POST /event", "POST /events", "GET /pixel.gif", "GET /sdk.js"];
-const QUERY = ["GET /stats", "GET /stats/timeseries", "GET /stats/reach", "GET /stats/ivt", "GET /stats/pipeline"];
+const INGEST = ["POST /event", "POST /events", "GET /pixel.gif", "GET /click", "GET /sdk.js"];
+const QUERY = [
+  "GET /stats",
+  "GET /stats/timeseries",
+  "GET /stats/reach",
+  "GET /stats/summary",
+  "GET /stats/ivt",
+  "GET /stats/pipeline",
+];
 const HEALTH = ["GET /healthz", "GET /readyz", "GET /metrics"];
 const named = (document: Document) => operations(document).map((o) => `${o.method.toUpperCase()} ${o.path}`);
 const operation = (name: string) => {
@@ -83,7 +90,7 @@ describe("GET /openapi.json", () => {
   it("names the key each route needs: ingest routes any scheme, query routes a header, the rest none", () => {
     const ingest = [{ bearer: ["ingest"] }, { apiKeyHeader: ["ingest"] }, { apiKeyQuery: ["ingest"] }];
     const query = [{ bearer: ["query"] }, { apiKeyHeader: ["query"] }];
-    for (const name of ["POST /event", "POST /events", "GET /pixel.gif"])
+    for (const name of ["POST /event", "POST /events", "GET /pixel.gif", "GET /click"])
       expect(operation(name).security).toEqual(ingest);
     for (const name of [...QUERY, "GET /metrics"]) expect(operation(name).security).toEqual(query);
     for (const name of ["GET /sdk.js", "GET /healthz", "GET /readyz"]) expect(operation(name).security).toBeUndefined();
@@ -93,7 +100,16 @@ describe("GET /openapi.json", () => {
       "ts",
       "userId",
       "adId",
+      "kind",
       "webdriver",
+      "exp",
+      "sig",
+    ]);
+    expect(parametersOf(operation("GET /click")).map((p) => p.name)).toEqual([
+      "id",
+      "adId",
+      "userId",
+      "url",
       "exp",
       "sig",
     ]);
@@ -201,7 +217,7 @@ describe("GET /openapi.json", () => {
     expect(ingest.sort()).toEqual([...INGEST, ...HEALTH].sort());
     expect(query.sort()).toEqual([...QUERY, ...HEALTH].sort());
     expect(ingest.filter((name) => name.includes("/stats"))).toEqual([]);
-    expect(query.filter((name) => /\/(event|pixel|sdk)/.test(name))).toEqual([]);
+    expect(query.filter((name) => /\/(event|pixel|click|sdk)/.test(name))).toEqual([]);
   });
 });
 

@@ -38,6 +38,7 @@ const INGEST_KEY = [{ bearer: ["ingest"] }, { apiKeyHeader: ["ingest"] }, { apiK
 const SECURITY: Record<RouteAccess, { [scheme in keyof typeof SECURITY_SCHEMES]?: string[] }[]> = {
   ingest: INGEST_KEY,
   pixel: INGEST_KEY,
+  click: INGEST_KEY,
   query: [{ bearer: ["query"] }, { apiKeyHeader: ["query"] }],
 };
 

@@ -5,7 +5,7 @@ import { AppError } from "../errors.ts";
 export type ApiRole = Config["API_ROLE"];
 
 /**
- * What an API process of a role serves. ingest: POST /event, /events, GET /pixel.gif and /sdk.js, which write
+ * What an API process of a role serves. ingest: POST /event, /events, GET /pixel.gif, /click and /sdk.js, which write
  * to Kafka; queries: /stats* and the dashboard, which read ClickHouse. `all` serves both.
  */
 export function roleServes(role: ApiRole): { ingest: boolean; queries: boolean } {
@@ -22,6 +22,7 @@ const INGEST_ROUTES: [HTTPMethods, string][] = [
   ["POST", "/event"],
   ["POST", "/events"],
   ["GET", "/pixel.gif"],
+  ["GET", "/click"],
   ["GET", "/sdk.js"],
 ];
 

@@ -52,7 +52,7 @@ const read = async (key: string, url: string) => {
 const refused = (message: string) => ({ status: 403, body: { error: "ad_not_allowed", message } });
 
 describe("a tenant's query key", () => {
-  it("reads /stats and /stats/reach of its own ads only, with or without limit", async () => {
+  it("reads /stats, /stats/reach and /stats/summary of its own ads only, with or without limit", async () => {
     expect(await read("acme", "/stats?timeWindowMinutes=60")).toEqual({ status: 200, body: ACME });
     expect(await read("globex", "/stats?timeWindowMinutes=60")).toEqual({ status: 200, body: GLOBEX });
     // globex-1 and acmeXeu1 have the most impressions of all: acme's top 1 is still its own.
@@ -63,6 +63,10 @@ describe("a tenant's query key", () => {
     expect(Object.keys((await read("acme", "/stats/reach?timeWindowMinutes=60&limit=10")).body).sort()).toEqual(
       Object.keys(ACME).sort(),
     );
+    const summary = await read("acme", "/stats/summary?timeWindowMinutes=60");
+    expect(Object.keys(summary.body).sort()).toEqual(Object.keys(ACME).sort());
+    expect(Object.keys((await read("acme", "/stats/summary?timeWindowMinutes=60&limit=1")).body)).toEqual(["acme-1"]);
+    expect((await read("acme", "/stats?timeWindowMinutes=60&event=click")).body).toEqual({});
   });
 
   it("reads its ads by adId, and is refused (403 ad_not_allowed) any adId of another", async () => {
@@ -75,6 +79,7 @@ describe("a tenant's query key", () => {
       "/stats?timeWindowMinutes=60&adId=globex-1",
       "/stats?timeWindowMinutes=60&adId=acme-1&adId=globex-1",
       "/stats/reach?timeWindowMinutes=60&adId=globex-1",
+      "/stats/summary?timeWindowMinutes=60&adId=globex-1",
       "/stats/timeseries?timeWindowMinutes=5&adId=globex-1",
       "/stats/timeseries?timeWindowMinutes=5&adId=acme-1&adId=globex-1",
     ]) {

@@ -2,8 +2,8 @@ import { AppError } from "../errors.ts";
 import type { ApiKey, Keyring } from "./keyring.ts";
 import { verifyPixelSignature } from "./pixel-signature.ts";
 
-/** What a route needs: an ingest key (the pixel also takes signed ones), or a query key. */
-export type RouteAccess = "ingest" | "pixel" | "query";
+/** What a route needs: an ingest key (the pixel and the click redirect also take signed ones), or a query key. */
+export type RouteAccess = "ingest" | "pixel" | "click" | "query";
 
 export interface AccessRequest {
   route: RouteAccess;
@@ -11,13 +11,15 @@ export interface AccessRequest {
   headerKey: string | undefined;
   /** From `?key=` (an array when the parameter is repeated): beacons and pixels cannot set headers. */
   urlKey: string | string[] | undefined;
-  /** The page's origin: the Origin header or, for pixels, the Referer's. */
+  /** The page's origin: the Origin header or, for pixels and clicks, the Referer's. */
   origin: string | undefined;
-  /** The pixel's signed fields and its `exp` and `sig`. */
+  /** The signed fields of a pixel or a click (its kind and destination too) and its `exp` and `sig`. */
   pixel?: {
     id: string;
     adId: string;
-    userId: string;
+    userId?: string | undefined;
+    kind?: string | undefined;
+    url?: string | undefined;
     ts?: string | undefined;
     exp?: string | undefined;
     sig?: string | undefined;
@@ -86,10 +88,16 @@ export function authorize(keyring: Keyring, request: AccessRequest): ApiKey {
   return key;
 }
 
-/** A signed key sends signed pixels only: anything else could be forged for any ad with its public key. */
+/**
+ * A signed key sends signed pixel and click URLs only: anything else could be forged for any ad with its public
+ * key, and a click's signature covers its destination, so no other one can be put in its place.
+ */
 function checkSignature(key: ApiKey, { route, pixel, nowSeconds, pixelMaxExpirySeconds }: AccessRequest): true {
-  if (route !== "pixel" || !pixel) {
-    throw new AppError("signature_required", `key "${key.name}" is a signed key: it sends signed pixel URLs only`);
+  if ((route !== "pixel" && route !== "click") || !pixel) {
+    throw new AppError(
+      "signature_required",
+      `key "${key.name}" is a signed key: it sends signed pixel and click URLs only`,
+    );
   }
   // The signature does not cover ts: a signed pixel's time is when it arrives, so none can be moved.
   if (pixel.ts !== undefined) {
@@ -109,6 +117,11 @@ function checkSignature(key: ApiKey, { route, pixel, nowSeconds, pixelMaxExpiryS
           `up to ${pixelMaxExpirySeconds} s from now, PIXEL_MAX_EXPIRY_SECONDS)`,
       );
     case "invalid":
-      throw new AppError("invalid_signature", "sig does not match id, adId, userId and exp");
+      throw new AppError(
+        "invalid_signature",
+        route === "click"
+          ? "sig does not match id, adId, userId, exp and url"
+          : "sig does not match id, adId, userId, exp and kind",
+      );
   }
 }

@@ -14,8 +14,9 @@ const refusal = (argv: string[]) => {
 describe("parseCommand", () => {
   it("parses create with every option", () => {
     const argv = ["create", "--scope", "ingest", "--name", "web", "--origin", "https://a.example"];
+    const clicks = ["--click-domain", "Shop.example", "--click-domain=*.cdn.example, 127.0.0.1"];
     expect(
-      parseCommand([...argv, "--origin", "http://localhost:8080", "--rate", "500", "--signed", "--browser"]),
+      parseCommand([...argv, "--origin", "http://localhost:8080", "--rate", "500", "--signed", "--browser", ...clicks]),
     ).toEqual({
       command: "create",
       scope: "ingest",
@@ -25,6 +26,7 @@ describe("parseCommand", () => {
       signed: true,
       browser: true,
       ads: [],
+      clickDomains: ["shop.example", "*.cdn.example", "127.0.0.1"],
     });
     expect(parseCommand(["create", "--scope=query", "--name=dash"])).toEqual({
       command: "create",
@@ -35,6 +37,7 @@ describe("parseCommand", () => {
       signed: false,
       browser: false,
       ads: [],
+      clickDomains: [],
     });
     const tenant = ["create", "--scope=query", "--name=acme", "--ads", "acme-*", "--ads=acme:eu-*, beta", "--rate=3"];
     expect(parseCommand(tenant)).toMatchObject({ scope: "query", rate: 3, ads: ["acme-*", "acme:eu-*", "beta"] });
@@ -59,6 +62,11 @@ describe("parseCommand", () => {
       '--origin "https://A.example/": must be a URL origin like https://a.example; did you mean "https://a.example"?',
     );
     expect(create("--origin", "a.example")).toBe('--origin "a.example": must be a URL origin like https://a.example');
+    for (const domain of ["https://shop.example", "shop.example/", "*", "*.", "a..b"]) {
+      expect(create("--click-domain", domain)).toBe(
+        `--click-domain "${domain}": must be a host name like shop.example, or *.shop.example for its subdomains`,
+      );
+    }
     for (const rate of ["0", "-1", "1.5", "abc", "1e3", "99999999999999999"]) {
       expect(create(`--rate=${rate}`)).toMatch(`--rate "${rate}": must be a positive whole number`);
     }
@@ -71,6 +79,9 @@ describe("parseCommand", () => {
     );
     expect(refusal([...query, "--signed"]).message).toMatch("--signed is only for ingest keys");
     expect(refusal([...query, "--browser"]).message).toMatch("--browser is only for ingest keys");
+    expect(refusal([...query, "--click-domain", "shop.example"]).message).toMatch(
+      "--click-domain is only for ingest keys",
+    );
     expect(refusal([...query, "--rate", "0"]).message).toMatch(
       '--rate "0": must be a positive whole number of requests',
     );

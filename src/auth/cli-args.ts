@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { isOrigin } from "../config.ts";
+import { CLICK_DOMAIN, isOrigin } from "../config.ts";
 import { AD_PATTERN, KEY_NAME, SCOPES, type Scope } from "./keys-file.ts";
 
 /** The command line is wrong (exit code 2); `showUsage` when the usage text is the answer. */
@@ -15,16 +15,20 @@ export class CommandError extends Error {
 export const USAGE = `usage: npm run keys -- <command>
 
   create --scope ingest|query --name NAME [--origin ORIGIN]... [--rate N] [--signed] [--browser] [--ads PATTERN]...
+         [--click-domain DOMAIN]...
         adds a key and prints its secret once, alone on the last line
         --origin  a browser origin allowed to send with it (repeatable; default: any)
         --rate    ingest keys: events per second it may send (default: no limit);
                   query keys: requests per second (default: QUERY_RATE_PER_KEY of the API)
-        --signed  its pixel URLs must be signed: also prints the signing secret for the ad server
+        --signed  its pixel and click URLs must be signed: also prints the signing secret for the ad server
         --browser for pages only: what a request without browser signals (Origin or Sec-Fetch-*, a
                   browser's user agent) sends with it is counted as invalid traffic (non_browser)
+        --click-domain  where GET /click may send people with it: a host (shop.example), or *.shop.example
+                  for its subdomains (repeatable or comma-separated; default: CLICK_DOMAINS of the API only,
+                  and for a signed key any destination it signs)
         --ads     the ads it may read, * for any characters, e.g. 'acme-*' (repeatable or comma-separated;
                   default: every ad); such a key cannot read /stats/pipeline or /metrics
-        (--origin, --signed and --browser are for ingest keys only, --ads for query keys only)
+        (--origin, --signed, --browser and --click-domain are for ingest keys only, --ads for query keys only)
   list          the keys and their status, never their secrets
   revoke NAME   stops accepting a key
 
@@ -41,6 +45,7 @@ export type Command =
       signed: boolean;
       browser: boolean;
       ads: string[];
+      clickDomains: string[];
     }
   | { command: "list" }
   | { command: "revoke"; name: string };
@@ -53,6 +58,7 @@ const options = {
   signed: { type: "boolean" },
   browser: { type: "boolean" },
   ads: { type: "string", multiple: true },
+  "click-domain": { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -64,6 +70,7 @@ interface Values {
   signed?: boolean;
   browser?: boolean;
   ads?: string[];
+  "click-domain"?: string[];
   help?: boolean;
 }
 
@@ -98,6 +105,9 @@ function parseCreate(values: Values, operands: string[]): Command {
   if (operands.length > 0) throw new CommandError(`create takes no arguments, got "${operands.join(" ")}"`);
   const { scope, name, origin: origins = [], rate, signed = false, browser = false } = values;
   const ads = (values.ads ?? []).flatMap((list) => list.split(",")).map((pattern) => pattern.trim());
+  const clickDomains = (values["click-domain"] ?? [])
+    .flatMap((list) => list.split(","))
+    .map((domain) => domain.trim().toLowerCase());
   const known = SCOPES.find((s) => s === scope);
   if (known === undefined) {
     throw new CommandError(
@@ -121,8 +131,20 @@ function parseCreate(values: Values, operands: string[]): Command {
       throw new CommandError(`--ads "${pattern}": must be ad id characters (A-Z a-z 0-9 . _ : -) and * only`);
     }
   }
+  for (const domain of clickDomains) {
+    if (!CLICK_DOMAIN.test(domain)) {
+      throw new CommandError(
+        `--click-domain "${domain}": must be a host name like shop.example, or *.shop.example for its subdomains`,
+      );
+    }
+  }
   if (known === "query") {
-    const misplaced = [origins.length > 0 && "--origin", signed && "--signed", browser && "--browser"];
+    const misplaced = [
+      origins.length > 0 && "--origin",
+      signed && "--signed",
+      browser && "--browser",
+      clickDomains.length > 0 && "--click-domain",
+    ];
     const first = misplaced.find(Boolean);
     if (first) throw new CommandError(`${first} is only for ingest keys (--scope ingest)`);
   } else if (ads.length > 0) {
@@ -137,5 +159,6 @@ function parseCreate(values: Values, operands: string[]): Command {
     signed,
     browser,
     ads: [...new Set(ads)],
+    clickDomains: [...new Set(clickDomains)],
   };
 }

@@ -40,15 +40,26 @@ describe("npm run keys", () => {
   let signingSecret: string;
 
   it("create prints a summary and the secret alone on the last line; the file keeps its SHA-256, mode 0600", () => {
-    const run = keys("create", "--scope", "ingest", "--name", "web", "--origin", "https://a.example", "--rate", "500");
+    const run = keys(
+      "create",
+      ...["--scope", "ingest", "--name", "web", "--origin", "https://a.example", "--rate", "500"],
+      ...["--click-domain", "shop.example,*.cdn.example"],
+    );
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(`created ingest key "web" in ${file}`);
-    expect(run.stdout).toMatch(/origins: https:\/\/a\.example\n.*rate: +500 events\/s\n.*signed: +no/);
+    expect(run.stdout).toMatch(
+      /origins: https:\/\/a\.example\n.*rate: +500 events\/s\n.*signed: +no\n.*browser: +no\n.*clicks: +to shop\.example, \*\.cdn\.example/,
+    );
     secret = run.lines.at(-1) ?? "";
     expect(secret).toMatch(/^imp_ing_[A-Za-z0-9_-]{43}$/);
     const text = readFileSync(file, "utf8");
     expect(text).not.toContain(secret);
-    expect(JSON.parse(text).keys[0]).toMatchObject({ name: "web", sha256: hashSecret(secret), rate: 500 });
+    expect(JSON.parse(text).keys[0]).toMatchObject({
+      name: "web",
+      sha256: hashSecret(secret),
+      rate: 500,
+      clickDomains: ["shop.example", "*.cdn.example"],
+    });
     expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
@@ -96,12 +107,14 @@ describe("npm run keys", () => {
   it("list shows every key and its status, never a secret or hash", () => {
     const run = keys("list");
     expect(run.code).toBe(0);
-    expect(run.lines[0]).toMatch(/^NAME +SCOPE +CREATED +ORIGINS +ADS +RATE +SIGNED +BROWSER +STATUS$/);
-    expect(run.lines[1]).toMatch(/^web +ingest +\S+ +https:\/\/a\.example +- +500 +no +no +active$/);
-    expect(run.lines[2]).toMatch(/^pixel +ingest +\S+ +any +- +- +yes +no +active$/);
-    expect(run.lines[3]).toMatch(/^dash +query +\S+ +- +all +- +no +- +active$/);
-    expect(run.lines[4]).toMatch(/^acme +query +\S+ +- +acme-\*,acme:eu-\* +3 +no +- +active$/);
-    expect(run.lines[5]).toMatch(/^page +ingest +\S+ +any +- +- +no +yes +active$/);
+    expect(run.lines[0]).toMatch(/^NAME +SCOPE +CREATED +ORIGINS +ADS +RATE +SIGNED +BROWSER +CLICKS +STATUS$/);
+    expect(run.lines[1]).toMatch(
+      /^web +ingest +\S+ +https:\/\/a\.example +- +500 +no +no +shop\.example,\*\.cdn\.example +active$/,
+    );
+    expect(run.lines[2]).toMatch(/^pixel +ingest +\S+ +any +- +- +yes +no +- +active$/);
+    expect(run.lines[3]).toMatch(/^dash +query +\S+ +- +all +- +no +- +- +active$/);
+    expect(run.lines[4]).toMatch(/^acme +query +\S+ +- +acme-\*,acme:eu-\* +3 +no +- +- +active$/);
+    expect(run.lines[5]).toMatch(/^page +ingest +\S+ +any +- +- +no +yes +- +active$/);
     expect(run.stdout).not.toContain(secret);
     expect(run.stdout).not.toContain(hashSecret(secret));
     expect(run.stdout).not.toContain(signingSecret);

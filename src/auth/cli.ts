@@ -17,7 +17,16 @@ import {
  */
 const path = resolve(process.env.API_KEYS_FILE || DEFAULT_KEYS_FILE);
 
-async function create({ scope, name, origins, rate, signed, browser, ads }: Extract<Command, { command: "create" }>) {
+async function create({
+  scope,
+  name,
+  origins,
+  rate,
+  signed,
+  browser,
+  ads,
+  clickDomains,
+}: Extract<Command, { command: "create" }>) {
   const secret = newSecret(scope);
   const key: KeyRecord = { name, scope, sha256: hashSecret(secret), createdAt: new Date().toISOString() };
   if (origins.length > 0) key.origins = origins;
@@ -25,6 +34,7 @@ async function create({ scope, name, origins, rate, signed, browser, ads }: Extr
   if (signed) key.signingSecret = newSigningSecret();
   if (browser) key.browser = true;
   if (ads.length > 0) key.ads = ads;
+  if (clickDomains.length > 0) key.clickDomains = clickDomains;
   await editKeysFile(path, (file) => {
     if (file.keys.some((k) => k.name === name)) {
       throw new CommandError(`a key named "${name}" already exists in ${path}`);
@@ -38,12 +48,17 @@ async function create({ scope, name, origins, rate, signed, browser, ads }: Extr
     console.log(`  rate:    ${rate === undefined ? "no limit" : `${rate} events/s`}`);
     console.log(`  signed:  ${signed ? "yes" : "no"}`);
     console.log(`  browser: ${browser ? "yes: requests without browser signals count as invalid traffic" : "no"}`);
+    console.log(
+      `  clicks:  ${clickDomains.length > 0 ? `to ${clickDomains.join(", ")}` : signed ? "to signed destinations" : "to CLICK_DOMAINS only"}`,
+    );
   } else {
     console.log(`  ads:     ${ads.length > 0 ? ads.join(", ") : "every ad"}`);
     console.log(`  rate:    ${rate === undefined ? "the API's default (QUERY_RATE_PER_KEY)" : `${rate} requests/s`}`);
   }
   if (key.signingSecret) {
-    console.log("the ad server signs this key's pixel URLs with its signing secret (kept in the keys file too):");
+    console.log(
+      "the ad server signs this key's pixel and click URLs with its signing secret (kept in the keys file too):",
+    );
     console.log(`signing secret: ${key.signingSecret}`);
   }
   console.log("the key's secret, on the next line, is shown once (the file keeps only its SHA-256):");
@@ -65,9 +80,13 @@ function list(): void {
     k.rate === undefined ? "-" : String(k.rate),
     k.signingSecret ? "yes" : "no",
     k.browser ? "yes" : k.scope === "ingest" ? "no" : "-",
+    k.clickDomains?.join(",") ?? "-",
     k.revokedAt ? `revoked ${k.revokedAt}` : "active",
   ]);
-  const table = [["NAME", "SCOPE", "CREATED", "ORIGINS", "ADS", "RATE", "SIGNED", "BROWSER", "STATUS"], ...rows];
+  const table = [
+    ["NAME", "SCOPE", "CREATED", "ORIGINS", "ADS", "RATE", "SIGNED", "BROWSER", "CLICKS", "STATUS"],
+    ...rows,
+  ];
   const widths = table[0]?.map((_, column) => Math.max(...table.map((row) => row[column]?.length ?? 0))) ?? [];
   const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ");
   for (const row of table) console.log(line(row).trimEnd());

@@ -1,5 +1,6 @@
 import { hash, timingSafeEqual } from "node:crypto";
 import { AdScope } from "./ad-scope.ts";
+import { ClickDomains } from "./click-domains.ts";
 import type { KeysFile, Scope } from "./keys-file.ts";
 
 /** An active key as the API uses it. */
@@ -12,10 +13,12 @@ export interface ApiKey {
   rate: number | undefined;
   /** Query keys: the ads it may read; undefined: every ad. */
   ads: AdScope | undefined;
-  /** HMAC key (hex) of a signed key: its pixel URLs must carry a valid signature. */
+  /** HMAC key (hex) of a signed key: its pixel and click URLs must carry a valid signature. */
   signingSecret: string | undefined;
   /** Ingest keys created with --browser: a request without browser signals is non-browser traffic. */
   browser: boolean;
+  /** Ingest keys: where GET /click may send people besides CLICK_DOMAINS; undefined: nowhere else. */
+  clickDomains: ClickDomains | undefined;
 }
 
 /** The active keys of one version of the keys file. */
@@ -35,6 +38,7 @@ export class Keyring {
           ads: k.ads && new AdScope(k.ads),
           signingSecret: k.signingSecret,
           browser: k.browser === true,
+          clickDomains: k.clickDomains && new ClickDomains(k.clickDomains),
         },
       }));
   }

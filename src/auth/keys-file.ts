@@ -13,7 +13,7 @@ import {
 import { basename, dirname, join } from "node:path";
 import { lock } from "proper-lockfile";
 import { z } from "zod";
-import { isOrigin } from "../config.ts";
+import { CLICK_DOMAIN, isOrigin } from "../config.ts";
 
 /** Why a keys file was refused: missing, unreadable, not a valid keys file, or valid but naming no key. */
 export type KeysFileProblem = "not_found" | "unreadable" | "invalid" | "no_keys";
@@ -60,14 +60,22 @@ const keySchema = z
       .array(z.string().regex(AD_PATTERN, "must be ad id characters (A-Z a-z 0-9 . _ : -) and * only"))
       .min(1)
       .optional(),
-    /** HMAC key for signed pixel URLs; the API needs it in the clear to verify them. */
+    /** Ingest keys only: where GET /click may send people (hosts, or *.host for subdomains). */
+    clickDomains: z
+      .array(z.string().regex(CLICK_DOMAIN, "must be a host name like shop.example, or *.shop.example"))
+      .min(1)
+      .optional(),
+    /** HMAC key for signed pixel and click URLs; the API needs it in the clear to verify them. */
     signingSecret: hex64.optional(),
     /** Ingest keys only: for browsers; a request without browser signals is labelled non_browser traffic. */
     browser: z.literal(true).optional(),
     revokedAt: instant.optional(),
   })
   .superRefine((key, ctx) => {
-    const only = (scope: Scope, fields: readonly ("origins" | "signingSecret" | "browser" | "ads")[]) => {
+    const only = (
+      scope: Scope,
+      fields: readonly ("origins" | "signingSecret" | "browser" | "ads" | "clickDomains")[],
+    ) => {
       if (key.scope === scope) return;
       for (const field of fields) {
         if (key[field] !== undefined) {
@@ -79,7 +87,7 @@ const keySchema = z
         }
       }
     };
-    only("ingest", ["origins", "signingSecret", "browser"]);
+    only("ingest", ["origins", "signingSecret", "browser", "clickDomains"]);
     only("query", ["ads"]);
   });
 

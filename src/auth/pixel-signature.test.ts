@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { pixelSignature, signPixelUrl, verifyPixelSignature } from "./pixel-signature.ts";
+import { pixelSignature, signClickUrl, signPixelUrl, verifyPixelSignature } from "./pixel-signature.ts";
 
 const secret = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const fields = { id: "imp-1", adId: "ad-7", userId: "u-42", exp: "1764000300" };
@@ -13,6 +13,30 @@ describe("pixelSignature", () => {
   it("is hex HMAC-SHA256 of id|adId|userId|exp under the secret's bytes", () => {
     expect(pixelSignature(secret, fields)).toBe(vector);
     expect(pixelSignature(secret, { ...fields, exp: 1764000300 })).toBe(vector);
+  });
+});
+
+describe("the signed text of kinds, viewers not identified and clicks", () => {
+  const hmac = (text: string) => createHmac("sha256", Buffer.from(secret, "hex")).update(text).digest("hex");
+
+  it("adds |kind for a kind other than impression, and |url for a click's destination", () => {
+    expect(pixelSignature(secret, { ...fields, kind: "impression" })).toBe(vector);
+    expect(pixelSignature(secret, { ...fields, kind: "viewable" })).toBe(hmac("imp-1|ad-7|u-42|1764000300|viewable"));
+    expect(pixelSignature(secret, { ...fields, userId: undefined })).toBe(hmac("imp-1|ad-7||1764000300"));
+    const url = "https://shop.example/p?a=1|2";
+    expect(pixelSignature(secret, { ...fields, kind: "click", url })).toBe(
+      hmac(`imp-1|ad-7|u-42|1764000300|click|${url}`),
+    );
+  });
+
+  it("refuses a signature moved to another kind or another destination", () => {
+    const sig = pixelSignature(secret, { ...fields, kind: "click", url: "https://shop.example/" });
+    const signed = { ...fields, kind: "click", url: "https://shop.example/", sig };
+    expect(verifyPixelSignature(secret, signed, now, DAY)).toBe("ok");
+    expect(verifyPixelSignature(secret, { ...signed, url: "https://evil.example/" }, now, DAY)).toBe("invalid");
+    expect(verifyPixelSignature(secret, { ...signed, url: undefined }, now, DAY)).toBe("invalid");
+    expect(verifyPixelSignature(secret, { ...signed, kind: "viewable" }, now, DAY)).toBe("invalid");
+    expect(verifyPixelSignature(secret, { ...fields, sig: vector, kind: "viewable" }, now, DAY)).toBe("invalid");
   });
 });
 
@@ -69,5 +93,33 @@ describe("signPixelUrl", () => {
     expect(verifyPixelSignature(secret, { id: "imp:1", adId: "ad-7", userId: "u-42", ...params }, now + 301, DAY)).toBe(
       "expired",
     );
+  });
+});
+
+describe("signed URLs of other kinds and of clicks", () => {
+  const common = {
+    baseUrl: "https://api.example.com",
+    key: "imp_ing_abc",
+    signingSecret: secret,
+    id: "imp-1",
+    adId: "ad-7",
+    now: () => now * 1000,
+  };
+
+  it("signs a pixel's kind, and a viewer not identified, so the API verifies what the URL carries", () => {
+    const url = new URL(signPixelUrl({ ...common, kind: "complete" }));
+    const params = Object.fromEntries(url.searchParams);
+    expect(params).toMatchObject({ id: "imp-1", adId: "ad-7", kind: "complete" });
+    expect(params.userId).toBeUndefined();
+    expect(verifyPixelSignature(secret, params as never, now, DAY)).toBe("ok");
+  });
+
+  it("signs a click's destination without a kind parameter: /click is a click", () => {
+    const url = new URL(signClickUrl({ ...common, userId: "u-42", url: "https://shop.example/a?b=c&d=e" }));
+    expect(url.pathname).toBe("/click");
+    const params = Object.fromEntries(url.searchParams);
+    expect(params).toMatchObject({ url: "https://shop.example/a?b=c&d=e", userId: "u-42" });
+    expect(params.kind).toBeUndefined();
+    expect(verifyPixelSignature(secret, { ...params, kind: "click" } as never, now, DAY)).toBe("ok");
   });
 });

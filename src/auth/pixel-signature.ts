@@ -1,21 +1,33 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 
+/** What a signed URL vouches for: the event's fields, its expiry and, for a click, where it sends the person. */
 export interface PixelFields {
   id: string;
   adId: string;
-  userId: string;
+  /** Empty or absent: a viewer not identified. */
+  userId?: string | undefined;
   /** Expiry, epoch seconds. */
   exp: number | string;
+  /** The event's kind; absent or `impression` signs what impression pixels always signed. */
+  kind?: string | undefined;
+  /** GET /click only: the destination, exactly as sent. */
+  url?: string | undefined;
 }
 
 /**
- * hex(HMAC-SHA256(secret, "id|adId|userId|exp")). "|" cannot occur in ids (see the impression schema), so
- * no two field sets sign the same text.
+ * The signed text: `id|adId|userId|exp`, then `|kind` for a kind other than impression, then `|url` for a click's
+ * destination. "|" cannot occur in ids or kinds and the destination comes last, so no two field sets sign the
+ * same text, and an impression pixel's text is what it was before kinds existed.
  */
-export function pixelSignature(signingSecretHex: string, { id, adId, userId, exp }: PixelFields): string {
-  return createHmac("sha256", Buffer.from(signingSecretHex, "hex"))
-    .update(`${id}|${adId}|${userId}|${exp}`)
-    .digest("hex");
+export function signedText({ id, adId, userId, exp, kind, url }: PixelFields): string {
+  const text = `${id}|${adId}|${userId ?? ""}|${exp}`;
+  const withKind = kind === undefined || kind === "impression" ? text : `${text}|${kind}`;
+  return url === undefined ? withKind : `${withKind}|${url}`;
+}
+
+/** hex(HMAC-SHA256(secret, signedText(fields))). */
+export function pixelSignature(signingSecretHex: string, fields: PixelFields): string {
+  return createHmac("sha256", Buffer.from(signingSecretHex, "hex")).update(signedText(fields)).digest("hex");
 }
 
 export type PixelVerdict = "ok" | "unsigned" | "expired" | "too_far" | "invalid";
@@ -27,7 +39,7 @@ export type PixelVerdict = "ok" | "unsigned" | "expired" | "too_far" | "invalid"
  */
 export function verifyPixelSignature(
   signingSecretHex: string,
-  params: { id: string; adId: string; userId: string; exp?: string | undefined; sig?: string | undefined },
+  params: Omit<PixelFields, "exp"> & { exp?: string | undefined; sig?: string | undefined },
   nowSeconds: number,
   maxAheadSeconds: number,
 ): PixelVerdict {
@@ -41,17 +53,7 @@ export function verifyPixelSignature(
   return Number(exp) > nowSeconds + maxAheadSeconds ? "too_far" : "ok";
 }
 
-/** For Node ad servers: the pixel URL of one impression, signed with a signed key's signing secret. */
-export function signPixelUrl({
-  baseUrl,
-  key,
-  signingSecret,
-  id,
-  adId,
-  userId,
-  expiresInSeconds = 300,
-  now = Date.now,
-}: {
+interface SignedUrlOptions {
   /** Where the API is, e.g. https://api.example.com */
   baseUrl: string;
   /** The ingest key's secret. */
@@ -59,12 +61,37 @@ export function signPixelUrl({
   signingSecret: string;
   id: string;
   adId: string;
-  userId: string;
+  /** Leave it out for a viewer not identified. */
+  userId?: string;
   expiresInSeconds?: number;
   now?: () => number;
-}): string {
+}
+
+/** The URL of `path` with the event's fields, `params`, the key, `exp` and the signature of `signed`. */
+function signedUrl(
+  path: string,
+  options: SignedUrlOptions,
+  signed: { kind?: string; url?: string },
+  params: Record<string, string>,
+): string {
+  const { baseUrl, key, signingSecret, id, adId, userId, expiresInSeconds = 300, now = Date.now } = options;
   const exp = Math.floor(now() / 1000) + expiresInSeconds;
-  const sig = pixelSignature(signingSecret, { id, adId, userId, exp });
-  const query = new URLSearchParams({ id, adId, userId, key, exp: String(exp), sig });
-  return `${baseUrl.replace(/\/+$/, "")}/pixel.gif?${query}`;
+  const sig = pixelSignature(signingSecret, { id, adId, userId, exp, ...signed });
+  const query = new URLSearchParams({ id, adId, ...(userId !== undefined && { userId }), ...params, key });
+  query.set("exp", String(exp));
+  query.set("sig", sig);
+  return `${baseUrl.replace(/\/+$/, "")}${path}?${query}`;
+}
+
+/** For Node ad servers: the pixel URL of one event (an impression unless `kind` says otherwise), signed. */
+export function signPixelUrl(options: SignedUrlOptions & { kind?: string }): string {
+  const { kind, ...rest } = options;
+  const extra: Record<string, string> = kind === undefined ? {} : { kind };
+  return signedUrl("/pixel.gif", rest, extra, extra);
+}
+
+/** For Node ad servers: the GET /click URL of one impression's click, signed with its destination `url`. */
+export function signClickUrl(options: SignedUrlOptions & { url: string }): string {
+  const { url, ...rest } = options;
+  return signedUrl("/click", rest, { kind: "click", url }, { url });
 }

@@ -25,6 +25,7 @@ const REASONS = {
   ip_range: "Listed IP",
   activity: "Activity",
 };
+const smallPercent = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 2 });
 
 const state = {
   minutes: Number($("window").value),
@@ -164,7 +165,17 @@ const columnLabels = Object.fromEntries(
   [...$("top").tHead.rows[0].cells].filter((th) => th.dataset.col).map((th) => [th.dataset.col, th.textContent]),
 );
 
-function renderTop(counts, reach) {
+/** A rate as a percentage, or a dash when it has no base (null) or was not read. */
+function rateCell(value, className, format = percent) {
+  return cell(
+    value == null ? "—" : format.format(value),
+    className,
+    value ?? "",
+    columnLabels[className.split(" ")[1]],
+  );
+}
+
+function renderTop(counts, reach, summary) {
   const ranked = Object.entries(counts).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0));
   const rows = ranked.map(([adId, impressions], i) => {
     const tr = document.createElement("tr");
@@ -182,12 +193,22 @@ function renderTop(counts, reach) {
     line.append(idElement(adId));
     name.append(line);
     const r = reach[adId];
+    const s = summary[adId];
     tr.append(
       cell(String(i + 1), "rank"),
       name,
       cell(number.format(impressions), "num impressions", impressions, columnLabels.impressions),
+      rateCell(s?.viewabilityRate, "num viewable"),
+      cell(s ? number.format(s.clicks) : "—", "num clicks", s?.clicks ?? "", columnLabels.clicks),
+      rateCell(s?.ctr, "num ctr", smallPercent),
+      rateCell(s?.completionRate, "num completion"),
       cell(r ? number.format(r.reach) : "—", "num reach", r?.reach ?? "", columnLabels.reach),
-      cell(r ? decimal.format(r.frequency) : "—", "num frequency", r?.frequency ?? "", columnLabels.frequency),
+      cell(
+        r?.frequency != null ? decimal.format(r.frequency) : "—",
+        "num frequency",
+        r?.frequency ?? "",
+        columnLabels.frequency,
+      ),
     );
     return tr;
   });
@@ -359,19 +380,23 @@ function notice(ids, error, since, stale) {
 
 const capitalized = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
-/** The top ads of the window with their reach, and the per-minute series of the first CHART_ADS. */
+/**
+ * The top ads of the window with their reach and what advertisers pay for (viewable, clicks, video completes),
+ * and the per-minute series of the first CHART_ADS.
+ */
 async function readTop(minutes) {
   const counts = await api("stats", [
     ["timeWindowMinutes", minutes],
     ["limit", TOP_ADS],
   ]);
   const byAd = Object.keys(counts).map((adId) => ["adId", adId]);
-  if (byAd.length === 0) return { counts, reach: {}, series: {} };
-  const [reach, series] = await Promise.all([
+  if (byAd.length === 0) return { counts, reach: {}, summary: {}, series: {} };
+  const [reach, summary, series] = await Promise.all([
     api("stats/reach", [["timeWindowMinutes", minutes], ...byAd]),
+    api("stats/summary", [["timeWindowMinutes", minutes], ...byAd]),
     api("stats/timeseries", [["timeWindowMinutes", minutes], ...byAd.slice(0, CHART_ADS)]),
   ]);
-  return { counts, reach, series };
+  return { counts, reach, summary, series };
 }
 
 /** One refresh: each card is read on its own, so that one engine away leaves the others' figures current. */
@@ -394,7 +419,7 @@ async function refresh() {
     return; // no polling until a key is given
   }
   if (top.status === "fulfilled") {
-    renderChart(renderTop(top.value.counts, top.value.reach), top.value.series);
+    renderChart(renderTop(top.value.counts, top.value.reach, top.value.summary), top.value.series);
     state.topAt = new Date();
   }
   notice(["top-notice", "chart-notice"], top.reason, state.topAt, [$("top"), $("chart")]);

@@ -59,7 +59,7 @@ const lease = await OwnerLease.acquire(valkey, {
 });
 const store = new ClaimStore(valkey, { keyPrefix: process.env.CLAIM_PREFIX, windowSeconds: 60, owner: lease, takeoverAfterMs: 60000 });
 const [outcome] = process.env.ID
-  ? await store.claim([{ id: process.env.ID, position: { topic: "t", partition: 0, offset: 5n } }])
+  ? await store.claim([{ key: process.env.ID, position: { topic: "t", partition: 0, offset: 5n } }])
   : [];
 if (process.env.SETTLE === "yes") {
   lease.settled();
@@ -151,25 +151,25 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
 
   it("an unseen id is new, a copy at another position is a duplicate", async () => {
     const a = store("w1");
-    expect(await a.claim([{ id: "x1", position: at(1) }])).toEqual(["new"]);
-    expect(await a.claim([{ id: "x1", position: at(7) }])).toEqual(["duplicate"]);
-    expect(await store("w2").claim([{ id: "x1", position: at(9, 3) }])).toEqual(["duplicate"]);
+    expect(await a.claim([{ key: "x1", position: at(1) }])).toEqual(["new"]);
+    expect(await a.claim([{ key: "x1", position: at(7) }])).toEqual(["duplicate"]);
+    expect(await store("w2").claim([{ key: "x1", position: at(9, 3) }])).toEqual(["duplicate"]);
   });
 
   it("the same position again is a replay for its owner and busy for another worker until the takeover time", async () => {
     const takeover = 60_000;
-    await store("w1", takeover).claim([{ id: "r1", position: at(5) }]);
-    expect(await store("w1", takeover).claim([{ id: "r1", position: at(5) }])).toEqual(["replay"]);
-    expect(await store("w2", takeover).claim([{ id: "r1", position: at(5) }])).toEqual(["busy"]);
+    await store("w1", takeover).claim([{ key: "r1", position: at(5) }]);
+    expect(await store("w1", takeover).claim([{ key: "r1", position: at(5) }])).toEqual(["replay"]);
+    expect(await store("w2", takeover).claim([{ key: "r1", position: at(5) }])).toEqual(["busy"]);
     // As Valkey sees it once the takeover time has passed since the claim was stamped.
     await ageClaim("r1", takeover);
-    expect(await store("w2", takeover).claim([{ id: "r1", position: at(5) }])).toEqual(["replay"]);
+    expect(await store("w2", takeover).claim([{ key: "r1", position: at(5) }])).toEqual(["replay"]);
     // Taken over: now the first worker must wait.
-    expect(await store("w1", takeover).claim([{ id: "r1", position: at(5) }])).toEqual(["busy"]);
+    expect(await store("w1", takeover).claim([{ key: "r1", position: at(5) }])).toEqual(["busy"]);
   });
 
   it("answers many ids in order, across several script calls", async () => {
-    const items = Array.from({ length: 12_000 }, (_, i) => ({ id: `m${i}`, position: at(100 + i, 1) }));
+    const items = Array.from({ length: 12_000 }, (_, i) => ({ key: `m${i}`, position: at(100 + i, 1) }));
     await store("w1").claim(items.filter((_, i) => i % 3 === 0));
     const outcomes = await store("w1").claim(
       items.map((item, i) => (i % 3 === 0 ? { ...item, position: at(1) } : item)),
@@ -179,17 +179,17 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
   });
 
   it("a claim expires with the window, then the id is new again; takeover keeps the original expiry", async () => {
-    expect(await store("w1", 0, 60).claim([{ id: "e1", position: at(1) }])).toEqual(["new"]);
+    expect(await store("w1", 0, 60).claim([{ key: "e1", position: at(1) }])).toEqual(["new"]);
     const ttl = await valkey.pttl(keyOf("e1"));
     expect(ttl).toBeLessThanOrEqual(60_000);
     expect(ttl).toBeGreaterThan(50_000);
     // 55 s later, 5 s of the window left: a takeover keeps them, it does not start the window again.
     await valkey.pexpire(keyOf("e1"), 5_000);
-    expect(await store("w2", 0, 60).claim([{ id: "e1", position: at(1) }])).toEqual(["replay"]);
+    expect(await store("w2", 0, 60).claim([{ key: "e1", position: at(1) }])).toEqual(["replay"]);
     expect(await valkey.pttl(keyOf("e1"))).toBeLessThanOrEqual(5_000);
     // The window over, Valkey drops the claim: a copy at another position is new.
     await valkey.pexpireat(keyOf("e1"), 1);
-    expect(await store("w2", 0, 60).claim([{ id: "e1", position: at(2) }])).toEqual(["new"]);
+    expect(await store("w2", 0, 60).claim([{ key: "e1", position: at(2) }])).toEqual(["new"]);
     expect(await valkey.pttl(keyOf("e1"))).toBeGreaterThan(50_000);
   });
 
@@ -202,7 +202,7 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
     const next = await lease(identity, { clock });
     expect({ name: next.name, stable: next.stable }).toEqual({ name: identity, stable: true });
     // At once: neither the 60 s takeover time nor the 5 s insert timeout.
-    expect(await clock.settle(store(next).claim([{ id: "k1", position: at(5) }]))).toEqual({
+    expect(await clock.settle(store(next).claim([{ key: "k1", position: at(5) }]))).toEqual({
       value: ["replay"],
       slept: 0,
     });
@@ -214,7 +214,7 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
     await first.kill();
     const clock = new ManualClock();
     const next = await lease(identity, { insertTimeoutMs: 1_500, clock });
-    expect(await clock.settle(store(next).claim([{ id: "k2", position: at(5) }]))).toEqual({
+    expect(await clock.settle(store(next).claim([{ key: "k2", position: at(5) }]))).toEqual({
       value: ["replay"],
       slept: 1_500,
     });
@@ -222,7 +222,7 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
     next.settled();
     await next.release();
     const third = await lease(identity, { clock });
-    expect(await clock.settle(store(third).claim([{ id: "k2", position: at(5) }]))).toEqual({
+    expect(await clock.settle(store(third).claim([{ key: "k2", position: at(5) }]))).toEqual({
       value: ["replay"],
       slept: 0,
     });
@@ -252,7 +252,7 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
     const taking = await valkeyNow();
     const next = await lease(identity, { insertTimeoutMs: 4_000, clock });
     const taken = await valkeyNow();
-    const { value, slept } = await clock.settle(store(next).claim([{ id: "k5", position: at(5) }]));
+    const { value, slept } = await clock.settle(store(next).claim([{ key: "k5", position: at(5) }]));
     expect(value).toEqual(["replay"]);
     // The rest of the wait (what is left of it when the name is taken), not 4 s afresh.
     expect(slept).toBeGreaterThanOrEqual(until - 2_500 - taken);
@@ -265,7 +265,7 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
     const second = await lease(identity);
     expect(second.stable).toBe(false);
     expect(second.name).not.toBe(identity);
-    expect(await store(second).claim([{ id: "k3", position: at(5) }])).toEqual(["busy"]);
+    expect(await store(second).claim([{ key: "k3", position: at(5) }])).toEqual(["busy"]);
     await first.kill();
     // Another lease in this very process is alive too.
     const mine = await lease(slot());
@@ -292,8 +292,8 @@ describe.each(modes)("claims in %s", (_, modeConfig) => {
     const stalled = await lease(identity, { onLost: () => told++ });
     // The lease ran out during the stall and another process took the name.
     await valkey.set(`${leasePrefix}${identity}`, "elsewhere|1|t0|idle");
-    await expect(store(stalled).claim([{ id: "k4", position: at(5) }])).rejects.toThrow(OwnerLeaseLostError);
-    await expect(store(stalled).claim([{ id: "k4", position: at(5) }])).rejects.toThrow(OwnerLeaseLostError);
+    await expect(store(stalled).claim([{ key: "k4", position: at(5) }])).rejects.toThrow(OwnerLeaseLostError);
+    await expect(store(stalled).claim([{ key: "k4", position: at(5) }])).rejects.toThrow(OwnerLeaseLostError);
     expect(told).toBe(1);
   });
 });
@@ -333,7 +333,7 @@ describe("claims in a Valkey cluster", () => {
       owner: "w1",
       takeoverAfterMs: 60_000,
     });
-    const outcomes = await owner.claim(Array.from({ length: 1_000 }, (_, i) => ({ id: `s${i}`, position: at(i) })));
+    const outcomes = await owner.claim(Array.from({ length: 1_000 }, (_, i) => ({ key: `s${i}`, position: at(i) })));
     expect(outcomes.every((o) => o === "new")).toBe(true);
     const keysPerNode = await Promise.all(
       (valkey as Cluster).nodes("master").map((node) => node.keys(`${prefix}spread:*`).then((keys) => keys.length)),

@@ -43,15 +43,18 @@ const CHUNK = 5_000;
  */
 const CLUSTER_KEY_GROUPS = 256;
 
-/** The key of an id's claim: in a cluster it carries the id's key group as a hash tag. */
-export function claimKey(keyPrefix: string, id: string, cluster: boolean): string {
-  return cluster ? `${keyPrefix}{${keyGroup(id)}}${id}` : keyPrefix + id;
+/**
+ * The key of a claim (an event's dedup key: its id, or its kind and id, src/impression/fields.ts dedupKey): in a
+ * cluster it carries the key's group as a hash tag.
+ */
+export function claimKey(keyPrefix: string, key: string, cluster: boolean): string {
+  return cluster ? `${keyPrefix}{${keyGroup(key)}}${key}` : keyPrefix + key;
 }
 
-/** FNV-1a of the id, to pick its key group. */
-function keyGroup(id: string): number {
+/** FNV-1a of the claimed key, to pick its key group. */
+function keyGroup(key: string): number {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
   return (hash >>> 0) % CLUSTER_KEY_GROUPS;
 }
 
@@ -92,8 +95,12 @@ type ClaimingValkey = ValkeyClient & {
   claimImpressions(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 };
 
+/**
+ * One claim: what is claimed (an event's `dedupKey`: an impression's id, `<kind>|<id>` for another kind, so an
+ * impression keeps the key `seen:<topic>:<id>` it had before kinds existed) for the position of the copy read.
+ */
 interface Claim {
-  id: string;
+  key: string;
   position: Position;
 }
 
@@ -134,7 +141,7 @@ export class ClaimStore {
       const chunk = items.slice(start, start + CHUNK);
       pipeline.claimImpressions(
         chunk.length,
-        ...this.#arguments(chunk, (item) => claimKey(this.#options.keyPrefix, item.id, false)),
+        ...this.#arguments(chunk, (item) => claimKey(this.#options.keyPrefix, item.key, false)),
       );
     }
     const replies = await pipeline.exec();
@@ -150,7 +157,7 @@ export class ClaimStore {
   async #claimInCluster(items: readonly Claim[]): Promise<ClaimOutcome[]> {
     const groups = new Map<number, number[]>();
     for (const [index, item] of items.entries()) {
-      const group = keyGroup(item.id);
+      const group = keyGroup(item.key);
       const members = groups.get(group);
       if (members) members.push(index);
       else groups.set(group, [index]);
@@ -159,7 +166,7 @@ export class ClaimStore {
     await Promise.all(
       [...groups.values()].map(async (indexes) => {
         const members = indexes.map((i) => items[i] as Claim);
-        const args = this.#arguments(members, (item) => claimKey(this.#options.keyPrefix, item.id, true));
+        const args = this.#arguments(members, (item) => claimKey(this.#options.keyPrefix, item.key, true));
         const reply = await this.#valkey.claimImpressions(members.length, ...args);
         for (const [k, i] of indexes.entries()) outcomes[i] = toOutcome(reply[k]);
       }),

@@ -31,6 +31,18 @@ const identifiers: unknown[] = [
   {},
   true,
 ];
+const kinds: unknown[] = [
+  "impression",
+  "viewable",
+  "click",
+  "complete",
+  "thirdQuartile",
+  "Viewable",
+  "",
+  "hover",
+  1,
+  null,
+];
 const timestamps: unknown[] = [
   NOW,
   NOW + 60_000,
@@ -65,6 +77,9 @@ function corpus(): unknown[] {
   for (const webdriver of [true, false, "true", 1, null]) items.push({ ...valid, webdriver });
   // The API's own fields are never taken from a sender.
   items.push({ ...valid, traffic: "valid" }, { ...valid, ipPrefix: "203.0.113.0/24" });
+  for (const kind of [...kinds, undefined]) items.push({ ...valid, kind });
+  const { userId: _, ...anonymous } = valid;
+  items.push(anonymous, { ...anonymous, kind: "click" }, { ...valid, userId: undefined });
   for (const field of Object.keys(valid)) {
     const { [field as keyof typeof valid]: _, ...rest } = valid;
     items.push(rest, { ...rest, campaign: "x" });
@@ -83,6 +98,14 @@ describe("impressionCheck, the batches' fast path", () => {
     const { ts: _, ...withoutTs } = valid;
     expect(JSON.parse(String(encodeValid(withoutTs, RECEIVED_AT)))).toEqual({ ...valid, ts: RECEIVED_AT });
     expect(String(encodeValid(withoutTs, RECEIVED_AT))).toBe(JSON.stringify({ ...valid, ts: RECEIVED_AT }));
+  });
+
+  it("writes an impression's bytes as before kinds: kind impression and a missing userId are left out", () => {
+    const { userId: _, ...anonymous } = valid;
+    expect(String(encodeValid({ ...valid, kind: "impression" }, RECEIVED_AT))).toBe(JSON.stringify(valid));
+    expect(String(encodeValid({ ...anonymous, kind: "viewable" }, RECEIVED_AT))).toBe(
+      JSON.stringify({ ...anonymous, kind: "viewable" }),
+    );
   });
 
   it("accepts exactly what impressionSchema accepts, with the value of what the schema returns", () => {

@@ -40,14 +40,35 @@ describe("impression schema", () => {
     expect(problems({ ...valid, [field]: 42 })).toEqual([{ path: field, message: `${field} must be a string` }]);
   });
 
-  it("names every missing field; ts may be left out (the API stamps its time of receipt)", () => {
+  it("names every missing field; ts, userId and kind may be left out", () => {
     expect(problems({})).toEqual([
       { path: "id", message: "id is required" },
-      { path: "userId", message: "userId is required" },
       { path: "adId", message: "adId is required" },
     ]);
-    const { ts: _, ...withoutTs } = valid;
-    expect(schema.parse(withoutTs)).toEqual(withoutTs);
+    const { ts: _, userId: __, ...minimal } = valid;
+    expect(schema.parse(minimal)).toEqual(minimal);
+  });
+
+  it("takes every event kind and refuses any other, naming them", () => {
+    for (const kind of [
+      "impression",
+      "viewable",
+      "click",
+      "start",
+      "firstQuartile",
+      "midpoint",
+      "thirdQuartile",
+      "complete",
+    ]) {
+      expect(problems({ ...valid, kind })).toEqual([]);
+    }
+    expect(problems({ ...valid, kind: "Click" })).toEqual([
+      {
+        path: "kind",
+        message:
+          "kind must be one of impression, viewable, click, start, firstQuartile, midpoint, thirdQuartile, complete",
+      },
+    ]);
   });
 
   it("rejects a ts that is not an integer number of milliseconds", () => {

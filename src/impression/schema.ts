@@ -1,8 +1,15 @@
 import { z } from "zod";
 import { isIpAddress } from "../traffic/ip.ts";
-import { IMPRESSION_FIELDS, type Impression, SENDER_FIELDS, type Stamp, type ViewerEvidence } from "./fields.ts";
+import {
+  EVENT_KINDS,
+  IMPRESSION_FIELDS,
+  type Impression,
+  SENDER_FIELDS,
+  type Stamp,
+  type ViewerEvidence,
+} from "./fields.ts";
 
-export type { Impression } from "./fields.ts";
+export type { EventKind, Impression } from "./fields.ts";
 
 /**
  * An impression as a sender may send it over HTTP: `ts` may be left out, and the API then takes the time it
@@ -41,8 +48,13 @@ const FIELD_DESCRIPTIONS: Record<keyof Impression | keyof ViewerEvidence, string
   ts:
     "event time in epoch milliseconds, within the retention and at most MAX_FUTURE_SKEW_MS ahead; optional: " +
     "without it the event time is when the API received it",
-  userId: "who saw the ad",
+  userId:
+    "who saw the ad; optional: leave it out when the viewer may not be identified (no consent). Reach and " +
+    "frequency count identified viewers only",
   adId: "the ad that was shown",
+  kind:
+    `what happened to the impression: ${EVENT_KINDS.join(", ")}; optional, impression by default. Each kind is ` +
+    "counted once per impression id",
   traffic: "set by the API: valid, unclassified or the reason the event is invalid traffic",
   ipPrefix: "set by the API: the viewer's network (IPv4 /24, IPv6 /48), never its address",
   userAgent:
@@ -53,6 +65,8 @@ const FIELD_DESCRIPTIONS: Record<keyof Impression | keyof ViewerEvidence, string
     "on a request a page sends; stored only as its network (IPv4 /24, IPv6 /48)",
   webdriver: "true when the page's navigator.webdriver is (the tag reports it): a browser driven by automation",
 };
+/** Example values of the fields the example impressions leave out. */
+const OPTIONAL_EXAMPLES: Partial<Record<keyof Impression, string>> = { kind: "viewable" };
 
 /**
  * Impressions for the document's examples, at `at` and a minute before: examples are made with the schema,
@@ -70,6 +84,10 @@ function identifier(field: string) {
   return z
     .string({ error: (issue) => (issue.input === undefined ? `${field} is required` : `${field} must be a string`) })
     .regex(IDENTIFIER_PATTERN, `${field} must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
+}
+
+function eventKind(field: string) {
+  return z.enum(EVENT_KINDS, { error: () => `${field} must be one of ${EVENT_KINDS.join(", ")}` });
 }
 
 function epochMillis(field: string, limits: ImpressionLimits) {
@@ -146,10 +164,17 @@ function viewerFields(from: "json" | "query"): Record<string, z.ZodType> {
 function validators(limits: ImpressionLimits, from: "json" | "query" | "wire"): Record<string, z.ZodType> {
   const [example] = exampleImpressions((limits.now ?? Date.now)());
   const sent = SENDER_FIELDS.map((f) => {
-    const value = example[f.name];
+    const value = example[f.name] ?? OPTIONAL_EXAMPLES[f.name];
     const meta = { description: FIELD_DESCRIPTIONS[f.name], examples: [from === "query" ? String(value) : value] };
-    if (f.kind === "identifier") return [f.name, identifier(f.name).meta(meta)];
-    return [f.name, from === "query" ? epochMillisParam(f.name, limits, meta) : epochMillis(f.name, limits).meta(meta)];
+    const validator: z.ZodType =
+      f.kind === "identifier"
+        ? identifier(f.name).meta(meta)
+        : f.kind === "eventKind"
+          ? eventKind(f.name).meta(meta)
+          : from === "query"
+            ? epochMillisParam(f.name, limits, meta)
+            : epochMillis(f.name, limits).meta(meta);
+    return [f.name, "optional" in f ? validator.optional() : validator];
   });
   const rest =
     from === "wire"

@@ -1,15 +1,20 @@
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KafkaEngine, startKafka } from "../../stack/kafka.ts";
 import { freePort } from "../../stack/process.ts";
 import { testConfig } from "../../test/support/config.ts";
+import { readTopic } from "../../test/support/kafka.ts";
 import { buildApp } from "../api/app.ts";
 import type { Config } from "../config.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
+import { apiMetrics } from "../metrics/api.ts";
+import { createRegistry } from "../metrics/registry.ts";
 
 // This file stops its broker, so it runs its own Kafka, never the shared one.
 const dataDir = mkdtempSync(join(tmpdir(), "ingest-outage-"));
@@ -18,6 +23,7 @@ let kafka: KafkaEngine | undefined;
 let config: Config;
 let producer: ImpressionProducer;
 let app: FastifyInstance;
+let registry: Registry;
 
 beforeAll(async () => {
   kafkaOptions = {
@@ -28,10 +34,17 @@ beforeAll(async () => {
     heap: "256m",
   };
   kafka = await startKafka(kafkaOptions);
-  config = testConfig({ KAFKA_BROKERS: kafka.brokers.join(","), KAFKA_PARTITIONS: "2", API_ROLE: "ingest" });
+  config = testConfig({
+    KAFKA_BROKERS: kafka.brokers.join(","),
+    KAFKA_PARTITIONS: "2",
+    API_ROLE: "ingest",
+    CLICK_DOMAINS: "shop.example",
+  });
   await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
-  producer = createImpressionProducer(config);
-  app = await buildApp({ config, producer, checks: { kafka: () => producer.ping() }, logger: false });
+  registry = createRegistry();
+  const metrics = apiMetrics(registry, () => producer.bufferedBytes);
+  producer = createImpressionProducer(config, metrics.observeProduce);
+  app = await buildApp({ config, producer, checks: { kafka: () => producer.ping() }, metrics, logger: false });
 });
 
 afterAll(async () => {
@@ -42,6 +55,7 @@ afterAll(async () => {
 });
 
 let counter = 0;
+const lostClick = `outage-click-${randomUUID().slice(0, 8)}`;
 const postEvent = () =>
   app.inject({
     method: "POST",
@@ -66,12 +80,27 @@ describe("when the broker goes away", () => {
     expect(response.json()).toMatchObject({ error: "kafka_unavailable" });
     expect(elapsed).toBeLessThanOrEqual(config.PRODUCE_TIMEOUT_MS + 250);
 
+    // A person who clicked is not kept waiting for Kafka: sent on after CLICK_ACK_WAIT_MS, the click lost.
+    const clickedAt = Date.now();
+    const click = await app.inject({ url: `/click?id=${lostClick}&adId=ad-1&url=https://shop.example/` });
+    const clickMs = Date.now() - clickedAt;
+    expect(click.statusCode).toBe(302);
+    expect(click.headers.location).toBe("https://shop.example/");
+    expect(clickMs).toBeGreaterThanOrEqual(config.CLICK_ACK_WAIT_MS - 5);
+    expect(clickMs).toBeLessThanOrEqual(config.CLICK_ACK_WAIT_MS + 250);
+    // Never acknowledged: once PRODUCE_TIMEOUT_MS is up the producer gives the click up, and says so.
+    await expect
+      .poll(async () => (await registry.getSingleMetric("clicks_redirected_total")?.get())?.values, {
+        timeout: config.PRODUCE_TIMEOUT_MS + 2000,
+      })
+      .toEqual([expect.objectContaining({ labels: { outcome: "lost" }, value: 1 })]);
+
     const ready = await app.inject({ method: "GET", url: "/readyz" });
     expect(ready.statusCode).toBe(503);
     expect(ready.json().details.engines.kafka.status).toBe("down");
   });
 
-  it("recovers by itself once the broker is back", async () => {
+  it("recovers by itself once the broker is back, without the click it gave up", async () => {
     kafka = await startKafka(kafkaOptions);
     const deadline = Date.now() + 30_000;
     let status = 0;
@@ -83,5 +112,13 @@ describe("when the broker goes away", () => {
     }
     expect(status).toBe(202);
     expect((await app.inject({ method: "GET", url: "/readyz" })).statusCode).toBe(200);
+
+    // The click given up while the broker was down is not written once it is back: lost, not counted.
+    const last = `outage-${counter}`;
+    const written = await readTopic(config.KAFKA_BROKERS, config.KAFKA_TOPIC, (seen) =>
+      seen.some((m) => m.key === last),
+    );
+    expect(written.map((m) => m.key)).toContain(last);
+    expect(written.map((m) => m.key)).not.toContain(lostClick);
   });
 });

@@ -7,6 +7,7 @@ import type { ViewerEvidence } from "../impression/fields.ts";
 import { type Impression, type ImpressionLimits, impressionQuerySchema } from "../impression/schema.ts";
 import type { TrafficClassifier } from "../traffic/classify.ts";
 import { UNCLASSIFIED } from "../traffic/labels.ts";
+import { CACHEBUSTER_NAMES, ignoreCachebusters } from "./cachebusters.ts";
 import { DELIVERY_ERRORS, type Deliver } from "./deliver.ts";
 import { requestFacts } from "./viewer.ts";
 
@@ -14,7 +15,7 @@ import { requestFacts } from "./viewer.ts";
 export const PIXEL_GIF = Buffer.from("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7", "base64");
 
 /** A pixel must be fetched every time it renders: a cached one would be an impression not counted. */
-const NO_CACHE = {
+export const NO_CACHE = {
   "cache-control": "no-store, no-cache, must-revalidate, max-age=0",
   pragma: "no-cache",
   expires: "0",
@@ -24,8 +25,17 @@ const NO_CACHE = {
 export const pixelAuthParams = {
   key: z.string().optional().describe("an ingest key (or send it as a header)"),
   exp: z.string().optional().describe("signed keys only: when the URL expires, epoch seconds"),
-  sig: z.string().optional().describe('signed keys only: hex HMAC-SHA256 of "<id>|<adId>|<userId>|<exp>"'),
+  sig: z
+    .string()
+    .optional()
+    .describe('signed keys only: hex HMAC-SHA256 of "<id>|<adId>|<userId>|<exp>", then "|<kind>" for another kind'),
 };
+
+/** What the cachebusters' description says, for the routes that ignore them. */
+export const CACHEBUSTERS_IGNORED =
+  `Cachebusters are ignored: ${[...CACHEBUSTER_NAMES].join(", ")} whatever their value, and any other parameter ` +
+  "holding a VAST [CACHEBUSTING] or [TIMESTAMP] macro, as it is or substituted (8 digits; an ISO 8601 time with " +
+  "its offset), unless its name is another spelling of one of the route's own (docs/API.md).";
 
 export interface PixelOptions {
   deliver: Deliver;
@@ -38,8 +48,9 @@ export interface PixelOptions {
 }
 
 /**
- * GET /pixel.gif?id=…&adId=…&userId=…[&ts=…]: the impression an `<img>` tag fires. Answers the GIF only
- * after Kafka's ack, like POST /event; without `ts` the event time is when the request arrived.
+ * GET /pixel.gif?id=…&adId=…[&userId=…][&kind=…][&ts=…]: the event an `<img>` tag or a video player fires.
+ * Answers the GIF only after Kafka's ack, like POST /event; without `ts` the event time is when the request
+ * arrived.
  */
 export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, options) => {
   const { deliver, limits, chargeEvents, traffic, countTraffic } = options;
@@ -48,10 +59,11 @@ export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, options)
     tags: ["ingest"],
     summary: "The impression an <img> fires",
     description:
-      "The impression's fields as query parameters, `ts` as digits; without `ts` the event time is when the " +
-      "request arrived; `webdriver=1` when the page's navigator.webdriver is. Any other parameter is an error. " +
-      "Signed keys also need `exp` and `sig` (and no `ts`). The request's own headers describe the viewer, for " +
-      "classifying the traffic (docs/STATS.md).",
+      "The event's fields as query parameters, `ts` as digits; without `ts` the event time is when the " +
+      "request arrived, without `kind` it is an impression (VAST <Impression> and <Tracking> URLs: " +
+      "`kind=start`, …); `webdriver=1` when the page's navigator.webdriver is. Any other parameter is an error, " +
+      "but for cachebusters. Signed keys also need `exp` and `sig` (and no `ts`). The request's own headers " +
+      `describe the viewer, for classifying the traffic (docs/STATS.md). ${CACHEBUSTERS_IGNORED}`,
     querystring,
     response: {
       200: {
@@ -63,7 +75,8 @@ export const pixelRoute: FastifyPluginAsync<PixelOptions> = async (app, options)
     },
     errors: ["invalid_query", "rate_limited", ...DELIVERY_ERRORS],
   } satisfies FastifySchema;
-  app.withTypeProvider<ZodTypeProvider>().get("/pixel.gif", { schema }, async (request, reply) => {
+  const preValidation = ignoreCachebusters(Object.keys(querystring.shape));
+  app.withTypeProvider<ZodTypeProvider>().get("/pixel.gif", { schema, preValidation }, async (request, reply) => {
     const receivedAt = Date.now();
     const {
       key: _key,

@@ -169,7 +169,7 @@ describe("POST /events", () => {
       accepted: 2,
       rejected: [
         { index: 1, error: "ts must be an integer (epoch milliseconds)" },
-        { index: 3, error: "userId is required; adId is required" },
+        { index: 3, error: "adId is required" },
       ],
     });
     const keys = (seen: { key: string }[]) => seen.map((m) => m.key);
@@ -201,7 +201,7 @@ describe("POST /events", () => {
       details: {
         accepted: 0,
         rejected: [
-          { index: 0, error: "id is required; userId is required; adId is required" },
+          { index: 0, error: "id is required; adId is required" },
           { index: 1, error: "an event must be a JSON object" },
         ],
       },

@@ -88,6 +88,14 @@ export function apiMetrics(registry: Registry, bufferedBytes: () => number) {
       labelNames: ["reason"] as const,
       registers,
     }),
+    clicks: new Counter({
+      name: "clicks_redirected_total",
+      help:
+        "GET /click redirects, by what became of the click: acked (before the redirect), late (after it), lost " +
+        "(not acknowledged in time: not counted, unless the write landed), rate_limited (not sent).",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
     unavailable: new Counter({
       name: "ingest_unavailable_total",
       help: "Ingest requests answered 503, by error code.",

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { insertImpressions, useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import type { Impression } from "../impression/schema.ts";
-import { countPerAd, reachPerAd, timeSeries } from "./queries.ts";
+import { countPerAd, reachPerAd, summaryPerAd, timeSeries } from "./queries.ts";
 import { plainRows } from "./reader.ts";
 import { MINUTE_MS } from "./window.ts";
 
@@ -26,6 +26,7 @@ function bruteCounts(events: Impression[], now: number, minutes: number, adIds: 
   const counts: Record<string, number> = {};
   for (const e of events.filter(inWindow(now, minutes))) {
     if (adIds.length > 0 && !adIds.includes(e.adId)) continue;
+    if ((e.kind ?? "impression") !== "impression") continue;
     counts[e.adId] = (counts[e.adId] ?? 0) + 1;
   }
   return counts;
@@ -34,12 +35,15 @@ function bruteCounts(events: Impression[], now: number, minutes: number, adIds: 
 // Mid-minute, so both edges of every window cut a minute in two.
 const now = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - 30 * MINUTE_MS + 23_456;
 const events: Impression[] = [];
+/** Events of other kinds, of some of the impressions above (same id, ad and ts, or a little later). */
+const others: Impression[] = [];
 const db = useTestDatabase(() => testConfig());
 
 beforeAll(async () => {
   const random = seeded(42);
+  // One viewer in eight is not identified: no userId.
   const add = (ts: number, adId: string, userId = `u${Math.floor(random() * 200)}`) =>
-    events.push({ id: `e${events.length}`, ts, adId, userId });
+    events.push({ id: `e${events.length}`, ts, adId, ...(random() < 0.125 ? {} : { userId }) });
   // Random events over the last 26 hours and 10 minutes into the future (clock skew of senders).
   for (let i = 0; i < 20_000; i++)
     add(now - Math.floor(random() * 26 * 60 * MINUTE_MS) + 10 * MINUTE_MS, `ad${i % 37}`);
@@ -52,8 +56,19 @@ beforeAll(async () => {
   add(now + 1, "edge-future");
   // Only old events: absent from every window up to a day.
   add(now - 25 * 60 * MINUTE_MS, "old");
+  // Viewable, clicked, and video events of some impressions, at their ts or up to 40 s later (across minutes).
+  for (const e of events) {
+    const later = (kind: Impression["kind"]) => ({ ...e, kind, ts: e.ts + Math.floor(random() * 40_000) });
+    if (random() < 0.6) others.push(later("viewable"));
+    if (random() < 0.05) others.push(later("click"));
+    if (e.adId === "ad5" || e.adId === "ad6") {
+      others.push(later("start"));
+      if (random() < 0.7) others.push(later("complete"));
+    }
+  }
   // Several inserts leave several unmerged parts per minute in the rollup: sums must not trust merges.
-  for (let i = 0; i < events.length; i += 4_000) await insertImpressions(db.clickhouse, events.slice(i, i + 4_000));
+  const all = [...events, ...others];
+  for (let i = 0; i < all.length; i += 4_000) await insertImpressions(db.clickhouse, all.slice(i, i + 4_000));
 });
 
 describe("countPerAd", () => {
@@ -134,20 +149,93 @@ describe("timeSeries", () => {
   });
 });
 
+describe("counting other kinds", () => {
+  /** Brute-force counts of one kind: `kind` events per ad in the window. */
+  function bruteKind(kind: string, at: number, minutes: number) {
+    const counts: Record<string, number> = {};
+    for (const e of others.filter(inWindow(at, minutes))) {
+      if (e.kind === kind) counts[e.adId] = (counts[e.adId] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  it.each([1, 7, 60, 1440])(
+    "counts each kind exactly over (now - %i min, now], impressions unchanged",
+    async (minutes) => {
+      for (const kind of ["viewable", "click", "start", "complete"]) {
+        expect(await countPerAd(read(), { now, minutes, adIds: [], kind }), kind).toEqual(
+          bruteKind(kind, now, minutes),
+        );
+      }
+      expect(await countPerAd(read(), { now, minutes, adIds: [], kind: "impression" })).toEqual(
+        bruteCounts(events, now, minutes),
+      );
+    },
+  );
+
+  it("gives the summary per ad: each kind and the rates between them, exactly", async () => {
+    for (const minutes of [1, 60, 1440]) {
+      const impressions = bruteCounts(events, now, minutes);
+      const [viewable, clicks, starts, completes] = ["viewable", "click", "start", "complete"].map((kind) =>
+        bruteKind(kind, now, minutes),
+      ) as [Record<string, number>, Record<string, number>, Record<string, number>, Record<string, number>];
+      const ads = new Set([impressions, viewable, clicks, starts, completes].flatMap((c) => Object.keys(c)));
+      const expected = Object.fromEntries(
+        [...ads].map((adId) => {
+          const n = (counts: Record<string, number>) => counts[adId] ?? 0;
+          const rate = (part: number, whole: number) => (whole === 0 ? null : part / whole);
+          return [
+            adId,
+            {
+              impressions: n(impressions),
+              viewable: n(viewable),
+              viewabilityRate: rate(n(viewable), n(impressions)),
+              clicks: n(clicks),
+              ctr: rate(n(clicks), n(impressions)),
+              starts: n(starts),
+              completes: n(completes),
+              completionRate: rate(n(completes), n(starts)),
+            },
+          ];
+        }),
+      );
+      expect(await summaryPerAd(read(), { now, minutes, adIds: [] }), `${minutes} min`).toEqual(expected);
+    }
+    const video = await summaryPerAd(read(), { now, minutes: 1440, adIds: ["ad5"] });
+    expect(Object.keys(video)).toEqual(["ad5"]);
+    expect(video.ad5?.completionRate).toBeGreaterThan(0.5);
+    const top = await summaryPerAd(read(), { now, minutes: 1440, adIds: [], limit: 3 });
+    const ranked = Object.entries(bruteCounts(events, now, 1440)).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
+    expect(Object.keys(top).sort()).toEqual(
+      ranked
+        .slice(0, 3)
+        .map(([adId]) => adId)
+        .sort(),
+    );
+  });
+});
+
 describe("reachPerAd", () => {
-  it("counts distinct users and impressions per ad exactly", async () => {
+  it("counts distinct identified users and impressions per ad exactly; frequency per identified user", async () => {
     const minutes = 1440;
     const users = new Map<string, Set<string>>();
+    const identified = new Map<string, number>();
     for (const e of events.filter(inWindow(now, minutes))) {
-      users.set(e.adId, (users.get(e.adId) ?? new Set()).add(e.userId));
+      if (!users.has(e.adId)) users.set(e.adId, new Set());
+      if (e.userId === undefined) continue;
+      users.get(e.adId)?.add(e.userId);
+      identified.set(e.adId, (identified.get(e.adId) ?? 0) + 1);
     }
     const counts = bruteCounts(events, now, minutes);
     const reach = await reachPerAd(read(), { now, minutes, adIds: [] });
     expect(Object.keys(reach).sort()).toEqual([...users.keys()].sort());
     for (const [adId, set] of users) {
       const impressions = counts[adId] ?? 0;
-      expect(reach[adId]).toEqual({ impressions, reach: set.size, frequency: impressions / set.size });
+      const frequency = set.size === 0 ? null : (identified.get(adId) ?? 0) / set.size;
+      expect(reach[adId]).toEqual({ impressions, reach: set.size, frequency });
     }
+    // Viewers not identified are in impressions, not in reach.
+    expect([...users.keys()].some((adId) => (counts[adId] ?? 0) > (identified.get(adId) ?? 0))).toBe(true);
   });
 
   it("keeps the top N ads by reach", async () => {

@@ -12,6 +12,8 @@ export interface WindowQuery {
   adPatterns?: readonly string[];
   /** The kind of event counted; impressions by default. */
   kind?: string;
+  /** Several kinds at once, each counted apart (the summary); overrides `kind`. */
+  kinds?: readonly string[];
   /** Only events with one of these traffic labels; absent counts every label (gross). */
   traffic?: readonly string[];
   /** Only events with none of these traffic labels (the invalid ones: any label but valid and unclassified). */
@@ -31,10 +33,26 @@ export interface MinuteCount {
 
 export interface Reach {
   impressions: number;
-  /** Distinct users, exact. */
+  /** Distinct identified users, exact. */
   reach: number;
-  /** Impressions per distinct user. */
-  frequency: number;
+  /** Impressions of identified users per distinct identified user; null when none was identified. */
+  frequency: number | null;
+}
+
+/** What an advertiser pays for, per ad: exact counts of each kind, and the rates between them (null: no base). */
+export interface Summary {
+  impressions: number;
+  viewable: number;
+  /** viewable / impressions. */
+  viewabilityRate: number | null;
+  clicks: number;
+  /** clicks / impressions. */
+  ctr: number | null;
+  /** Video ads: impressions whose video started, and those played to the end. */
+  starts: number;
+  completes: number;
+  /** completes / starts. */
+  completionRate: number | null;
 }
 
 /**
@@ -75,7 +93,7 @@ export function windowParams(window: SplitWindow, q: RankedQuery) {
     hourFromSeconds: window.hourFrom / 1000,
     hourToSeconds: window.hourTo / 1000,
     adIds: q.adIds,
-    kinds: storedValues([q.kind ?? DEFAULT_KIND], DEFAULT_KIND),
+    kinds: storedValues(q.kinds ?? [q.kind ?? DEFAULT_KIND], DEFAULT_KIND),
     ...(q.traffic === undefined ? {} : { traffic: storedValues(q.traffic, DEFAULT_TRAFFIC) }),
     ...(q.excludeTraffic === undefined ? {} : { excludeTraffic: storedValues(q.excludeTraffic, DEFAULT_TRAFFIC) }),
     ...Object.fromEntries((q.adPatterns ?? []).map((pattern, i) => [`adLike${i}`, pattern])),
@@ -107,20 +125,47 @@ export function countParts(window: SplitWindow, filter: string, keys: string, as
   return parts;
 }
 
-/** The statement behind `countPerAd`, for callers that run it themselves (the stats benchmark). */
-export function countPerAdQuery(q: RankedQuery) {
+/**
+ * How a per-ad read counts: by ad alone (`count`: one kind) or by ad and kind (`summary`: one column per kind
+ * and the rates between them, the rollup's '' kind as an impression).
+ */
+type PerAdShape = "count" | "summary";
+
+const SUMMARY_KINDS = ["impression", "viewable", "click", "start", "complete"] as const;
+const SUMMARY_COLUMNS = `sumIf(n, kind IN ('impression', '')) AS impressions, sumIf(n, kind = 'viewable') AS viewable,
+  sumIf(n, kind = 'click') AS clicks, sumIf(n, kind = 'start') AS starts, sumIf(n, kind = 'complete') AS completes`;
+
+/**
+ * A per-ad read of the window, level by level (raw edges, whole minutes, whole hours: docs/STATS.md), each
+ * level's partial counts added up; ranked by impressions when `limit` is set.
+ */
+function perAdQuery(q: RankedQuery, shape: PerAdShape) {
   const window = splitWindow(q.now, q.minutes);
-  const ranked = q.limit === undefined ? "" : "ORDER BY impressions DESC, ad_id LIMIT {limit:UInt32}";
   const filter = rowFilter(q);
+  const ranked = q.limit === undefined ? "" : "ORDER BY impressions DESC, ad_id LIMIT {limit:UInt32}";
+  const statement = (query: string) => ({
+    query,
+    query_params: windowParams(window, q),
+    clickhouse_settings: READ_SETTINGS,
+  });
+  if (shape === "summary") {
+    const parts = countParts(window, filter, "ad_id, kind");
+    return statement(`SELECT ad_id, ${SUMMARY_COLUMNS} FROM (${parts.join(" UNION ALL ")}) GROUP BY ad_id ${ranked}`);
+  }
   // No whole minute (N=1): one part, the plain count of the raw range, as it is.
-  const query =
+  return statement(
     window.fullFrom === window.fullTo
       ? `${countParts(window, filter, "ad_id", "impressions")[0]} ${ranked}`
-      : `SELECT ad_id, sum(n) AS impressions FROM (${countParts(window, filter, "ad_id").join(" UNION ALL ")}) GROUP BY ad_id ${ranked}`;
-  return { query, query_params: windowParams(window, q), clickhouse_settings: READ_SETTINGS };
+      : `SELECT ad_id, sum(n) AS impressions FROM (${countParts(window, filter, "ad_id").join(" UNION ALL ")}) GROUP BY ad_id ${ranked}`,
+  );
 }
 
-/** Impressions per ad with ts in (now − minutes, now]; ads without any are absent. */
+/** The statement behind `countPerAd`, for callers that run it themselves (the stats benchmark). */
+export function countPerAdQuery(q: RankedQuery) {
+  return perAdQuery(q, "count");
+}
+
+/** Events of one kind (impressions by default) per ad with ts in (now − minutes, now]; ads without any are absent. */
 export async function countPerAd(read: ReadRows, q: RankedQuery): Promise<Record<string, number>> {
   const rows = await read<[string, string]>(countPerAdQuery(q));
   return Object.fromEntries(rows.map(([adId, n]) => [adId, Number(n)]));
@@ -167,20 +212,66 @@ export async function timeSeries(read: ReadRows, q: WindowQuery): Promise<Record
   );
 }
 
-/** Exact distinct users and impressions per ad over the window, read from the raw table. */
+/**
+ * Exact distinct identified users and impressions per ad over the window, read from the raw table. Reach and
+ * frequency count identified users only: an event without a user id (stored '') is in `impressions`, not in them.
+ */
 export async function reachPerAd(read: ReadRows, q: RankedQuery): Promise<Record<string, Reach>> {
   const filter = rowFilter(q);
   const ranked = q.limit === undefined ? "" : "ORDER BY reach DESC, ad_id LIMIT {limit:UInt32}";
-  const rows = await read<[string, string, string]>({
-    query: `SELECT ad_id, count() AS impressions, uniqExact(user_id) AS reach FROM impressions
+  const rows = await read<[string, string, string, string]>({
+    query: `SELECT ad_id, count() AS impressions, uniqExactIf(user_id, user_id != '') AS reach,
+        countIf(user_id != '') AS identified
+      FROM impressions
       WHERE ${RAW_WINDOW}${filter}
       GROUP BY ad_id ${ranked}`,
     query_params: windowParams(splitWindow(q.now, q.minutes), q),
   });
   return Object.fromEntries(
-    rows.map(([adId, impressions, reach]) => [
+    rows.map(([adId, impressions, reach, identified]) => [
       adId,
-      { impressions: Number(impressions), reach: Number(reach), frequency: Number(impressions) / Number(reach) },
+      {
+        impressions: Number(impressions),
+        reach: Number(reach),
+        frequency: Number(reach) === 0 ? null : Number(identified) / Number(reach),
+      },
     ]),
+  );
+}
+
+const rate = (part: number, whole: number) => (whole === 0 ? null : part / whole);
+
+/**
+ * Per ad over the window, exact and read as /stats reads (the same levels, filters and tenant scope):
+ * impressions, viewable impressions, clicks, video starts and completes, and the rates between them. `limit` keeps
+ * the ads with the most impressions. Ads with no event of these kinds are absent.
+ */
+export async function summaryPerAd(read: ReadRows, q: RankedQuery): Promise<Record<string, Summary>> {
+  const rows = await read<[string, string, string, string, string, string]>(
+    perAdQuery({ ...q, kinds: SUMMARY_KINDS }, "summary"),
+  );
+  return Object.fromEntries(
+    rows.map(([adId, ...counts]) => {
+      const [impressions, viewable, clicks, starts, completes] = counts.map(Number) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
+      return [
+        adId,
+        {
+          impressions,
+          viewable,
+          viewabilityRate: rate(viewable, impressions),
+          clicks,
+          ctr: rate(clicks, impressions),
+          starts,
+          completes,
+          completionRate: rate(completes, starts),
+        },
+      ];
+    }),
   );
 }

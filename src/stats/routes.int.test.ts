@@ -25,6 +25,15 @@ beforeAll(async () => {
     { id: "3", ts: at, adId: "r1", userId: "u2" },
     { id: "4", ts: at, adId: "r2", userId: "u1" },
     { id: "5", ts: at - 2 * 60 * 60_000, adId: "r3", userId: "u3" },
+    // Viewers not identified: counted, but not in reach.
+    { id: "6", ts: at, adId: "r4" },
+    { id: "7", ts: at, adId: "r4" },
+    // Other kinds of events of these impressions: r1's three viewable, one clicked; r4 a video started and done.
+    ...["1", "2", "3"].map((id) => ({ id, ts: at, adId: "r1", userId: "u1", kind: "viewable" as const })),
+    { id: "2", ts: at, adId: "r1", userId: "u1", kind: "click" },
+    { id: "6", ts: at, adId: "r4", kind: "start" },
+    { id: "6", ts: at, adId: "r4", kind: "complete" },
+    { id: "7", ts: at, adId: "r4", kind: "start" },
   ]);
   app = await queryApp(db.config, db.clickhouse);
 });
@@ -40,12 +49,25 @@ const get = async (url: string) => {
 
 describe("GET /stats", () => {
   it("answers { adId: count } for the window, without ads that had no impression in it", async () => {
-    expect(await get("/stats?timeWindowMinutes=60")).toEqual({ status: 200, body: { r1: 3, r2: 1 } });
-    expect(await get("/stats?timeWindowMinutes=180")).toEqual({ status: 200, body: { r1: 3, r2: 1, r3: 1 } });
+    expect(await get("/stats?timeWindowMinutes=60")).toEqual({ status: 200, body: { r1: 3, r2: 1, r4: 2 } });
+    expect(await get("/stats?timeWindowMinutes=180")).toEqual({ status: 200, body: { r1: 3, r2: 1, r3: 1, r4: 2 } });
+  });
+
+  it("counts the kind of event asked with event=, in the same shape; impression is the default", async () => {
+    expect((await get("/stats?timeWindowMinutes=60&event=impression")).body).toEqual({ r1: 3, r2: 1, r4: 2 });
+    expect((await get("/stats?timeWindowMinutes=60&event=viewable")).body).toEqual({ r1: 3 });
+    expect((await get("/stats?timeWindowMinutes=1&event=click")).body).toEqual({ r1: 1 });
+    expect((await get("/stats?timeWindowMinutes=60&event=start&limit=1")).body).toEqual({ r4: 2 });
+    expect((await get("/stats?timeWindowMinutes=60&event=thirdQuartile")).body).toEqual({});
+    const series = (await get("/stats/timeseries?timeWindowMinutes=3&adId=r4&event=complete")).body;
+    expect(series.r4.reduce((sum: number, p: { impressions: number }) => sum + p.impressions, 0)).toBe(1);
+    const wrong = await get("/stats?timeWindowMinutes=60&event=clicks");
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.message).toContain("event must be one of impression, viewable, click, start");
   });
 
   it("answers the last minute too, filtered and ranked", async () => {
-    expect(await get("/stats?timeWindowMinutes=1")).toEqual({ status: 200, body: { r1: 3, r2: 1 } });
+    expect(await get("/stats?timeWindowMinutes=1")).toEqual({ status: 200, body: { r1: 3, r2: 1, r4: 2 } });
     expect((await get("/stats?timeWindowMinutes=1&adId=r2&adId=r3")).body).toEqual({ r2: 1 });
     expect((await get("/stats?timeWindowMinutes=1&limit=1")).body).toEqual({ r1: 3 });
   });
@@ -112,11 +134,60 @@ describe("GET /stats/timeseries", () => {
 });
 
 describe("GET /stats/reach", () => {
-  it("answers distinct users and frequency per ad", async () => {
+  it("answers distinct identified users and frequency per ad; viewers not identified count in impressions only", async () => {
     expect(await get("/stats/reach?timeWindowMinutes=60")).toEqual({
       status: 200,
-      body: { r1: { impressions: 3, reach: 2, frequency: 1.5 }, r2: { impressions: 1, reach: 1, frequency: 1 } },
+      body: {
+        r1: { impressions: 3, reach: 2, frequency: 1.5 },
+        r2: { impressions: 1, reach: 1, frequency: 1 },
+        r4: { impressions: 2, reach: 0, frequency: null },
+      },
     });
+  });
+});
+
+describe("GET /stats/summary", () => {
+  it("answers per ad impressions, viewable, clicks, video starts and completes, and their rates", async () => {
+    expect(await get("/stats/summary?timeWindowMinutes=60")).toEqual({
+      status: 200,
+      body: {
+        r1: {
+          impressions: 3,
+          viewable: 3,
+          viewabilityRate: 1,
+          clicks: 1,
+          ctr: 1 / 3,
+          starts: 0,
+          completes: 0,
+          completionRate: null,
+        },
+        r2: {
+          impressions: 1,
+          viewable: 0,
+          viewabilityRate: 0,
+          clicks: 0,
+          ctr: 0,
+          starts: 0,
+          completes: 0,
+          completionRate: null,
+        },
+        r4: {
+          impressions: 2,
+          viewable: 0,
+          viewabilityRate: 0,
+          clicks: 0,
+          ctr: 0,
+          starts: 2,
+          completes: 1,
+          completionRate: 0.5,
+        },
+      },
+    });
+    expect(Object.keys((await get("/stats/summary?timeWindowMinutes=180&limit=2")).body).sort()).toEqual(["r1", "r4"]);
+    expect(Object.keys((await get("/stats/summary?timeWindowMinutes=1&adId=r2")).body)).toEqual(["r2"]);
+    const wrong = await get("/stats/summary?timeWindowMinutes=60&event=click");
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.message).toContain("unknown query parameter: event");
   });
 });
 

@@ -3,13 +3,14 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Config } from "../config.ts";
 import { NET_LABELS } from "../traffic/labels.ts";
 import { trafficPerAd } from "./ivt.ts";
-import { countPerAd, reachPerAd, timeSeries, type WindowQuery } from "./queries.ts";
+import { countPerAd, reachPerAd, summaryPerAd, timeSeries, type WindowQuery } from "./queries.ts";
 import { connectionClosed, type StatsReader } from "./reader.ts";
 import {
   ivtQuerySchema,
   reachQuerySchema,
   responses,
   statsQuerySchema,
+  summaryQuerySchema,
   type TrafficView,
   timeSeriesQuerySchema,
 } from "./schemas.ts";
@@ -36,7 +37,27 @@ function trafficFilter(view: TrafficView): Pick<WindowQuery, "traffic" | "exclud
   return view === "invalid" ? { excludeTraffic: NET_LABELS } : {};
 }
 
-/** GET /stats, /stats/timeseries, /stats/reach and /stats/ivt: see docs/STATS.md. */
+/**
+ * What every counting route reads, from its request: the window, the ads (tenant-scoped), the kind asked and the
+ * traffic labels (net by default). The one way these routes turn a request into a query, so /stats, its series,
+ * reach and the summary always count the same events.
+ */
+function windowFilter(
+  request: FastifyRequest<{
+    Querystring: { timeWindowMinutes: number; adId: string[]; event?: string; traffic: TrafficView };
+  }>,
+): WindowQuery {
+  const { timeWindowMinutes, adId, event, traffic } = request.query;
+  return {
+    now: Date.now(),
+    minutes: timeWindowMinutes,
+    ...tenantFilter(request, adId),
+    kind: event,
+    ...trafficFilter(traffic),
+  };
+}
+
+/** GET /stats, /stats/timeseries, /stats/reach, /stats/summary and /stats/ivt: see docs/STATS.md. */
 export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { reader, config }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const statsQuery = statsQuerySchema(config.RETENTION_DAYS);
@@ -57,23 +78,18 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { r
     {
       schema: {
         tags,
-        summary: "Impressions per ad in the last N minutes",
+        summary: "Impressions (or viewable impressions, clicks, …) per ad in the last N minutes",
         description:
-          "Exact counts on event time over (now − N min, now]; ads without impressions are absent. Net of invalid " +
-          "traffic unless `traffic` says otherwise.",
+          "Exact counts on event time over (now − N min, now] of one kind of event (`event`, impression by " +
+          "default), each counted once per impression id; ads without any are absent. Net of invalid traffic " +
+          "unless `traffic` says otherwise.",
         querystring: statsQuery,
         response: { 200: responses.counts },
         errors,
       },
     },
     async (request, reply) =>
-      countPerAd(reader.forRequest(connectionClosed(reply)), {
-        now: Date.now(),
-        minutes: request.query.timeWindowMinutes,
-        ...tenantFilter(request, request.query.adId),
-        ...trafficFilter(request.query.traffic),
-        limit: request.query.limit,
-      }),
+      countPerAd(reader.forRequest(connectionClosed(reply)), { ...windowFilter(request), limit: request.query.limit }),
   );
 
   app.get(
@@ -90,13 +106,7 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { r
         errors,
       },
     },
-    async (request, reply) =>
-      timeSeries(reader.forRequest(connectionClosed(reply)), {
-        now: Date.now(),
-        minutes: request.query.timeWindowMinutes,
-        ...tenantFilter(request, request.query.adId),
-        ...trafficFilter(request.query.traffic),
-      }),
+    async (request, reply) => timeSeries(reader.forRequest(connectionClosed(reply)), windowFilter(request)),
   );
 
   app.get(
@@ -106,18 +116,36 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { r
         tags,
         summary: "Reach and frequency per ad",
         description:
-          "Distinct users (exact) and impressions per distinct user; `limit` keeps the ads with the largest reach.",
+          "Distinct identified users (exact) and impressions per distinct identified user; events without a " +
+          "userId count in `impressions` only. `limit` keeps the ads with the largest reach.",
         querystring: reachQuerySchema(config.RETENTION_DAYS),
         response: { 200: responses.reach },
         errors,
       },
     },
     async (request, reply) =>
-      reachPerAd(reader.forRequest(connectionClosed(reply)), {
-        now: Date.now(),
-        minutes: request.query.timeWindowMinutes,
-        ...tenantFilter(request, request.query.adId),
-        ...trafficFilter(request.query.traffic),
+      reachPerAd(reader.forRequest(connectionClosed(reply)), { ...windowFilter(request), limit: request.query.limit }),
+  );
+
+  app.get(
+    "/stats/summary",
+    {
+      schema: {
+        tags,
+        summary: "What advertisers pay for, per ad: impressions, viewable, clicks, video completes and their rates",
+        description:
+          "Exact counts over (now − N min, now], read as /stats reads them: impressions, viewable impressions, " +
+          "viewability rate, clicks, CTR, video starts, completes and completion rate, net of invalid traffic " +
+          "unless `traffic` says otherwise. `limit` keeps the ads with the most impressions; a rate whose base is " +
+          "0 is null.",
+        querystring: summaryQuerySchema(config.RETENTION_DAYS),
+        response: { 200: responses.summary },
+        errors,
+      },
+    },
+    async (request, reply) =>
+      summaryPerAd(reader.forRequest(connectionClosed(reply)), {
+        ...windowFilter(request),
         limit: request.query.limit,
       }),
   );

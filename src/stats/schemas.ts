@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_EVENT_KIND, EVENT_KINDS } from "../impression/fields.ts";
 import { IDENTIFIER_PATTERN } from "../impression/schema.ts";
 import { MAX_RESULT_ROWS } from "./reader.ts";
 
@@ -78,9 +79,18 @@ const trafficParam = z
   .default("net")
   .meta({
     description:
-      "net (default): valid and unclassified impressions; gross: every impression counted once, invalid traffic " +
-      "included; invalid: only the invalid ones",
+      "net (default): events labelled valid or unclassified; gross: every event counted once, invalid traffic " +
+      "included; invalid: only the invalid ones (of every kind asked: impressions, viewable, clicks, …)",
     examples: ["gross"],
+  });
+
+/** The kind of event counted: `event=viewable`, say; impressions when left out. */
+const eventParam = z
+  .enum(EVENT_KINDS, { error: () => `event must be one of ${EVENT_KINDS.join(", ")}` })
+  .default(DEFAULT_EVENT_KIND)
+  .meta({
+    description: `the kind of event counted: ${EVENT_KINDS.join(", ")}; impression by default`,
+    examples: ["viewable"],
   });
 
 /** A misspelt parameter (say `timewindowminutes`) is an error, not silently ignored. */
@@ -93,6 +103,7 @@ function rankedQuerySchema(window: ReturnType<typeof windowParam>) {
   return z.strictObject(
     {
       timeWindowMinutes: window,
+      event: eventParam,
       adId: adIdsParam(MAX_FILTER_ADS, "only these ads").default([]),
       limit: integerParam("limit", 1, MAX_LIMIT, {
         description: `only the N ads with the most (ties: smaller ad id first), N from 1 to ${MAX_LIMIT}`,
@@ -108,9 +119,14 @@ export function statsQuerySchema(retentionDays: number) {
   return rankedQuerySchema(windowParam(retentionDays));
 }
 
-/** GET /stats/ivt: like /stats, but every label is counted, so it takes no `traffic`. */
+/** GET /stats/ivt: like /stats, but every label is counted, so it takes no `traffic`; impressions only. */
 export function ivtQuerySchema(retentionDays: number) {
-  return rankedQuerySchema(windowParam(retentionDays)).omit({ traffic: true });
+  return rankedQuerySchema(windowParam(retentionDays)).omit({ traffic: true, event: true });
+}
+
+/** GET /stats/summary counts several kinds at once: /stats' parameters but `event`. */
+export function summaryQuerySchema(retentionDays: number) {
+  return statsQuerySchema(retentionDays).omit({ event: true });
 }
 
 export function reachQuerySchema(retentionDays: number) {
@@ -127,6 +143,7 @@ export function timeSeriesQuerySchema(retentionDays: number) {
     .strictObject(
       {
         timeWindowMinutes: windowParam(retentionDays),
+        event: eventParam,
         adId: adIdsParam(MAX_SERIES_ADS, "the ads to chart"),
         traffic: trafficParam,
       },
@@ -146,8 +163,8 @@ export function timeSeriesQuerySchema(retentionDays: number) {
     });
 }
 
-const countsBody = z.record(z.string(), z.number().int().describe("impressions in the window")).meta({
-  description: "impressions per ad id; ads without any are absent",
+const countsBody = z.record(z.string(), z.number().int().describe("events of the kind asked in the window")).meta({
+  description: "events of the kind asked (impressions by default) per ad id; ads without any are absent",
   examples: [{ "ad-7": 1204, "ad-3": 998 }],
 });
 
@@ -175,14 +192,53 @@ const reachBody = z
   .record(
     z.string(),
     z.object({
-      impressions: z.number().int(),
-      reach: z.number().int().describe("distinct users"),
-      frequency: z.number().describe("impressions per distinct user"),
+      impressions: z.number().int().describe("every event of the kind asked, identified viewer or not"),
+      reach: z.number().int().describe("distinct identified users"),
+      frequency: z
+        .number()
+        .nullable()
+        .describe("events of identified users per distinct identified user; null when none was identified"),
     }),
   )
   .meta({
-    description: "impressions, reach and frequency per ad id",
+    description: "impressions, reach and frequency per ad id; reach and frequency count identified users only",
     examples: [{ "ad-3": { impressions: 998, reach: 412, frequency: 2.4223300970873787 } }],
+  });
+
+const rateOf = (what: string) => z.number().min(0).nullable().describe(`${what}; null when its base is 0`);
+
+const summaryBody = z
+  .record(
+    z.string(),
+    z.object({
+      impressions: z.number().int().describe("impressions (began to render)"),
+      viewable: z.number().int().describe("viewable impressions (the MRC's rule, measured by the page tag)"),
+      viewabilityRate: rateOf("viewable / impressions"),
+      clicks: z.number().int().describe("clicks, one per impression at most"),
+      ctr: rateOf("clicks / impressions (click-through rate)"),
+      starts: z.number().int().describe("video ads: impressions whose video started"),
+      completes: z.number().int().describe("video ads: impressions whose video played to the end"),
+      completionRate: rateOf("completes / starts (video completion rate)"),
+    }),
+  )
+  .meta({
+    description:
+      "per ad id, exact: each kind counted once per impression id, net of invalid traffic unless `traffic` says " +
+      "otherwise; ads with none of these events are absent",
+    examples: [
+      {
+        "ad-7": {
+          impressions: 1204,
+          viewable: 843,
+          viewabilityRate: 0.7001661129568106,
+          clicks: 12,
+          ctr: 0.009966777408637873,
+          starts: 0,
+          completes: 0,
+          completionRate: null,
+        },
+      },
+    ],
   });
 
 const labelCount = (description: string) => z.number().int().min(0).describe(description);
@@ -286,6 +342,7 @@ export const responses = {
   counts: countsBody,
   timeSeries: timeSeriesBody,
   reach: reachBody,
+  summary: summaryBody,
   ivt: ivtBody,
   pipeline: pipelineBody,
 };

@@ -45,8 +45,24 @@ describe("storing impressions", () => {
     expect([...(await findStoredIds(db.clickhouse, asked)).ids].sort()).toEqual(["o'1", "o\\2"]);
   });
 
-  it("the token depends on the ids and their order", () => {
+  it("finds events by kind and id: an impression stored is not its viewable, whose key is `<kind>|<id>`", async () => {
+    const { userId: _, ...anonymous } = event("k1");
+    await storeImpressions(db.clickhouse, [anonymous, { ...event("k2"), kind: "click" }], { timeoutMs: 10_000 });
+    const asked = [
+      event("k1"),
+      { ...event("k1"), kind: "viewable" as const },
+      event("k2"),
+      { ...event("k2"), kind: "click" as const },
+    ];
+    expect([...(await findStoredIds(db.clickhouse, asked)).ids].sort()).toEqual(["click|k2", "k1"]);
+  });
+
+  it("the token depends on the ids, their kinds and their order; an impression's is what it was before kinds", () => {
     expect(deduplicationToken([event("a"), event("b")])).toBe(deduplicationToken([event("a"), event("b")]));
     expect(deduplicationToken([event("a"), event("b")])).not.toBe(deduplicationToken([event("b"), event("a")]));
+    expect(deduplicationToken([event("a")])).toBe(deduplicationToken([{ ...event("a"), kind: "impression" }]));
+    expect(deduplicationToken([event("a")])).not.toBe(deduplicationToken([{ ...event("a"), kind: "viewable" }]));
+    // SHA-256 of "a\n": the token an impression's batch had before kinds existed.
+    expect(deduplicationToken([event("a")])).toBe("87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7");
   });
 });

@@ -1,6 +1,12 @@
 import { createHash } from "node:crypto";
 import type { ClickHouseClient, ClickHouseSettings } from "@clickhouse/client";
-import { IMPRESSION_FIELDS, type Impression, type ImpressionRow } from "../impression/fields.ts";
+import {
+  DEFAULT_EVENT_KIND,
+  dedupKey,
+  IMPRESSION_FIELDS,
+  type Impression,
+  type ImpressionRow,
+} from "../impression/fields.ts";
 import { everyCopyOf, ONE_SERVER, type StorageLayout } from "./layout.ts";
 
 /** Events per existence query; at most 150 bytes each in the query text, hence the raised max_query_size. */
@@ -13,14 +19,18 @@ function clickhouseTime(ts: number): string {
 }
 
 /**
- * The raw table's row of an impression: each field under its column, as the field list says; a field the message
- * did not carry (the API's own, from an older API) is left out, and its column takes its default.
+ * The raw table's row of an event: each field under its column, as the field list says; an optional field left
+ * out as what the list says it stores (`user_id` '' for a viewer not identified, `kind` impression); a field of the
+ * API's own the message did not carry (from an older API) is left out, and its column takes its default.
  */
 export function impressionRow(event: Impression): ImpressionRow {
   const row: Record<string, string> = {};
   for (const f of IMPRESSION_FIELDS) {
     const value = event[f.name];
-    if (value === undefined) continue;
+    if (value === undefined) {
+      if ("stored" in f) row[f.column] = f.stored;
+      continue;
+    }
     row[f.column] = f.kind === "epochMillis" ? clickhouseTime(value as number) : (value as string);
   }
   return row as ImpressionRow;
@@ -30,10 +40,14 @@ function stringLiteral(value: string): string {
   return `'${value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
 }
 
-/** Same rows in the same order give the same token: a retried insert is dropped by ClickHouse. */
+/**
+ * Same rows in the same order give the same token: a retried insert is dropped by ClickHouse. Each row is named
+ * by its kind and id (`dedupKey`), so a batch of one impression's `viewable` is not taken for a retry of a batch
+ * of its `impression`; a batch of impressions only keeps the token it had before kinds existed.
+ */
 export function deduplicationToken(events: readonly Impression[]): string {
   const hash = createHash("sha256");
-  for (const event of events) hash.update(event.id).update("\n");
+  for (const event of events) hash.update(dedupKey(event)).update("\n");
   return hash.digest("hex");
 }
 
@@ -78,15 +92,16 @@ export async function storeImpressions(
   });
 }
 
-/** What a lookup found, and how many rows ClickHouse read for it (its cost). */
+/** What a lookup found, by `dedupKey` (kind and id), and how many rows ClickHouse read for it (its cost). */
 export interface StoredIds {
   ids: Set<string>;
   readRows: number;
 }
 
 /**
- * Which of these events the raw table already holds, on any replica in a cluster: a row with the event's id and
- * its very ts (a replayed message's row was stored from the same bytes). The table is ordered by ts, so matching
+ * Which of these events the raw table already holds, on any replica in a cluster: a row with the event's kind, id
+ * and very ts (a replayed message's row was stored from the same bytes), answered as their `dedupKey`s. Rows
+ * stored before kinds existed read as impressions (the column's default). The table is ordered by ts, so matching
  * (ts, id) pairs lets ClickHouse read only the granules whose ts range holds one of the events: whatever the
  * spread of the events' ts, a month-old event among fresh ones costs a granule of its own, where a range from the
  * oldest ts to the newest would read every partition between them. `timeoutMs` aborts the whole lookup.
@@ -101,21 +116,21 @@ export async function findStoredIds(
   const stored: StoredIds = { ids: new Set(), readRows: 0 };
   for (let start = 0; start < events.length; start += LOOKUP_CHUNK) {
     // The pairs go in the query text (the POST body), not in query parameters (the URL): thousands of them
-    // would exceed HTTP servers' URL limits. ts is a validated integer, the id a quoted literal.
-    const pairs = events
+    // would exceed HTTP servers' URL limits. ts is a validated integer, the kind and the id quoted literals.
+    const triples = events
       .slice(start, start + LOOKUP_CHUNK)
-      .map((e) => `(${e.ts},${stringLiteral(e.id)})`)
+      .map((e) => `(${e.ts},${stringLiteral(e.kind ?? DEFAULT_EVENT_KIND)},${stringLiteral(e.id)})`)
       .join(",");
     const result = await client.query({
-      query: `SELECT DISTINCT id FROM ${everyCopyOf(layout, "impressions")}
-        WHERE (toUnixTimestamp64Milli(ts), id) IN (${pairs})`,
+      query: `SELECT DISTINCT kind, id FROM ${everyCopyOf(layout, "impressions")}
+        WHERE (toUnixTimestamp64Milli(ts), kind, id) IN (${triples})`,
       clickhouse_settings: { max_query_size: String(LOOKUP_MAX_QUERY_BYTES) },
       // JSONCompact, not ...EachRow: its statistics say how many rows were read.
       format: "JSONCompact",
       abort_signal,
     });
-    const { data, statistics } = await result.json<[string]>();
-    for (const [id] of data) stored.ids.add(id);
+    const { data, statistics } = await result.json<[Impression["kind"], string]>();
+    for (const [kind, id] of data) stored.ids.add(dedupKey({ id, kind }));
     stored.readRows += Number(statistics?.rows_read ?? 0);
   }
   return stored;

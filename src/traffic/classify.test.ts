@@ -152,6 +152,21 @@ describe("TrafficClassifier", () => {
       expect(backlog.map((s) => s?.traffic)).toEqual(Array(6).fill("valid"));
     });
 
+    it("counts each kind of event apart, and a viewer not identified by its client IP only", () => {
+      const c = classifier();
+      const signals = c.request(server());
+      const seen = (kind?: "viewable" | "click", userId: string | undefined = "u") =>
+        c.stamp(signals, { adId: "ad-1", userAgent: CHROME, ...(userId && { userId }), ...(kind && { kind }) }, NOW)
+          ?.traffic;
+      // Three impressions, each viewable and clicked: the limit of each kind, not nine impressions.
+      expect([1, 2, 3].flatMap(() => [seen(), seen("viewable"), seen("click")])).toEqual(Array(9).fill("valid"));
+      expect([seen("click"), seen("viewable"), seen()]).toEqual(["activity", "activity", "activity"]);
+      // No userId, no client address: no counter applies.
+      expect([1, 2, 3, 4, 5].map(() => seen(undefined, ""))).toEqual(Array(5).fill("valid"));
+      const fromIp = () => c.stamp(c.request(page({ ip: "203.0.113.77" })), { adId: "ad-1" }, NOW)?.traffic;
+      expect([1, 2, 3, 4, 5, 6].map(fromIp)).toEqual([...Array(5).fill("valid"), "activity"]);
+    });
+
     it("counts only what no earlier rule took", () => {
       const c = classifier();
       const signals = c.request(server());

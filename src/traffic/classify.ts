@@ -1,5 +1,5 @@
 import type { Config } from "../config.ts";
-import type { Stamp, ViewerEvidence } from "../impression/fields.ts";
+import { DEFAULT_EVENT_KIND, type EventKind, type Stamp, type ViewerEvidence } from "../impression/fields.ts";
 import { ActivityWindows } from "./activity.ts";
 import { clientKey, networkPrefix, parseAddress } from "./ip.ts";
 import { IpRanges } from "./ip-ranges.ts";
@@ -43,8 +43,11 @@ export interface RequestSignals {
   nonBrowser: boolean;
 }
 
-/** The event's part: who saw which ad, when, and what a sender says of the viewer. */
-export type LabelledEvent = { adId: string; userId: string; ts?: number } & ViewerEvidence;
+/**
+ * The event's part: who saw which ad (no one identified: no userId), what of the impression it records, when, and
+ * what a sender says of the viewer.
+ */
+export type LabelledEvent = { adId: string; userId?: string; kind?: EventKind; ts?: number } & ViewerEvidence;
 
 export interface ClassifierOptions {
   /** The operator's listed ranges now (the file's watcher), or none. */
@@ -70,7 +73,9 @@ const ACTIVITY_MAX_KEYS = 200_000;
  * 4. `non_browser`: a request without browser signals on a key created with --browser.
  * 5. `ip_range`: an address in the operator's ranges.
  * 6. `activity`: past the limit of impressions of one ad to one user, or from one client IP, in one window of
- *    event time (src/traffic/activity.ts).
+ *    event time (src/traffic/activity.ts). Each event kind is counted apart (an impression's viewable, click and
+ *    video events are not more impressions: past the limit of clicks of one ad by one user, a click is invalid),
+ *    and a viewer not identified only from its client IP.
  *    Last, as the only rule with state: it counts only the impressions no other rule took.
  *
  * A server's event without `userAgent`, `ip` or `webdriver`, on a key without --browser, carries no evidence and
@@ -151,9 +156,12 @@ export class TrafficClassifier {
     if (viewer.listed) return "ip_range";
     // On event time: a server's backlog of a day, sent at once, is not a burst.
     const when = event.ts ?? at;
-    const byUser = this.#perUser.count(event.adId, event.userId, when);
+    const { kind, userId } = event;
+    // An impression's counters keyed by its ad as they were before kinds; another kind's apart ('|' is in no id).
+    const first = kind === undefined || kind === DEFAULT_EVENT_KIND ? event.adId : `${kind}|${event.adId}`;
+    const byUser = userId !== undefined && this.#perUser.count(first, userId, when);
     // Both counted whatever the other says: each sees every impression that reached this rule.
-    const byClient = viewer.client !== undefined && this.#perIp.count(event.adId, viewer.client, when);
+    const byClient = viewer.client !== undefined && this.#perIp.count(first, viewer.client, when);
     return byUser || byClient ? "activity" : undefined;
   }
 }

@@ -15,9 +15,9 @@ function fakeClaimStore(outcomes: Record<string, ClaimOutcome>, clock: { t: numb
   const asked: { id: string; offset: bigint }[] = [];
   const store: Pick<ClaimStore, "claim"> = {
     claim: async (items) => {
-      asked.push(...items.map((i) => ({ id: i.id, offset: i.position.offset })));
+      asked.push(...items.map((i) => ({ id: i.key, offset: i.position.offset })));
       clock.t += tookMs;
-      return items.map((i) => outcomes[i.id] ?? "new");
+      return items.map((i) => outcomes[i.key] ?? "new");
     },
   };
   return { store, asked };

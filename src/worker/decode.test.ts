@@ -34,6 +34,21 @@ describe("decoding a Kafka message", () => {
     });
   });
 
+  it("reads a kind and leaves out a user id that is not there (a viewer not identified)", () => {
+    const { userId: _, ...anonymous } = valid;
+    const click = { ...anonymous, kind: "click" };
+    expect(decode(message(JSON.stringify(click)))).toEqual({ ok: true, event: click });
+    expect(decode(message(JSON.stringify(anonymous)))).toEqual({ ok: true, event: anonymous });
+  });
+
+  it("takes an unknown kind for poison: a newer API's kind needs the workers deployed first", () => {
+    expect(decode(message(JSON.stringify({ ...valid, kind: "hover" })))).toMatchObject({
+      ok: false,
+      code: "invalid_impression",
+      reason: expect.stringContaining("kind must be one of impression, viewable"),
+    });
+  });
+
   it("ignores a field it does not know (a newer API's), so the event is still counted", () => {
     const fromNewerApi = JSON.stringify({ ...valid, placement: "top-banner", viewable: true });
     expect(decode(message(fromNewerApi))).toEqual({ ok: true, event: valid });
@@ -77,7 +92,7 @@ describe("decoding a Kafka message", () => {
     ["malformed JSON", "{not json", "malformed_json", "malformed JSON"],
     [
       "a missing field",
-      JSON.stringify({ id: "i1", ts: acceptedAt, userId: "u1" }),
+      JSON.stringify({ id: "i1", ts: acceptedAt, userId: "u1", kind: "viewable" }),
       "invalid_impression",
       "adId: adId is required",
     ],

@@ -1,4 +1,4 @@
-import type { Impression } from "../impression/schema.ts";
+import { dedupKey, type Impression } from "../impression/fields.ts";
 import type { StoredIds } from "../storage/impressions.ts";
 import type { CheckedSighting } from "./expired-claims.ts";
 
@@ -9,7 +9,7 @@ export type StoredIdsLookup = (events: readonly Impression[]) => Promise<StoredI
  * The rows to insert: every new claim, then every replay and expired claim ClickHouse does not hold yet, each in
  * batch order (the insert's dedup token depends on the order). A replay's claim is this position's own, and an
  * expired claim's message may have been stored before its claim expired: only ClickHouse knows whether it was.
- * Duplicates are dropped. `stored` is what ClickHouse already held.
+ * Duplicates are dropped. `stored` is what ClickHouse already held, by `dedupKey`.
  */
 export async function resolveReplays(
   settled: readonly CheckedSighting[],
@@ -35,7 +35,7 @@ export async function resolveReplays(
   }
   const stored = lookedUp.length > 0 ? await findStoredIds(lookedUp) : { ids: new Set<string>(), readRows: 0 };
   return {
-    rows: [...fresh, ...lookedUp.filter((e) => !stored.ids.has(e.id))],
+    rows: [...fresh, ...lookedUp.filter((e) => !stored.ids.has(dedupKey(e)))],
     stored: stored.ids,
     duplicates: settled.length - fresh.length - lookedUp.length,
     replays,

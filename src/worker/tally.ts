@@ -1,3 +1,4 @@
+import { dedupKey } from "../impression/fields.ts";
 import type { PartitionBatch } from "../kafka/consumer.ts";
 import type { PoisonMessage } from "./dead-letters.ts";
 import type { PoisonCode } from "./decode.ts";
@@ -56,7 +57,7 @@ export function tallyBatch(parts: {
     const tally = of(s.position.partition);
     if (s.outcome === "duplicate") tally.duplicatesInWindow++;
     else tally.counted++;
-    if (s.outcome === "replay" || (s.outcome === "expired" && parts.stored.has(s.event.id))) tally.replayed++;
+    if (s.outcome === "replay" || (s.outcome === "expired" && parts.stored.has(dedupKey(s.event)))) tally.replayed++;
   }
   for (const p of parts.poison) {
     const letters = of(p.position.partition).deadLettered;

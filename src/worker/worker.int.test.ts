@@ -372,10 +372,64 @@ describe("the worker counts each impression once", () => {
     );
     const messages = await readAll(config, 100);
     const dead = pipelineAs(config, "dead-worker");
-    await dead.claims.claim(messages.map((m) => ({ id: JSON.parse(String(m.value)).id, position: m })));
+    await dead.claims.claim(messages.map((m) => ({ key: JSON.parse(String(m.value)).id, position: m })));
     await startWorker(config, { takeoverAfterMs: 1_000, insertTimeoutMs: 500 });
     await drained(config);
     expect(await stored("crash1-")).toEqual({ rows: 100, distinct: 100, rollup: 100 });
+  });
+
+  it("counts each kind once per impression id, by kind and id, through a crash's replay and later copies", async () => {
+    const config = await scenario({ KAFKA_PARTITIONS: "1" });
+    const ids = Array.from({ length: 40 }, (_, i) => `kinds-${i}`);
+    // One ts for all: a replay's lookup must tell the kinds of an id apart by the kind, not by the time.
+    const ts = Date.now() - 1000;
+    const event = (id: string, kind?: Impression["kind"]) => {
+      // Every other viewer is not identified: no userId on the wire.
+      const { userId, ...anonymous } = { ...impression(id), ts };
+      return { ...(Number(id.split("-")[1]) % 2 === 0 ? { userId } : {}), ...anonymous, ...(kind && { kind }) };
+    };
+    const sent = (id: string, kind?: Impression["kind"]) => ({ key: id, value: encodeImpression(event(id, kind)) });
+    // Per id: its impression, viewable twice (in the same batch), a click, a video's start and complete.
+    await produce(
+      config,
+      ids.flatMap((id) => [
+        sent(id),
+        sent(id, "viewable"),
+        sent(id, "viewable"),
+        sent(id, "click"),
+        sent(id, "start"),
+        sent(id, "complete"),
+      ]),
+    );
+    // A worker that stored the first 100 messages and died before committing: they are replayed.
+    const messages = await readAll(config, ids.length * 6);
+    const dead = pipelineAs(config, "dead-worker");
+    await processBatch([{ topic: config.KAFKA_TOPIC, partition: 0, messages: messages.slice(0, 100) }], dead.deps);
+    await startWorker(config, { takeoverAfterMs: 1_000, insertTimeoutMs: 500 });
+    await drained(config);
+    // Later copies: a second click, viewable and impression of every id.
+    await produce(
+      config,
+      ids.flatMap((id) => [sent(id, "click"), sent(id, "viewable"), sent(id)]),
+    );
+    await drained(config);
+    const result = await db.clickhouse.query({
+      query: `SELECT kind, count() AS rows, uniqExact(id) AS distinct, countIf(user_id = '') AS anonymous,
+          (SELECT sum(impressions) FROM impressions_per_minute WHERE ad_id = 'kinds' AND kind = i.kind) AS rollup
+        FROM impressions AS i WHERE startsWith(id, 'kinds-') GROUP BY kind ORDER BY kind`,
+      format: "JSONEachRow",
+    });
+    const perKind = (await result.json<Record<string, string | number>>()).map((row) => ({
+      kind: row.kind,
+      rows: Number(row.rows),
+      distinct: Number(row.distinct),
+      anonymous: Number(row.anonymous),
+      rollup: Number(row.rollup),
+    }));
+    const once = { rows: 40, distinct: 40, anonymous: 20, rollup: 40 };
+    expect(perKind).toEqual(
+      ["click", "complete", "impression", "start", "viewable"].map((kind) => ({ kind, ...once })),
+    );
   });
 
   it("a worker that died after inserting, before committing: the replay is recognised and not stored again", async () => {

@@ -53,6 +53,29 @@ function bigAnswers() {
       return [adId, { impressions, reach: users, frequency: impressions / users }];
     }),
   );
+  const summary = Object.fromEntries(
+    ads.map((adId, i) => {
+      const impressions = counts[adId] as number;
+      const viewable = Math.floor(impressions * 0.713);
+      const clicks = Math.floor(impressions / (97 + i));
+      // Even ads are video ads, the others have no start: no completion rate.
+      const starts = i % 2 === 0 ? impressions : 0;
+      const completes = Math.floor(starts * 0.6667);
+      return [
+        adId,
+        {
+          impressions,
+          viewable,
+          viewabilityRate: viewable / impressions,
+          clicks,
+          ctr: clicks / impressions,
+          starts,
+          completes,
+          completionRate: starts === 0 ? null : completes / starts,
+        },
+      ];
+    }),
+  );
   const minutes = Array.from({ length: 61 }, (_, m) => new Date(Date.now() - (60 - m) * 60_000));
   const timeseries = Object.fromEntries(
     ads.slice(0, 5).map((adId, i) => [
@@ -96,6 +119,7 @@ function bigAnswers() {
       "/stats/ivt": responses.ivt.parse(ivt),
       "/stats": responses.counts.parse(counts),
       "/stats/reach": responses.reach.parse(reach),
+      "/stats/summary": responses.summary.parse(summary),
       "/stats/timeseries": responses.timeSeries.parse(timeseries),
     } as Record<string, unknown>,
     pipeline: (reading: number) => responses.pipeline.parse(pipeline(reading)),
@@ -191,11 +215,14 @@ describe("the dashboard at 375, 768, 1280 and 1920 px", () => {
       // Before the checks: a failing run leaves the picture of what failed.
       await screenshot(page, `dashboard-${viewport.width}.png`);
       expect(await sidewaysOverflow(page)).toBe(0);
-      expect(await page.locator("#top td.num").count()).toBe(30);
+      expect(await page.locator("#top td.num").count()).toBe(70);
       expect(await page.locator("#p-lag").textContent()).toBe("12,345,678");
       expect(await page.locator("#top tbody tr:first-child td.impressions").textContent()).toBe("987,654,321");
       expect(await page.locator("#t-reasons dd").count()).toBe(6);
       expect(await page.locator("#t-gross").textContent()).toBe("2,156,790,109");
+      expect(await page.locator("#top tbody tr:first-child td.viewable").textContent()).toBe("71.3%");
+      expect(await page.locator("#top tbody tr:first-child td.completion").textContent()).toBe("66.7%");
+      expect(await page.locator("#top tbody tr:nth-child(2) td.completion").textContent()).toBe("—");
       expect(await notOnScreen(page, NUMBERS, NUMBER_LABEL)).toEqual([]);
 
       // Ids: the whole id in the text (and so in a copy) and the title (a hover); cut in the middle to fit, so

@@ -70,6 +70,12 @@ async function feed(system: System, copies = 3) {
       makeImpression(run, { adId: `ad-${run}-${ad}`, userId: `u-${run}-${i % 3}`, ts: Date.now() - (i + 1) * 60_000 }),
     ),
   );
+  // What advertisers pay for: four of the first ad's impressions viewable, one of them clicked.
+  const first = events.slice(0, 4);
+  events.push(...first.map((e) => ({ ...e, kind: "viewable" as const })), {
+    ...(first[0] as Impression),
+    kind: "click",
+  });
   for (const body of [events, events.slice(0, copies)]) {
     const response = await fetch(`${system.api}/events`, {
       method: "POST",
@@ -79,12 +85,14 @@ async function feed(system: System, copies = 3) {
     expect(response.status).toBe(202);
   }
   const total = events.length;
+  /** The impressions alone (what /stats/ivt counts), without the viewable and click events. */
+  const impressions = sizes.reduce((sum, n) => sum + n, 0);
   const pipeline = await waitFor("the worker to count every event and commit", 30_000, async () => {
     const p = await get<Pipeline>(system, "/stats/pipeline");
     return p.counted === total && p.lag === 0 ? p : undefined;
   });
   expect(pipeline).toMatchObject({ received: total + copies, counted: total, deadLetters: 0, duplicates: copies });
-  return { run, total, copies };
+  return { run, total, impressions, copies };
 }
 
 /** A dashboard tab in a fresh context, recording every request it makes and every error it reports. */
@@ -105,7 +113,7 @@ async function openDashboard(system: System, options: BrowserContextOptions) {
 }
 
 interface Shown {
-  top: { adId: string; impressions: number; reach: number }[];
+  top: { adId: string; impressions: number; reach: number; viewable: string; clicks: number }[];
   pipeline: Record<string, string>;
   chartSeries: string[];
 }
@@ -117,6 +125,8 @@ function shown(page: Page): Promise<Shown> {
       adId: tr.dataset.ad,
       impressions: Number(tr.querySelector(".impressions").dataset.value),
       reach: Number(tr.querySelector(".reach").dataset.value),
+      viewable: tr.querySelector(".viewable").dataset.value,
+      clicks: Number(tr.querySelector(".clicks").dataset.value),
     })),
     pipeline: Object.fromEntries(
       [...document.querySelectorAll(".pipeline [id^=p-]")].map((el) => [el.id, el.dataset.value ?? el.textContent]),
@@ -134,15 +144,25 @@ async function untilShowing(page: Page, rows: number) {
     .waitFor({ timeout: 15_000 });
 }
 
-/** GET /stats and /stats/reach for the window, as the page asks them (top 10), side by side. */
+/** GET /stats, /stats/reach and /stats/summary for the window, as the page asks them (top 10), side by side. */
 async function expectedTop(system: System, minutes: number) {
   const counts = await get<Record<string, number>>(system, `/stats?timeWindowMinutes=${minutes}&limit=10`);
   const query = new URLSearchParams({ timeWindowMinutes: String(minutes) });
   for (const adId of Object.keys(counts)) query.append("adId", adId);
   const reach = await get<Record<string, { reach: number }>>(system, `/stats/reach?${query}`);
+  const summary = await get<Record<string, { viewabilityRate: number; clicks: number }>>(
+    system,
+    `/stats/summary?${query}`,
+  );
   return Object.entries(counts)
     .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1))
-    .map(([adId, impressions]) => ({ adId, impressions, reach: reach[adId]?.reach ?? Number.NaN }));
+    .map(([adId, impressions]) => ({
+      adId,
+      impressions,
+      reach: reach[adId]?.reach ?? Number.NaN,
+      viewable: String(summary[adId]?.viewabilityRate),
+      clicks: summary[adId]?.clicks ?? Number.NaN,
+    }));
 }
 
 function screenshot(page: Page, name: string) {
@@ -171,6 +191,7 @@ describe("the dashboard in Chromium, against the whole system", () => {
     const seen = await shown(page);
     const top = await expectedTop(system, 60);
     expect(top.map((row) => row.impressions)).toEqual([6, 4, 3, 2, 1, 1]);
+    expect(top.map((row) => [row.viewable, row.clicks])).toEqual([[String(4 / 6), 1], ...Array(5).fill(["0", 0])]);
     expect(seen.top).toEqual(top);
     expect(seen.chartSeries).toEqual(top.slice(0, 5).map((row) => row.adId));
     expect(seen.pipeline).toMatchObject({
@@ -183,9 +204,9 @@ describe("the dashboard in Chromium, against the whole system", () => {
     expect(await page.locator("#p-freshness").textContent()).toMatch(/ (ms|s|min)$/);
     // The events came from a server without evidence about their viewers: all net, unclassified.
     const ivt = await get<{ total: { gross: number; net: number } }>(system, "/stats/ivt?timeWindowMinutes=60");
-    expect(ivt.total).toMatchObject({ gross: fed.total, net: fed.total });
-    expect(await page.locator("#t-gross").textContent()).toBe(String(fed.total));
-    expect(await page.locator("#t-net").textContent()).toBe(String(fed.total));
+    expect(ivt.total).toMatchObject({ gross: fed.impressions, net: fed.impressions });
+    expect(await page.locator("#t-gross").textContent()).toBe(String(fed.impressions));
+    expect(await page.locator("#t-net").textContent()).toBe(String(fed.impressions));
     expect(await page.locator("#t-invalid-share").textContent()).toBe("0%");
 
     // It refreshes by itself within 5 s: the second reading gives the rates (nothing arrives: 0 per second).
@@ -250,21 +271,21 @@ describe("the dashboard in Chromium, against the whole system", () => {
       body: JSON.stringify(events),
     });
     expect(response.status).toBe(202);
-    const gross = fed.total + events.length;
+    const gross = fed.impressions + events.length;
     await waitFor("the worker to count the invalid events", 30_000, async () =>
-      (await get<Pipeline>(system, "/stats/pipeline")).counted === gross ? true : undefined,
+      (await get<Pipeline>(system, "/stats/pipeline")).counted === fed.total + events.length ? true : undefined,
     );
     const ivt = await get<{ total: { gross: number; net: number; reasons: Record<string, number> } }>(
       system,
       "/stats/ivt?timeWindowMinutes=60",
     );
-    expect(ivt.total).toMatchObject({ gross, net: fed.total, reasons: { bot: 3, headless: 1 } });
+    expect(ivt.total).toMatchObject({ gross, net: fed.impressions, reasons: { bot: 3, headless: 1 } });
 
     const { page, problems } = await openDashboard(system, DESKTOP);
     await untilShowing(page, 6);
     await page.locator("#t-reason-bot").waitFor({ timeout: 15_000 });
     expect(await page.locator("#t-gross").textContent()).toBe(String(gross));
-    expect(await page.locator("#t-net").textContent()).toBe(String(fed.total));
+    expect(await page.locator("#t-net").textContent()).toBe(String(fed.impressions));
     expect(await page.locator("#t-invalid-share").textContent()).toBe(
       new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 }).format(4 / gross),
     );

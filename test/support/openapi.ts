@@ -35,11 +35,11 @@ export function responsesOf(operation: Operation): [status: string, OpenAPIV3_1.
   return Object.entries(operation.responses ?? {}) as [string, OpenAPIV3_1.ResponseObject][];
 }
 
-/** The one success status the operation documents. */
+/** The one success status the operation documents: a 2xx, or a redirect (GET /click's 302). */
 export function successOf(operation: Operation): number {
   const statuses = responsesOf(operation)
     .map(([status]) => Number(status))
-    .filter((status) => status < 300);
+    .filter((status) => status < 400);
   if (statuses.length !== 1) throw new Error(`expected one success status, got ${statuses.join(", ")}`);
   return statuses[0] as number;
 }

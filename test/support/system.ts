@@ -16,12 +16,14 @@ const logger = pino({ level: "warn" });
 /**
  * The whole system for an end-to-end test: the API (every role) listening on a free port and one worker, on a
  * topic, group and database of their own. With `keysFile`: AUTH=required on it, watched (default interval) and
- * gated as src/api/main.ts does. What it starts is pushed on `closers`, for the caller to close in reverse.
+ * gated as src/api/main.ts does; `overrides`: more settings (CLICK_DOMAINS, say). What it starts is pushed on
+ * `closers`, for the caller to close in reverse.
  */
 export async function startTestSystem(
   prefix: string,
   closers: (() => Promise<unknown>)[],
   keysFile?: string,
+  overrides: Record<string, string> = {},
 ): Promise<{ api: string }> {
   const name = `${prefix}-${randomBytes(4).toString("hex")}`;
   const db = await createTestDatabase(
@@ -34,6 +36,7 @@ export async function startTestSystem(
       KAFKA_PARTITIONS: "2",
       WORKER_BATCH_MAX_WAIT_MS: "100",
       ...(keysFile && { AUTH: "required", API_KEYS_FILE: keysFile }),
+      ...overrides,
     }),
   );
   closers.push(() => db.drop());

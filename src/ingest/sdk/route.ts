@@ -10,7 +10,10 @@ export const sdkRoute: FastifyPluginAsync = async (app) => {
   const schema = {
     tags: ["ingest"],
     summary: "The page tag",
-    description: "Defines `impressions.track({ adId, userId })`: sendBeacon, then fetch, then the pixel, one id each.",
+    description:
+      "Defines `impressions.track({ adId, userId?, element?, video? })` (the impression and, given the ad's " +
+      "element, its viewability by the MRC's rule) and `impressions.click(id)`: sendBeacon, then fetch, then the " +
+      "pixel, one id each.",
     response: {
       200: {
         description: "the script, gzipped when the browser takes it; public, cached for 5 minutes",
