@@ -13,7 +13,7 @@ usage: ingest | query | worker | keys ARGS... | dlq ARGS... | retention
   keys       the keys CLI on API_KEYS_FILE (/keys/keys.json): create, list, revoke
   dlq        the dead letters: list, show, replay (npm run dlq's commands)
   retention  sets the tables' TTL to RETENTION_DAYS
-Configuration: environment variables (README.md, "Configuration").
+Configuration: environment variables (docs/CONFIGURATION.md).
 USAGE
 }
 

@@ -28,7 +28,7 @@ export const ERROR_CATALOGUE = {
   invalid_destination: { status: 400, retryable: false },
   // A query ClickHouse stopped at a limit of its answer's size or memory: narrow it, do not retry as it is.
   query_too_large: { status: 400, retryable: false },
-  // Keys: who may do what (see "Keys" in the README).
+  // Keys: who may do what (docs/API.md and docs/OPERATIONS.md, "Keys").
   missing_api_key: { status: 401, retryable: false },
   invalid_api_key: { status: 401, retryable: false },
   wrong_scope: { status: 403, retryable: false },
