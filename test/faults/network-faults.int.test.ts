@@ -55,7 +55,7 @@ const CATCH_UP_MS = 15_000;
 const KAFKA_CATCH_UP_MS = 40_000;
 
 const isInsert = (chunk: Buffer) => chunk.toString("latin1", 0, 512).includes("INSERT");
-const isLookup = (chunk: Buffer) => chunk.includes("SELECT DISTINCT id");
+const isLookup = (chunk: Buffer) => chunk.includes("SELECT DISTINCT kind, id");
 const isClaim = (chunk: Buffer) => chunk.includes("seen:");
 /** A Kafka request whose api key is Produce (0): the 4-byte size, then the key. */
 const isProduce = (chunk: Buffer) => chunk.length >= 8 && chunk.readInt16BE(4) === 0;
