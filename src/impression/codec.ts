@@ -1,4 +1,4 @@
-import { isIpAddress } from "../traffic/ip.ts";
+import { isIpAddress } from "../ip-address.ts";
 import { EVENT_KINDS, IMPRESSION_FIELDS, type Stamp, VIEWER_FIELDS } from "./fields.ts";
 import {
   IDENTIFIER_PATTERN,

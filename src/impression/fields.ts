@@ -5,7 +5,7 @@
  * - `epochMillis`: an integer, epoch milliseconds, within the retention and the allowed clock skew.
  * - `eventKind`: one of EVENT_KINDS.
  * - `trafficLabel`: `valid`, `unclassified` or the reason the event is invalid traffic (src/traffic/labels.ts).
- * - `ipPrefix`: the viewer's network, never its address: `a.b.c.0/24` or an IPv6 `/48` (src/traffic/ip.ts).
+ * - `ipPrefix`: the viewer's network, never its address: `a.b.c.0/24` or an IPv6 `/48` (src/ip-address.ts).
  *
  * `setBy`: a `sender` field comes in the HTTP request; an `api` field is written by the API from what it knows
  * of the viewer (never taken from a sender) and is optional on the wire: a message without it, from an API of

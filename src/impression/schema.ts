@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { isIpAddress } from "../traffic/ip.ts";
+import { isIpAddress } from "../ip-address.ts";
 import {
   EVENT_KINDS,
   IMPRESSION_FIELDS,
@@ -28,7 +28,7 @@ export const IDENTIFIER_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
  * not make an older worker dead-letter an acknowledged event.
  */
 export const TRAFFIC_LABEL_PATTERN = /^[a-z][a-z0-9_]{0,31}$/;
-/** A network as the API writes it: an IPv4 or IPv6 address with a prefix length (src/traffic/ip.ts). */
+/** A network as the API writes it: an IPv4 or IPv6 address with a prefix length (src/ip-address.ts). */
 export const IP_PREFIX_PATTERN = /^[0-9a-f.:]{2,39}\/\d{1,3}$/;
 /** The longest `userAgent` a sender may report: real ones stay well under 512 characters. */
 export const USER_AGENT_MAX_LENGTH = 1024;

@@ -86,7 +86,7 @@ export const migrations: Migration[] = [
   {
     version: 4,
     name: "the viewer's network on every row",
-    // Never the address: an IPv4 /24 or IPv6 /48 (src/traffic/ip.ts). '' where the API knew no viewer address.
+    // Never the address: an IPv4 /24 or IPv6 /48 (src/ip-address.ts). '' where the API knew no viewer address.
     statements: () => ["ALTER TABLE impressions ADD COLUMN IF NOT EXISTS ip_prefix String DEFAULT ''"],
   },
 ];

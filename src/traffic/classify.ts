@@ -1,7 +1,7 @@
 import type { Config } from "../config.ts";
 import { DEFAULT_EVENT_KIND, type EventKind, type Stamp, type ViewerEvidence } from "../impression/fields.ts";
+import { clientKey, networkPrefix, parseAddress } from "../ip-address.ts";
 import { ActivityWindows } from "./activity.ts";
-import { clientKey, networkPrefix, parseAddress } from "./ip.ts";
 import { IpRanges } from "./ip-ranges.ts";
 import { type InvalidReason, VALID } from "./labels.ts";
 import { type UserAgentClass, UserAgentClasses } from "./user-agent.ts";

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { waitFor } from "../../test/support/wait.ts";
+import { type Address, parseAddress } from "../ip-address.ts";
 import type { WatchedFile } from "../watched-file.ts";
-import { type Address, parseAddress } from "./ip.ts";
 import type { IpRanges, IpRangesError } from "./ip-ranges.ts";
 import { watchIpRanges } from "./ip-ranges-watcher.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Address, parseAddress } from "./ip.ts";
+import { type Address, parseAddress } from "../ip-address.ts";
 import { IpRanges, IpRangesError } from "./ip-ranges.ts";
 
 const address = (text: string) => parseAddress(text) as Address;

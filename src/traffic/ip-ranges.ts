@@ -1,5 +1,5 @@
 import ipaddr from "ipaddr.js";
-import type { Address } from "./ip.ts";
+import type { Address } from "../ip-address.ts";
 
 /** An IP ranges file that cannot be used: the message names the file and each bad line (up to a few). */
 export class IpRangesError extends Error {

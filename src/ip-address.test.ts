@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clientKey, isIpAddress, networkPrefix, parseAddress } from "./ip.ts";
+import { clientKey, isIpAddress, networkPrefix, parseAddress } from "./ip-address.ts";
 
 describe("parseAddress", () => {
   it("reads dotted IPv4 as a number, and an IPv4-mapped IPv6 address as its IPv4 address", () => {
