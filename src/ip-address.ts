@@ -88,7 +88,7 @@ export function networkPrefix(address: Address): string {
 /**
  * The key a client's activity is counted under: its IPv4 address, or the /64 of its IPv6 address (a subscriber
  * gets a whole /64 from its provider, so counting per address would count per 2^64 addresses), as
- * src/api/client-ip.ts buckets rate limits.
+ * src/http/client-ip.ts buckets rate limits.
  */
 export function clientKey(address: Address): string {
   if (address.version === 4) return address.text ?? dotted(address.value);

@@ -6,6 +6,10 @@ import { ClickDomains } from "../auth/click-domains.ts";
 import type { Config } from "../config.ts";
 import { dashboardRoutes } from "../dashboard/route.ts";
 import { AppError, errorSpec } from "../errors.ts";
+import { createGate, type Gate, guardRoutes, rateCharger, refuseQueryKeysInUrls } from "../http/access-hooks.ts";
+import { answerClientError, installErrorHandlers } from "../http/error-responses.ts";
+import { documentErrors, registerOpenApi } from "../http/openapi.ts";
+import { serializerCompiler } from "../http/schemas.ts";
 import { clickRoute } from "../ingest/click.ts";
 import { createDelivery } from "../ingest/deliver.ts";
 import type { IntakeLimits } from "../ingest/intake.ts";
@@ -19,14 +23,10 @@ import { createStatsReader, queryLimits, type StatsReader } from "../stats/reade
 import { statsRoutes } from "../stats/routes.ts";
 import { type TrafficClassifier, trafficClassifier } from "../traffic/classify.ts";
 import { loadIpRanges } from "../traffic/ip-ranges-watcher.ts";
-import { createGate, type Gate, guardRoutes, rateCharger, refuseQueryKeysInUrls } from "./auth.ts";
 import { registerCors } from "./cors.ts";
-import { answerClientError, installErrorHandlers } from "./errors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
 import { metricsRoutes } from "./metrics.ts";
-import { documentErrors, registerOpenApi } from "./openapi.ts";
 import { roleServes, servedElsewhere } from "./role.ts";
-import { serializerCompiler } from "./schemas.ts";
 
 export interface AppDependencies {
   config: Config;

@@ -2,8 +2,8 @@ import Fastify from "fastify";
 import { validatorCompiler } from "fastify-type-provider-zod";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { serializerCompiler } from "../http/schemas.ts";
 import { healthRoutes } from "./health.ts";
-import { serializerCompiler } from "./schemas.ts";
 
 /** /readyz over probes that count their calls, on a clock the test moves; the server log is kept. */
 async function readyzWith(kafka: () => Promise<unknown>) {

@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger, FastifyPluginAsync } from "fastify";
 import { AppError } from "../errors.ts";
+import { sendError } from "../http/error-responses.ts";
+import { type EngineStatus, responses } from "../http/schemas.ts";
 import { withTimeout } from "../timeout.ts";
-import { sendError } from "./errors.ts";
-import { type EngineStatus, responses } from "./schemas.ts";
 
 /** A probe of one engine: resolves when it answers, rejects with the reason otherwise. */
 export type EngineCheck = () => Promise<unknown>;

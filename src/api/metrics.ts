@@ -2,9 +2,9 @@ import { Admin } from "@platformatic/kafka";
 import type { FastifyPluginAsync, FastifySchema } from "fastify";
 import { z } from "zod";
 import { AppError } from "../errors.ts";
+import { sendError } from "../http/error-responses.ts";
 import { type ConsumerLag, measureConsumerLag } from "../kafka/lag.ts";
 import { withTimeout } from "../timeout.ts";
-import { sendError } from "./errors.ts";
 
 export interface MetricsOptions {
   brokers: string[];

@@ -19,10 +19,10 @@ import {
 } from "../../test/support/openapi.ts";
 import { Keyring } from "../auth/keyring.ts";
 import { hashSecret } from "../auth/keys-file.ts";
+import { createGate } from "../http/access-hooks.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { buildApp } from "./app.ts";
-import { createGate } from "./auth.ts";
 
 // The document against the running API: every example it gives is sent, and must get the status it documents.
 

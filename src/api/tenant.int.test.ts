@@ -4,9 +4,9 @@ import { insertImpressions, useTestDatabase } from "../../test/support/clickhous
 import { testConfig } from "../../test/support/config.ts";
 import { Keyring } from "../auth/keyring.ts";
 import { hashSecret } from "../auth/keys-file.ts";
+import { createGate } from "../http/access-hooks.ts";
 import type { Impression } from "../impression/schema.ts";
 import { buildApp } from "./app.ts";
-import { createGate } from "./auth.ts";
 
 // Query keys created with --ads: one advertiser's key reads its own ads' numbers and nobody else's, by any route
 // or parameter. The `_` of acme_eu* is a character of the ad id, not LIKE's "any character": acmeXeu1 is not acme's.

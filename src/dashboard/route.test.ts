@@ -2,10 +2,10 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type { FastifyInstance } from "fastify";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildApp } from "../api/app.ts";
-import { createGate } from "../api/auth.ts";
 import { Keyring } from "../auth/keyring.ts";
 import { hashSecret } from "../auth/keys-file.ts";
 import { loadConfig } from "../config.ts";
+import { createGate } from "../http/access-hooks.ts";
 import type { ImpressionProducer } from "../kafka/producer.ts";
 
 const apps: FastifyInstance[] = [];

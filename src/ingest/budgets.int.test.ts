@@ -10,9 +10,9 @@ import { makeImpression } from "../../test/support/impressions.ts";
 import { postHead, type RawSender, rawSender } from "../../test/support/raw-http.ts";
 import { waitFor } from "../../test/support/wait.ts";
 import { buildApp } from "../api/app.ts";
-import { createGate } from "../api/auth.ts";
 import { Keyring } from "../auth/keyring.ts";
 import { hashSecret, type KeysFile } from "../auth/keys-file.ts";
+import { createGate } from "../http/access-hooks.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 

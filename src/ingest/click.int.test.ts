@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testConfig } from "../../test/support/config.ts";
 import { readTopic } from "../../test/support/kafka.ts";
 import { buildApp } from "../api/app.ts";
-import { createGate } from "../api/auth.ts";
 import { Keyring } from "../auth/keyring.ts";
 import { hashSecret, type KeysFile } from "../auth/keys-file.ts";
 import { signClickUrl } from "../auth/pixel-signature.ts";
+import { createGate } from "../http/access-hooks.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchema } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { ChargeEvents } from "../api/auth.ts";
 import { type ClickDomains, MAX_DESTINATION_LENGTH, parseDestination } from "../auth/click-domains.ts";
 import { AppError } from "../errors.ts";
+import type { ChargeEvents } from "../http/access-hooks.ts";
 import { encodeImpressionBytes } from "../impression/codec.ts";
 import { IDENTIFIER_PATTERN, type Impression } from "../impression/schema.ts";
 import type { TrafficClassifier } from "../traffic/classify.ts";

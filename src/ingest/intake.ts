@@ -1,8 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyRequest } from "fastify";
-import { clientBucketId } from "../api/client-ip.ts";
 import { AppError, type ErrorCode } from "../errors.ts";
+import { clientBucketId } from "../http/client-ip.ts";
 import type { BodyAccount } from "./admission.ts";
 import { type BodyCaps, ConcurrentBodies } from "./concurrent-bodies.ts";
 import type { BatchScan } from "./scan.ts";

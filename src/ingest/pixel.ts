@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifySchema } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { ChargeEvents } from "../api/auth.ts";
+import type { ChargeEvents } from "../http/access-hooks.ts";
 import { encodeImpressionBytes } from "../impression/codec.ts";
 import type { ViewerEvidence } from "../impression/fields.ts";
 import { type Impression, type ImpressionLimits, impressionQuerySchema } from "../impression/schema.ts";

@@ -3,10 +3,10 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
 import type { FastifyRouteSchemaDef } from "fastify/types/schema.js";
 import { validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { ChargeEvents } from "../api/auth.ts";
-import { BODY_ERRORS } from "../api/errors.ts";
-import { responses } from "../api/schemas.ts";
 import { AppError } from "../errors.ts";
+import type { ChargeEvents } from "../http/access-hooks.ts";
+import { BODY_ERRORS } from "../http/error-responses.ts";
+import { responses } from "../http/schemas.ts";
 import { encodeImpressionBytes, impressionCheck } from "../impression/codec.ts";
 import { exampleImpressions, impressionSchema, type SentImpression } from "../impression/schema.ts";
 import type { TrafficClassifier } from "../traffic/classify.ts";

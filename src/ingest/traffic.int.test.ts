@@ -8,10 +8,10 @@ import { testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { readTopic } from "../../test/support/kafka.ts";
 import { buildApp } from "../api/app.ts";
-import { createGate } from "../api/auth.ts";
 import { Keyring } from "../auth/keyring.ts";
 import { hashSecret } from "../auth/keys-file.ts";
 import type { Config } from "../config.ts";
+import { createGate } from "../http/access-hooks.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 

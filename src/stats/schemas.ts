@@ -337,7 +337,7 @@ const pipelineBody = z
 
 export type PipelineStatus = z.infer<typeof pipelineBody>;
 
-/** Response bodies: documented and serialized from these (serializerCompiler in src/api/schemas.ts). */
+/** Response bodies: documented and serialized from these (serializerCompiler in src/http/schemas.ts). */
 export const responses = {
   counts: countsBody,
   timeSeries: timeSeriesBody,

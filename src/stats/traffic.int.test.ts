@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { insertImpressions, useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import { buildApp } from "../api/app.ts";
-import { createGate } from "../api/auth.ts";
 import { Keyring } from "../auth/keyring.ts";
 import { hashSecret } from "../auth/keys-file.ts";
+import { createGate } from "../http/access-hooks.ts";
 import type { Impression } from "../impression/fields.ts";
 import { MINUTE_MS } from "./window.ts";
 

@@ -2,7 +2,7 @@ import Fastify, { type FastifyBaseLogger } from "fastify";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { AppError } from "../errors.ts";
-import { installErrorHandlers } from "./errors.ts";
+import { installErrorHandlers } from "./error-responses.ts";
 
 /** An app whose routes throw what each test says, and the lines its logger wrote, parsed. */
 async function appThrowing(errors: Record<string, () => Error>) {

@@ -7,10 +7,10 @@ import { makeImpression } from "../../test/support/impressions.ts";
 import { Keyring } from "../auth/keyring.ts";
 import { hashSecret, type KeysFile, newSecret } from "../auth/keys-file.ts";
 import { signPixelUrl } from "../auth/pixel-signature.ts";
+import { createGate } from "../http/access-hooks.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { buildApp } from "./app.ts";
-import { createGate } from "./auth.ts";
 
 const suffix = randomUUID().slice(0, 8);
 const topics = { KAFKA_TOPIC: `auth-${suffix}`, KAFKA_DLQ_TOPIC: `auth-${suffix}.dlq`, KAFKA_PARTITIONS: "2" };
