@@ -18,14 +18,14 @@ import { ingestRoutes } from "../ingest/routes.ts";
 import { sdkRoute } from "../ingest/sdk/route.ts";
 import { ACK_SHARE_OF_PRODUCE_TIMEOUT, type ImpressionProducer } from "../kafka/producer.ts";
 import type { ApiMetrics } from "../metrics/api.ts";
-import { pipelineRoutes } from "../stats/pipeline.ts";
+import { pipelineRoutes } from "../stats/pipeline-totals.ts";
 import { createStatsReader, queryLimits, type StatsReader } from "../stats/reader.ts";
 import { statsRoutes } from "../stats/routes.ts";
 import { type TrafficClassifier, trafficClassifier } from "../traffic/classify.ts";
 import { loadIpRanges } from "../traffic/ip-ranges-watcher.ts";
 import { registerCors } from "./cors.ts";
 import { type EngineCheck, healthRoutes } from "./health.ts";
-import { metricsRoutes } from "./metrics.ts";
+import { lagRoute } from "./lag-route.ts";
 import { roleServes, servedElsewhere } from "./role.ts";
 
 export interface AppDependencies {
@@ -151,7 +151,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(servedElsewhere, { config });
   await app.register(async (metrics) => {
     guardRoutes(metrics, gate, "query", { everyAd: true });
-    await metrics.register(metricsRoutes, {
+    await metrics.register(lagRoute, {
       brokers: config.KAFKA_BROKERS,
       clientId: config.KAFKA_CLIENT_ID,
       topic: config.KAFKA_TOPIC,

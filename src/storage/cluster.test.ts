@@ -3,7 +3,7 @@ import { queryBind } from "chdb";
 import { describe, expect, it } from "vitest";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { loadConfig } from "../config.ts";
-import { storedTotals } from "../stats/pipeline.ts";
+import { storedTotals } from "../stats/pipeline-totals.ts";
 import { countPerAd, reachPerAd, timeSeries } from "../stats/queries.ts";
 import { plainRows } from "../stats/reader.ts";
 import { clusterStatements } from "./cluster-ddl.ts";

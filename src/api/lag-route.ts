@@ -6,7 +6,7 @@ import { sendError } from "../http/error-responses.ts";
 import { type ConsumerLag, measureConsumerLag } from "../kafka/lag.ts";
 import { withTimeout } from "../timeout.ts";
 
-export interface MetricsOptions {
+export interface LagRouteOptions {
   brokers: string[];
   clientId: string;
   topic: string;
@@ -52,7 +52,7 @@ export function renderLagMetrics({ topic, group, partitions, total }: ConsumerLa
 }
 
 /** GET /metrics: the consumer group's lag on the impressions topic, cluster-wide, as Kafka sees it. */
-export const metricsRoutes: FastifyPluginAsync<MetricsOptions> = async (app, options) => {
+export const lagRoute: FastifyPluginAsync<LagRouteOptions> = async (app, options) => {
   const admin = new Admin({
     clientId: `${options.clientId}-metrics`,
     bootstrapBrokers: options.brokers,

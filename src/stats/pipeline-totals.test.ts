@@ -2,7 +2,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildApp } from "../api/app.ts";
 import { loadConfig } from "../config.ts";
-import { pipelineStatus } from "./pipeline.ts";
+import { pipelineStatus } from "./pipeline-totals.ts";
 
 describe("pipelineStatus", () => {
   const now = Date.parse("2026-12-01T10:30:15.250Z");
