@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Config } from "../config.ts";
 import { NET_LABELS } from "../traffic/labels.ts";
@@ -71,67 +71,68 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { r
     "clickhouse_unavailable",
     "internal_error",
   ] as const;
-  const tags = ["query"];
+  /** The schema of every route here: its summary and description, its query, its 200 and the errors above. */
+  const schema = <Q, R>(doc: { summary: string; description: string; querystring: Q; ok: R }) => ({
+    tags: ["query"],
+    summary: doc.summary,
+    description: doc.description,
+    querystring: doc.querystring,
+    response: { 200: doc.ok },
+    errors,
+  });
+  /** The reader of one request: a query whose client hung up is cancelled. */
+  const readerFor = (reply: FastifyReply) => reader.forRequest(connectionClosed(reply));
 
   app.get(
     "/stats",
     {
-      schema: {
-        tags,
+      schema: schema({
         summary: "Impressions (or viewable impressions, clicks, …) per ad in the last N minutes",
         description:
           "Exact counts on event time over (now − N min, now] of one kind of event (`event`, impression by " +
           "default), each counted once per impression id; ads without any are absent. Net of invalid traffic " +
           "unless `traffic` says otherwise.",
         querystring: statsQuery,
-        response: { 200: responses.counts },
-        errors,
-      },
+        ok: responses.counts,
+      }),
     },
-    async (request, reply) =>
-      countPerAd(reader.forRequest(connectionClosed(reply)), { ...windowFilter(request), limit: request.query.limit }),
+    async (request, reply) => countPerAd(readerFor(reply), { ...windowFilter(request), limit: request.query.limit }),
   );
 
   app.get(
     "/stats/timeseries",
     {
-      schema: {
-        tags,
+      schema: schema({
         summary: "Impressions per minute for chosen ads",
         description:
           "Every minute the window touches, oldest first, zeros included; the first and last minutes count only " +
           "their part inside the window, so each series sums to the ad's /stats figure.",
         querystring: timeSeriesQuerySchema(config.RETENTION_DAYS),
-        response: { 200: responses.timeSeries },
-        errors,
-      },
+        ok: responses.timeSeries,
+      }),
     },
-    async (request, reply) => timeSeries(reader.forRequest(connectionClosed(reply)), windowFilter(request)),
+    async (request, reply) => timeSeries(readerFor(reply), windowFilter(request)),
   );
 
   app.get(
     "/stats/reach",
     {
-      schema: {
-        tags,
+      schema: schema({
         summary: "Reach and frequency per ad",
         description:
           "Distinct identified users (exact) and impressions per distinct identified user; events without a " +
           "userId count in `impressions` only. `limit` keeps the ads with the largest reach.",
         querystring: reachQuerySchema(config.RETENTION_DAYS),
-        response: { 200: responses.reach },
-        errors,
-      },
+        ok: responses.reach,
+      }),
     },
-    async (request, reply) =>
-      reachPerAd(reader.forRequest(connectionClosed(reply)), { ...windowFilter(request), limit: request.query.limit }),
+    async (request, reply) => reachPerAd(readerFor(reply), { ...windowFilter(request), limit: request.query.limit }),
   );
 
   app.get(
     "/stats/summary",
     {
-      schema: {
-        tags,
+      schema: schema({
         summary: "What advertisers pay for, per ad: impressions, viewable, clicks, video completes and their rates",
         description:
           "Exact counts over (now − N min, now], read as /stats reads them: impressions, viewable impressions, " +
@@ -139,33 +140,26 @@ export const statsRoutes: FastifyPluginAsync<StatsOptions> = async (fastify, { r
           "unless `traffic` says otherwise. `limit` keeps the ads with the most impressions; a rate whose base is " +
           "0 is null.",
         querystring: summaryQuerySchema(config.RETENTION_DAYS),
-        response: { 200: responses.summary },
-        errors,
-      },
-    },
-    async (request, reply) =>
-      summaryPerAd(reader.forRequest(connectionClosed(reply)), {
-        ...windowFilter(request),
-        limit: request.query.limit,
+        ok: responses.summary,
       }),
+    },
+    async (request, reply) => summaryPerAd(readerFor(reply), { ...windowFilter(request), limit: request.query.limit }),
   );
 
   app.get(
     "/stats/ivt",
     {
-      schema: {
-        tags,
+      schema: schema({
         summary: "Invalid traffic per ad: gross, net and each reason",
         description:
           "Exact counts on event time over (now − N min, now], like /stats, by traffic label: in total over every ad " +
           "the query covers, and per ad; `limit` keeps the ads with the most impressions (gross).",
         querystring: ivtQuerySchema(config.RETENTION_DAYS),
-        response: { 200: responses.ivt },
-        errors,
-      },
+        ok: responses.ivt,
+      }),
     },
     async (request, reply) =>
-      trafficPerAd(reader.forRequest(connectionClosed(reply)), {
+      trafficPerAd(readerFor(reply), {
         now: Date.now(),
         minutes: request.query.timeWindowMinutes,
         ...tenantFilter(request, request.query.adId),
