@@ -10,7 +10,7 @@ import type { TrafficClassifier } from "../traffic/classify.ts";
 import { UNCLASSIFIED } from "../traffic/labels.ts";
 import { ignoreCachebusters } from "./cachebusters.ts";
 import type { Deliver } from "./deliver.ts";
-import { CACHEBUSTERS_IGNORED, NO_CACHE } from "./pixel.ts";
+import { CACHEBUSTERS_IGNORED, keyParams, NO_CACHE } from "./pixel.ts";
 import { requestFacts } from "./viewer.ts";
 
 /**
@@ -61,12 +61,7 @@ const querystring = z.strictObject(
           "CLICK_DOMAINS) or, for a signed key, the one its signature covers",
         examples: ["https://shop.example/spring?utm_source=ad-7"],
       }),
-    key: z.string().optional().describe("an ingest key (or send it as a header)"),
-    exp: z.string().optional().describe("signed keys only: when the URL expires, epoch seconds"),
-    sig: z
-      .string()
-      .optional()
-      .describe('signed keys only: hex HMAC-SHA256 of "<id>|<adId>|<userId>|<exp>|click|<url>"'),
+    ...keyParams('"<id>|<adId>|<userId>|<exp>|click|<url>"'),
   },
   {
     error: (issue) =>

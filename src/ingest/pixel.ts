@@ -21,15 +21,17 @@ export const NO_CACHE = {
   expires: "0",
 };
 
+/** A GET route's key parameters: its key and, for signed keys, expiry and the signature of `signed`. */
+export function keyParams(signed: string) {
+  return {
+    key: z.string().optional().describe("an ingest key (or send it as a header)"),
+    exp: z.string().optional().describe("signed keys only: when the URL expires, epoch seconds"),
+    sig: z.string().optional().describe(`signed keys only: hex HMAC-SHA256 of ${signed}`),
+  };
+}
+
 /** The pixel's own parameters besides the impression: its key and, for signed keys, expiry and signature. */
-export const pixelAuthParams = {
-  key: z.string().optional().describe("an ingest key (or send it as a header)"),
-  exp: z.string().optional().describe("signed keys only: when the URL expires, epoch seconds"),
-  sig: z
-    .string()
-    .optional()
-    .describe('signed keys only: hex HMAC-SHA256 of "<id>|<adId>|<userId>|<exp>", then "|<kind>" for another kind'),
-};
+export const pixelAuthParams = keyParams('"<id>|<adId>|<userId>|<exp>", then "|<kind>" for another kind');
 
 /** What the cachebusters' description says, for the routes that ignore them. */
 export const CACHEBUSTERS_IGNORED =
