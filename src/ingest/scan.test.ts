@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { seededRng } from "../load/random.ts";
 import {
   BATCH_MAX_UNKNOWN_FIELDS,
   BATCH_VALUES_PER_ITEM,
@@ -182,16 +183,6 @@ describe("BatchScan, NDJSON", () => {
 });
 
 describe("BatchScan against JSON.parse", () => {
-  /** A small deterministic generator (mulberry32), so a failure can be replayed. */
-  function random(seed: number) {
-    let state = seed;
-    return () => {
-      state = (state + 0x6d2b79f5) | 0;
-      let t = Math.imul(state ^ (state >>> 15), 1 | state);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   const pieces = ["a", ",", "]", "[", "{", "}", ":", '"', "\\", "\n", " ", "é", "\u2028", "\u0000", "id", "adId"];
 
   /** A JSON value within the item limits: strings full of structure characters and escapes, some nesting. */
@@ -212,7 +203,7 @@ describe("BatchScan against JSON.parse", () => {
   it("counts exactly what JSON.parse finds in random arrays and NDJSON within the limits, in any chunking", () => {
     const roomy = { maxItems: 50, maxItemBytes: 16_384 };
     for (let seed = 1; seed <= 300; seed++) {
-      const next = random(seed);
+      const next = seededRng(seed);
       const items = Array.from({ length: Math.floor(next() * 20) }, () => value(next, 1));
       const space = () => [" ", "\n", "\t", "\r\n", ""][Math.floor(next() * 5)] as string;
       const array = `${space()}[${items.map((item) => `${space()}${JSON.stringify(item)}${space()}`).join(",")}]${space()}`;

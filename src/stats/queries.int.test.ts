@@ -2,20 +2,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { insertImpressions, useTestDatabase } from "../../test/support/clickhouse.ts";
 import { testConfig } from "../../test/support/config.ts";
 import type { Impression } from "../impression/schema.ts";
+import { seededRng } from "../load/random.ts";
 import { countPerAd, reachPerAd, summaryPerAd, timeSeries } from "./queries.ts";
 import { plainRows } from "./reader.ts";
 import { MINUTE_MS } from "./window.ts";
-
-/** Deterministic pseudo-random numbers in [0, 1), so a failure can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** The queries as they are, without the query routes' limits (src/stats/reader.int.test.ts covers those). */
 const read = () => plainRows(db.clickhouse);
@@ -40,7 +30,7 @@ const others: Impression[] = [];
 const db = useTestDatabase(() => testConfig());
 
 beforeAll(async () => {
-  const random = seeded(42);
+  const random = seededRng(42);
   // One viewer in eight is not identified: no userId.
   const add = (ts: number, adId: string, userId = `u${Math.floor(random() * 200)}`) =>
     events.push({ id: `e${events.length}`, ts, adId, ...(random() < 0.125 ? {} : { userId }) });
