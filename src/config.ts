@@ -25,15 +25,17 @@ export class ConfigError extends Error {
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
+/** A comma-separated setting's entries, trimmed, empty ones dropped: "a, b,,c " -> ["a", "b", "c"]. */
+const commaSeparated = (value: string) =>
+  value
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+
 /** A comma-separated list of origins (`https://a.example`) or `*`; parsed as given, normalised by URL. */
 const originList = z
   .string()
-  .transform((value) =>
-    value
-      .split(",")
-      .map((o) => o.trim())
-      .filter(Boolean),
-  )
+  .transform(commaSeparated)
   .pipe(
     z.array(
       z.string().refine((o) => o === "*" || isOrigin(o), {
@@ -48,12 +50,7 @@ const PROXY_RANGE_NAMES = ["loopback", "linklocal", "uniquelocal"];
 /** TRUST_PROXY: comma-separated addresses, CIDR ranges or range names; empty trusts no proxy. */
 const proxyList = z
   .string()
-  .transform((value) =>
-    value
-      .split(",")
-      .map((entry) => entry.trim())
-      .filter(Boolean),
-  )
+  .transform(commaSeparated)
   .pipe(
     z.array(
       z
@@ -85,12 +82,7 @@ const schema = z.object({
   KAFKA_BROKERS: z
     .string()
     .default("127.0.0.1:9092")
-    .transform((s) =>
-      s
-        .split(",")
-        .map((b) => b.trim())
-        .filter(Boolean),
-    )
+    .transform(commaSeparated)
     .pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, "each broker must be host:port")).min(1)),
   KAFKA_CLIENT_ID: z.string().min(1).default("impressions"),
   KAFKA_TOPIC: z.string().min(1).default("impressions"),
@@ -225,12 +217,7 @@ const schema = z.object({
   CLICK_DOMAINS: z
     .string()
     .default("")
-    .transform((value) =>
-      value
-        .split(",")
-        .map((d) => d.trim().toLowerCase())
-        .filter(Boolean),
-    )
+    .transform((value) => commaSeparated(value.toLowerCase()))
     .pipe(z.array(z.string().regex(CLICK_DOMAIN, "each domain must be a host like shop.example, or *.shop.example"))),
   /**
    * How long GET /click waits for Kafka's ack of the click before it sends the person on anyway: a person waits
