@@ -20,6 +20,30 @@ function seriesOf<T>(child: (...values: string[]) => T): (...values: string[]) =
   };
 }
 
+/**
+ * A counter of one label, summed in plain numbers and handed to prom-client at each scrape: a prom-client increment
+ * validates and hashes its labels, a measurable share of an /event request's cost (docs/BENCHMARKS.md).
+ */
+function countedAtScrape<L extends string>(options: { name: string; help: string; label: L; registers: Registry[] }) {
+  const since = new Map<string, number>();
+  const counter = new Counter({
+    name: options.name,
+    help: options.help,
+    labelNames: [options.label] as const,
+    registers: options.registers,
+    collect() {
+      for (const [value, events] of since) this.labels(value).inc(events);
+      since.clear();
+    },
+  });
+  return {
+    counter,
+    add(value: string, events: number): void {
+      since.set(value, (since.get(value) ?? 0) + events);
+    },
+  };
+}
+
 /** The API process's metric families (docs/METRICS.md lists them with their meaning). */
 export function apiMetrics(registry: Registry, bufferedBytes: () => number) {
   const registers = [registry];
@@ -30,30 +54,17 @@ export function apiMetrics(registry: Registry, bufferedBytes: () => number) {
     buckets: LATENCY_BUCKETS,
     registers,
   });
-  // Summed in plain numbers and handed to the counter at each scrape: a prom-client increment validates and
-  // hashes its labels, a measurable share of an /event request's cost (docs/BENCHMARKS.md).
-  const receivedSince = new Map<string, number>();
-  const received = new Counter({
+  const received = countedAtScrape({
     name: "impressions_received_total",
     help: "Events acknowledged by Kafka and answered 2xx, by route.",
-    labelNames: ["route"] as const,
+    label: "route",
     registers,
-    collect() {
-      for (const [route, events] of receivedSince) this.labels(route).inc(events);
-      receivedSince.clear();
-    },
   });
-  // The same for the traffic labels of those events.
-  const trafficSince = new Map<string, number>();
-  const traffic = new Counter({
+  const traffic = countedAtScrape({
     name: "impressions_traffic_total",
     help: "Events acknowledged by Kafka and answered 2xx, by traffic label: valid, unclassified or the invalid reason.",
-    labelNames: ["traffic"] as const,
+    label: "traffic",
     registers,
-    collect() {
-      for (const [label, events] of trafficSince) this.labels(label).inc(events);
-      trafficSince.clear();
-    },
   });
   const requestSeries = seriesOf((route, method, status) => requestDuration.labels(route, method, status));
   const produceDuration = new Histogram({
@@ -64,19 +75,19 @@ export function apiMetrics(registry: Registry, bufferedBytes: () => number) {
   });
   return {
     requestDuration,
-    received,
-    traffic,
+    received: received.counter,
+    traffic: traffic.counter,
     /** One answered request: its route pattern, method, status and time from request to response. */
     observeRequest(route: string, method: string, status: number, seconds: number): void {
       requestSeries(route, method, String(status)).observe(seconds);
     },
     /** Events acknowledged by Kafka and answered 2xx on `route`. */
     countReceived(route: string, events: number): void {
-      receivedSince.set(route, (receivedSince.get(route) ?? 0) + events);
+      received.add(route, events);
     },
     /** Events acknowledged by Kafka and answered 2xx, with the traffic label `label`. */
     countTraffic(label: string, events: number): void {
-      trafficSince.set(label, (trafficSince.get(label) ?? 0) + events);
+      traffic.add(label, events);
     },
     /** One produce request settled by Kafka, `seconds` after it was sent; a request carries many senders' events. */
     observeProduce(seconds: number): void {
