@@ -1,7 +1,7 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
+import { useTempDir } from "../../test/support/temp-dir.ts";
 import {
   editKeysFile,
   hashSecret,
@@ -24,13 +24,11 @@ const ingest: KeyRecord = {
 };
 const query: KeyRecord = { name: "dash", scope: "query", sha256: hex("c"), createdAt: "2026-11-24T10:00:00Z" };
 
-let dir: string;
+const tempDir = useTempDir("keys-file-");
 let path: string;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "keys-file-"));
-  path = join(dir, "keys.json");
+  path = join(tempDir(), "keys.json");
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The message readKeysFile throws for a file holding `json`. */
 function problem(json: unknown): string {
@@ -51,7 +49,7 @@ describe("readKeysFile", () => {
   });
 
   it("names the file and the problem when it is unreadable or not JSON", () => {
-    expect(() => readKeysFile(dir)).toThrow(new RegExp(`^keys file ${dir}: cannot read: .*EISDIR`));
+    expect(() => readKeysFile(tempDir())).toThrow(new RegExp(`^keys file ${tempDir()}: cannot read: .*EISDIR`));
     expect(problem("{")).toMatch(`keys file ${path}: not JSON: `);
   });
 
@@ -113,7 +111,7 @@ describe("readKeysFile", () => {
 
 describe("writeKeysFile", () => {
   it("writes a file readKeysFile reads back, creating its directory, with mode 0600 and no temp file left", () => {
-    const nested = join(dir, "a", "b", "keys.json");
+    const nested = join(tempDir(), "a", "b", "keys.json");
     const file = { version: 1 as const, keys: [ingest, { ...query, revokedAt: "2026-11-25T00:00:00.000Z" }] };
     writeKeysFile(nested, file);
     expect(readKeysFile(nested)).toEqual(file);
@@ -121,7 +119,7 @@ describe("writeKeysFile", () => {
     writeKeysFile(nested, { version: 1, keys: [query] });
     expect(readKeysFile(nested).keys).toEqual([query]);
     expect(statSync(nested).mode & 0o777).toBe(0o600);
-    expect(readdirSync(join(dir, "a", "b"))).toEqual(["keys.json"]);
+    expect(readdirSync(join(tempDir(), "a", "b"))).toEqual(["keys.json"]);
   });
 
   it("refuses an invalid file and leaves the one there as it was", () => {
@@ -156,7 +154,7 @@ describe("editKeysFile", () => {
       ["a", true],
       ["b", true],
     ]);
-    expect(readdirSync(dir)).toEqual(["keys.json"]);
+    expect(readdirSync(tempDir())).toEqual(["keys.json"]);
   });
 
   it("starts from an empty file when there is none, and writes nothing when the edit throws", async () => {
@@ -165,7 +163,7 @@ describe("editKeysFile", () => {
     const before = readFileSync(path, "utf8");
     await expect(editKeysFile(path, () => Promise.reject(new Error("no")))).rejects.toThrow("no");
     expect(readFileSync(path, "utf8")).toBe(before);
-    expect(readdirSync(dir)).toEqual(["keys.json"]);
+    expect(readdirSync(tempDir())).toEqual(["keys.json"]);
   });
 });
 
