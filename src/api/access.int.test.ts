@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useTestDatabase } from "../../test/support/clickhouse.ts";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { Keyring } from "../auth/keyring.ts";
 import { hashSecret, type KeysFile, newSecret } from "../auth/keys-file.ts";
@@ -13,7 +13,7 @@ import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { buildApp } from "./app.ts";
 
 const suffix = randomUUID().slice(0, 8);
-const topics = { KAFKA_TOPIC: `auth-${suffix}`, KAFKA_DLQ_TOPIC: `auth-${suffix}.dlq`, KAFKA_PARTITIONS: "2" };
+const topics = { ...ownTopics("auth"), KAFKA_PARTITIONS: "2" };
 const config = testConfig({ ...topics, AUTH: "required" });
 const createdAt = "2026-11-24T10:00:00.000Z";
 const signingSecret = "c0".repeat(32);

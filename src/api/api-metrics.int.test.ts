@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
@@ -12,8 +12,7 @@ import { buildApp } from "./app.ts";
 
 const suffix = randomUUID().slice(0, 8);
 const config = testConfig({
-  KAFKA_TOPIC: `api-metrics-${suffix}`,
-  KAFKA_DLQ_TOPIC: `api-metrics-${suffix}.dlq`,
+  ...ownTopics("api-metrics"),
   KAFKA_PARTITIONS: "2",
   API_ROLE: "ingest",
 });

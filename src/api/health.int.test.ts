@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../stack/process.ts";
 import { type ApiProcess, startApi } from "../../test/support/api-process.ts";
 import { useTestDatabase } from "../../test/support/clickhouse.ts";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { createClickHouse } from "../storage/clickhouse.ts";
@@ -14,7 +14,7 @@ import { readinessChecks } from "./checks.ts";
 import type { ApiRole } from "./role.ts";
 
 const suffix = randomUUID().slice(0, 8);
-const config = testConfig({ KAFKA_TOPIC: `health-${suffix}`, KAFKA_DLQ_TOPIC: `health-${suffix}.dlq` });
+const config = testConfig({ ...ownTopics("health") });
 const db = useTestDatabase(() => config);
 let nowhere: number;
 let producer: ImpressionProducer;

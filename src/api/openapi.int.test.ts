@@ -5,7 +5,7 @@ import type { FastifyInstance, InjectOptions } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useBrowser } from "../../test/support/browser.ts";
 import { useTestDatabase } from "../../test/support/clickhouse.ts";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import {
   bodiesOf,
   type Document,
@@ -28,8 +28,7 @@ import { buildApp } from "./app.ts";
 
 const suffix = randomUUID().slice(0, 8);
 const names = {
-  KAFKA_TOPIC: `openapi-${suffix}`,
-  KAFKA_DLQ_TOPIC: `openapi-${suffix}.dlq`,
+  ...ownTopics("openapi"),
   KAFKA_CONSUMER_GROUP: `openapi-group-${suffix}`,
   KAFKA_PARTITIONS: "2",
 };

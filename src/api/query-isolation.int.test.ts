@@ -2,14 +2,14 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type ApiProcess, startApi } from "../../test/support/api-process.ts";
 import { insertImpressions, useTestDatabase } from "../../test/support/clickhouse.ts";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { MINUTE_MS } from "../stats/window.ts";
 
 // The attack that once starved ingest (docs/DESIGN.md, "Queries cannot starve ingest"), as npm start now runs the
 // API: a flood of the most expensive queries allowed against a query process, /event to an ingest process meanwhile.
 const suffix = randomUUID().slice(0, 8);
-const config = testConfig({ KAFKA_TOPIC: `isolation-${suffix}`, KAFKA_DLQ_TOPIC: `isolation-${suffix}.dlq` });
+const config = testConfig({ ...ownTopics("isolation") });
 const db = useTestDatabase(() => config);
 const processes: ApiProcess[] = [];
 const ADS = Array.from({ length: 20 }, (_, i) => `ad-${i}`);

@@ -4,13 +4,13 @@ import { getPriority } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiProcess, startApi } from "../../test/support/api-process.ts";
 import { useTestDatabase } from "../../test/support/clickhouse.ts";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 
 // `npm start` runs ingest and queries in processes of their own (ecosystem.config.cjs): each answers the other's
 // routes with a 404 naming where they are, and a query process yields the CPU to ingest.
 const suffix = randomUUID().slice(0, 8);
-const config = testConfig({ KAFKA_TOPIC: `role-${suffix}`, KAFKA_DLQ_TOPIC: `role-${suffix}.dlq` });
+const config = testConfig({ ...ownTopics("role") });
 const db = useTestDatabase(() => config);
 const processes: ApiProcess[] = [];
 let ingest: ApiProcess;

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiProcess, startApi } from "../../test/support/api-process.ts";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { postHead, type RawSender, rawSender } from "../../test/support/raw-http.ts";
 import { waitFor } from "../../test/support/wait.ts";
@@ -19,8 +19,7 @@ import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 // Hostile senders against the budgets of every connection and body (docs/API.md, "Timeouts and limits").
 const suffix = randomUUID().slice(0, 8);
 const topics = {
-  KAFKA_TOPIC: `budgets-${suffix}`,
-  KAFKA_DLQ_TOPIC: `budgets-${suffix}.dlq`,
+  ...ownTopics("budgets"),
   KAFKA_PARTITIONS: "2",
   API_ROLE: "ingest",
 };

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { readTopic } from "../../test/support/kafka.ts";
 import { buildApp } from "../api/app.ts";
 import type { Config } from "../config.ts";
@@ -39,8 +39,7 @@ async function clickApp(config: Config): Promise<ClickApp> {
 }
 
 const topics = {
-  KAFKA_TOPIC: `click-ack-${suffix}`,
-  KAFKA_DLQ_TOPIC: `click-ack-${suffix}.dlq`,
+  ...ownTopics("click-ack"),
   KAFKA_PARTITIONS: "2",
 };
 const base = { ...topics, API_ROLE: "ingest", CLICK_DOMAINS: "shop.example", CLICK_ACK_WAIT_MS: String(ACK_WAIT_MS) };

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { readTopic } from "../../test/support/kafka.ts";
 import { buildApp } from "../api/app.ts";
 import { Keyring } from "../auth/keyring.ts";
@@ -15,7 +15,7 @@ import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 // usual JSON error and sends nothing to the topic.
 
 const suffix = randomUUID().slice(0, 8);
-const topics = { KAFKA_TOPIC: `click-${suffix}`, KAFKA_DLQ_TOPIC: `click-${suffix}.dlq`, KAFKA_PARTITIONS: "2" };
+const topics = { ...ownTopics("click"), KAFKA_PARTITIONS: "2" };
 const createdAt = "2026-11-24T10:00:00.000Z";
 const signingSecret = "c1".repeat(32);
 const file: KeysFile = {

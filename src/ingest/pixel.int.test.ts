@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { useIngestApp } from "../../test/support/ingest-app.ts";
 import { readTopic } from "../../test/support/kafka.ts";
@@ -8,8 +8,7 @@ import { PIXEL_GIF } from "./pixel.ts";
 
 const suffix = randomUUID().slice(0, 8);
 const config = testConfig({
-  KAFKA_TOPIC: `pixel-${suffix}`,
-  KAFKA_DLQ_TOPIC: `pixel-${suffix}.dlq`,
+  ...ownTopics("pixel"),
   KAFKA_PARTITIONS: "2",
   API_ROLE: "ingest",
 });

@@ -1,14 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { useIngestApp } from "../../test/support/ingest-app.ts";
 import { readTopic } from "../../test/support/kafka.ts";
 
 const suffix = randomUUID().slice(0, 8);
 const config = testConfig({
-  KAFKA_TOPIC: `ingest-routes-${suffix}`,
-  KAFKA_DLQ_TOPIC: `ingest-routes-${suffix}.dlq`,
+  ...ownTopics("ingest-routes"),
   KAFKA_PARTITIONS: "4",
   BATCH_MAX_EVENTS: "5",
   BATCH_MAX_BYTES: "4096",

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { readTopic } from "../../test/support/kafka.ts";
 import { buildApp } from "../api/app.ts";
@@ -24,8 +24,7 @@ const rangesFile = join(dir, "ranges.txt");
 writeFileSync(rangesFile, "# a data center\n198.51.100.0/24\n");
 const PROXY = "192.0.2.10";
 const common = {
-  KAFKA_TOPIC: `ingest-traffic-${suffix}`,
-  KAFKA_DLQ_TOPIC: `ingest-traffic-${suffix}.dlq`,
+  ...ownTopics("ingest-traffic"),
   KAFKA_PARTITIONS: "2",
   API_ROLE: "ingest",
   IVT_IP_RANGES_FILE: rangesFile,

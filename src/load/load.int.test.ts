@@ -1,20 +1,17 @@
 import { execFile } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../stack/process.ts";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { useIngestApp } from "../../test/support/ingest-app.ts";
 import { readTopic } from "../../test/support/kafka.ts";
 import type { Summary } from "./stats.ts";
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL("./cli.ts", import.meta.url));
-const suffix = randomUUID().slice(0, 8);
 const config = testConfig({
-  KAFKA_TOPIC: `load-${suffix}`,
-  KAFKA_DLQ_TOPIC: `load-${suffix}.dlq`,
+  ...ownTopics("load"),
   KAFKA_PARTITIONS: "4",
   API_ROLE: "ingest",
 });

@@ -3,7 +3,7 @@ import { Admin, Producer, stringSerializers } from "@platformatic/kafka";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { insertImpressions, useTestDatabase } from "../../test/support/clickhouse.ts";
-import { testConfig } from "../../test/support/config.ts";
+import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
 import { buildApp } from "../api/app.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
@@ -14,8 +14,7 @@ import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 const suffix = randomUUID().slice(0, 8);
 const config = testConfig({
   API_ROLE: "query",
-  KAFKA_TOPIC: `pipeline-${suffix}`,
-  KAFKA_DLQ_TOPIC: `pipeline-${suffix}.dlq`,
+  ...ownTopics("pipeline"),
   KAFKA_CONSUMER_GROUP: `pipeline-group-${suffix}`,
   KAFKA_PARTITIONS: "2",
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { inject } from "vitest";
 import { type Config, loadConfig } from "../../src/config.ts";
 
@@ -16,4 +17,10 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     QUERY_RATE_PER_IP: "0",
     ...overrides,
   });
+}
+
+/** Topics of its own for one test file: `<prefix>-<random>` and its dead-letter topic. */
+export function ownTopics(prefix: string): { KAFKA_TOPIC: string; KAFKA_DLQ_TOPIC: string } {
+  const topic = `${prefix}-${randomUUID().slice(0, 8)}`;
+  return { KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: `${topic}.dlq` };
 }
