@@ -4,10 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useTestDatabase } from "../../test/support/clickhouse.ts";
 import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { makeImpression } from "../../test/support/impressions.ts";
-import { Keyring } from "../auth/keyring.ts";
+import { gateOver } from "../../test/support/keys.ts";
 import { hashSecret, type KeysFile, newSecret } from "../auth/keys-file.ts";
 import { signPixelUrl } from "../auth/pixel-signature.ts";
-import { createGate } from "../http/access-hooks.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 import { buildApp } from "./app.ts";
@@ -46,15 +45,8 @@ async function appWith(overrides: Record<string, string> = {}) {
     AUTH: "required",
     ...overrides,
   });
-  const keyring = new Keyring(file);
-  const built = await buildApp({
-    config: own,
-    producer,
-    clickhouse: db.clickhouse,
-    checks: {},
-    gate: createGate(own, own.AUTH === "off" ? undefined : { current: () => keyring }),
-    logger: false,
-  });
+  const gate = gateOver(own, file);
+  const built = await buildApp({ config: own, producer, clickhouse: db.clickhouse, checks: {}, gate, logger: false });
   apps.push(built);
   return built;
 }

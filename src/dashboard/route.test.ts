@@ -1,11 +1,10 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { FastifyInstance } from "fastify";
 import { afterAll, describe, expect, it } from "vitest";
+import { gateOver } from "../../test/support/keys.ts";
 import { buildApp } from "../api/app.ts";
-import { Keyring } from "../auth/keyring.ts";
 import { hashSecret } from "../auth/keys-file.ts";
 import { loadConfig } from "../config.ts";
-import { createGate } from "../http/access-hooks.ts";
 import type { ImpressionProducer } from "../kafka/producer.ts";
 
 const apps: FastifyInstance[] = [];
@@ -15,7 +14,7 @@ afterAll(async () => {
 
 async function appFor(role: "all" | "ingest" | "query", auth: "off" | "required" = "off") {
   const config = loadConfig({ AUTH: auth, API_ROLE: role, API_KEYS_FILE: "/nonexistent/keys.json" });
-  const keyring = new Keyring({
+  const gate = gateOver(config, {
     version: 1,
     keys: [{ name: "dash", scope: "query", sha256: hashSecret("qry-dash"), createdAt: "2026-12-01T10:00:00.000Z" }],
   });
@@ -24,7 +23,7 @@ async function appFor(role: "all" | "ingest" | "query", auth: "off" | "required"
     producer: {} as ImpressionProducer,
     clickhouse: {} as ClickHouseClient,
     checks: {},
-    gate: createGate(config, auth === "off" ? undefined : { current: () => keyring }),
+    gate,
     logger: false,
   });
   apps.push(app);

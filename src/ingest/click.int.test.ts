@@ -3,11 +3,10 @@ import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ownTopics, testConfig } from "../../test/support/config.ts";
 import { readTopic } from "../../test/support/kafka.ts";
+import { gateOver } from "../../test/support/keys.ts";
 import { buildApp } from "../api/app.ts";
-import { Keyring } from "../auth/keyring.ts";
 import { hashSecret, type KeysFile } from "../auth/keys-file.ts";
 import { signClickUrl } from "../auth/pixel-signature.ts";
-import { createGate } from "../http/access-hooks.ts";
 import { createImpressionProducer, type ImpressionProducer } from "../kafka/producer.ts";
 import { ensureTopics, impressionTopics } from "../kafka/topics.ts";
 
@@ -48,14 +47,7 @@ let open: FastifyInstance;
 
 async function appWith(overrides: Record<string, string>) {
   const config = testConfig({ ...topics, API_ROLE: "ingest", CLICK_DOMAINS: "every.example", ...overrides });
-  const keyring = new Keyring(file);
-  const app = await buildApp({
-    config,
-    producer,
-    checks: {},
-    gate: createGate(config, config.AUTH === "off" ? undefined : { current: () => keyring }),
-    logger: false,
-  });
+  const app = await buildApp({ config, producer, checks: {}, gate: gateOver(config, file), logger: false });
   apps.push(app);
   return app;
 }
