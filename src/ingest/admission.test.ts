@@ -17,6 +17,21 @@ function reader(admission: Admission, name: string, log: string[]) {
   return { account, heard };
 }
 
+/** An Admission with these limits, the log its accounts write to, and `open(name)` for a new recording account. */
+function admitting(limits: ConstructorParameters<typeof Admission>[0]) {
+  const admission = new Admission(limits);
+  const log: string[] = [];
+  const open = (name: string) => reader(admission, name, log);
+  /** An account whose body of `bytes` is complete and is being processed: it holds its bytes and a turn. */
+  const processing = async (name: string, bytes: number) => {
+    const { account } = open(name);
+    account.charge(bytes);
+    await process(account);
+    return account;
+  };
+  return { admission, log, open, processing };
+}
+
 /** The account's body is complete and it takes its turn. */
 async function process(account: BodyAccount): Promise<void> {
   account.received();
@@ -25,12 +40,11 @@ async function process(account: BodyAccount): Promise<void> {
 
 describe("Admission: bytes", () => {
   it("counts the bytes received, not the bytes declared: many slow senders hold only what they sent", () => {
-    const admission = new Admission({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
-    const log: string[] = [];
+    const { admission, open } = admitting({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
     // 40 senders that sent one byte each of bodies declared far larger.
-    const stalled = Array.from({ length: 40 }, (_, n) => reader(admission, `slow-${n}`, log).account);
+    const stalled = Array.from({ length: 40 }, (_, n) => open(`slow-${n}`).account);
     for (const account of stalled) expect(account.charge(1)).toBe(true);
-    const honest = reader(admission, "honest", log).account;
+    const honest = open("honest").account;
     expect(honest.charge(50)).toBe(true);
     expect(admission.bytes).toBe(90);
     for (const account of stalled) account.close();
@@ -38,13 +52,12 @@ describe("Admission: bytes", () => {
   });
 
   it("pauses a body that finds no room, and lets bodies in, in order, as answered requests give bytes back", async () => {
-    const admission = new Admission({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
-    const log: string[] = [];
-    const first = reader(admission, "first", log).account;
+    const { admission, log, open } = admitting({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
+    const first = open("first").account;
     expect(first.charge(90)).toBe(true);
     await process(first);
-    const second = reader(admission, "second", log).account;
-    const third = reader(admission, "third", log).account;
+    const second = open("second").account;
+    const third = open("third").account;
     expect(second.charge(20)).toBe(false);
     expect(third.charge(20)).toBe(false);
     expect(log).toEqual([]);
@@ -58,10 +71,9 @@ describe("Admission: bytes", () => {
   });
 
   it("lets the first in line read on past the bound when the waiting bodies hold all of it and none is processed", () => {
-    const admission = new Admission({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
-    const log: string[] = [];
-    const a = reader(admission, "a", log).account;
-    const b = reader(admission, "b", log).account;
+    const { log, open } = admitting({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
+    const a = open("a").account;
+    const b = open("b").account;
     expect(a.charge(60)).toBe(true);
     expect(b.charge(30)).toBe(true);
     // a goes over: nothing is being processed, so nothing would ever give bytes back; a reads on alone.
@@ -76,24 +88,20 @@ describe("Admission: bytes", () => {
   });
 
   it("never lets a second body past the bound while the first one's bytes are still held", async () => {
-    const admission = new Admission({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
-    const log: string[] = [];
-    const big = reader(admission, "big", log).account;
+    const { log, open } = admitting({ maxBytes: 100, maxBatches: 16, maxWaitMs: 1_000 });
+    const big = open("big").account;
     expect(big.charge(400)).toBe(true);
     await process(big);
-    const next = reader(admission, "next", log).account;
+    const next = open("next").account;
     expect(next.charge(10)).toBe(false);
     big.close();
     expect(log).toEqual(["next resumes"]);
   });
 
   it("answers 503 overloaded to a body that waited maxWaitMs for room, and gives its bytes back", async () => {
-    const admission = new Admission({ maxBytes: 100, maxBatches: 16, maxWaitMs: 50 });
-    const log: string[] = [];
-    const holder = reader(admission, "holder", log).account;
-    holder.charge(100);
-    await process(holder);
-    const waiter = reader(admission, "waiter", log);
+    const { admission, open, processing } = admitting({ maxBytes: 100, maxBatches: 16, maxWaitMs: 50 });
+    await processing("holder", 100);
+    const waiter = open("waiter");
     const started = Date.now();
     expect(waiter.account.charge(10)).toBe(false);
     await sleep(120);
@@ -104,12 +112,9 @@ describe("Admission: bytes", () => {
   });
 
   it("tells a body waiting for room that it is over when its request ends (the sender hung up)", async () => {
-    const admission = new Admission({ maxBytes: 10, maxBatches: 16, maxWaitMs: 1_000 });
-    const log: string[] = [];
-    const holder = reader(admission, "holder", log).account;
-    holder.charge(10);
-    await process(holder);
-    const quitter = reader(admission, "quitter", log);
+    const { admission, open, processing } = admitting({ maxBytes: 10, maxBatches: 16, maxWaitMs: 1_000 });
+    await processing("holder", 10);
+    const quitter = open("quitter");
     expect(quitter.account.charge(5)).toBe(false);
     quitter.account.close();
     expect(quitter.heard.expired).toMatchObject({ code: "sender_gone" });
@@ -119,9 +124,8 @@ describe("Admission: bytes", () => {
 
 describe("Admission: turns", () => {
   it("processes up to maxBatches at once and gives the next turn in arrival order", async () => {
-    const admission = new Admission({ maxBytes: 1_000, maxBatches: 2, maxWaitMs: 1_000 });
-    const log: string[] = [];
-    const [a, b, c, d] = ["a", "b", "c", "d"].map((name) => reader(admission, name, log).account) as BodyAccount[];
+    const { open } = admitting({ maxBytes: 1_000, maxBatches: 2, maxWaitMs: 1_000 });
+    const [a, b, c, d] = ["a", "b", "c", "d"].map((name) => open(name).account) as BodyAccount[];
     await process(a as BodyAccount);
     await process(b as BodyAccount);
     const order: string[] = [];
@@ -138,13 +142,12 @@ describe("Admission: turns", () => {
   });
 
   it("counts the wait for room and the wait for a turn together against maxWaitMs", async () => {
-    const admission = new Admission({ maxBytes: 100, maxBatches: 1, maxWaitMs: 150 });
-    const log: string[] = [];
-    const turnHolder = reader(admission, "turn holder", log).account;
+    const { log, open } = admitting({ maxBytes: 100, maxBatches: 1, maxWaitMs: 150 });
+    const turnHolder = open("turn holder").account;
     await process(turnHolder);
-    const bytesHolder = reader(admission, "bytes holder", log).account;
+    const bytesHolder = open("bytes holder").account;
     bytesHolder.charge(100);
-    const waiter = reader(admission, "waiter", log).account;
+    const waiter = open("waiter").account;
     expect(waiter.charge(10)).toBe(false);
     await sleep(100);
     bytesHolder.close();
@@ -157,14 +160,13 @@ describe("Admission: turns", () => {
   });
 
   it("refuses a turn to a request that ended while it waited, and passes the turn on", async () => {
-    const admission = new Admission({ maxBytes: 1_000, maxBatches: 1, maxWaitMs: 1_000 });
-    const log: string[] = [];
-    const holder = reader(admission, "holder", log).account;
+    const { open } = admitting({ maxBytes: 1_000, maxBatches: 1, maxWaitMs: 1_000 });
+    const holder = open("holder").account;
     await process(holder);
-    const quitter = reader(admission, "quitter", log).account;
+    const quitter = open("quitter").account;
     quitter.received();
     const refused = expect(quitter.turn()).rejects.toMatchObject({ code: "sender_gone" });
-    const next = reader(admission, "next", log).account;
+    const next = open("next").account;
     next.received();
     const granted = next.turn();
     quitter.close();
