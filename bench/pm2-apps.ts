@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { repoRoot } from "../stack/paths.ts";
+import { apiAppsByRole, pm2Pids } from "../stack/pm2-pids.ts";
 import { type EngineProcess, spawnLogged } from "../stack/process.ts";
 import { childrenRunning } from "./processes.ts";
 
@@ -31,16 +31,6 @@ export interface Pm2System {
   workerPids: number[];
 }
 
-/** A process's API_ROLE, from its environment as pm2 gave it. */
-function roleOf(pid: number): string | undefined {
-  try {
-    const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
-    return environ.find((entry) => entry.startsWith("API_ROLE="))?.slice("API_ROLE=".length);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Starts pm2-runtime on ecosystem.config.cjs as stack/start.ts does (`env` names the engines, the port and
  * API_INSTANCES / WORKER_INSTANCES), and resolves once every app process runs and `healthUrl` answers.
@@ -51,21 +41,22 @@ export async function startPm2Apps(env: NodeJS.ProcessEnv, stateDir: string, hea
   const apiCount = Number(env.API_INSTANCES ?? cores);
   const queryCount = Number(env.QUERY_INSTANCES ?? 1);
   const workerCount = Number(env.WORKER_INSTANCES ?? cores);
+  const pm2Home = join(stateDir, "pm2");
   const runtime = spawnLogged(
     process.execPath,
     [join(repoRoot, "node_modules/pm2/bin/pm2-runtime"), "ecosystem.config.cjs"],
     {
       cwd: repoRoot,
-      env: { ...env, PM2_HOME: join(stateDir, "pm2") },
+      env: { ...env, PM2_HOME: pm2Home },
       logFile: join(stateDir, "logs", "app.log"),
     },
   );
   const pid = runtime.child.pid as number;
+  const roles = apiAppsByRole();
   const deadline = Date.now() + 90_000;
   for (;;) {
-    const apiProcesses = childrenRunning(pid, "src/api/main.ts");
-    const apiPids = apiProcesses.filter((p) => roleOf(p) === "ingest");
-    const queryPids = apiProcesses.filter((p) => roleOf(p) === "query");
+    const apiPids = pm2Pids(pm2Home, roles.ingest);
+    const queryPids = pm2Pids(pm2Home, roles.query);
     const workerPids = childrenRunning(pid, "src/worker/main.ts");
     const healthy = await fetch(healthUrl).then(
       (r) => r.ok,

@@ -1,11 +1,11 @@
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { childrenRunning } from "../../bench/processes.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { repoRoot } from "../../stack/paths.ts";
+import { apiAppsByRole, pm2Pids } from "../../stack/pm2-pids.ts";
 import { freePort, spawnLogged } from "../../stack/process.ts";
 import type { StackEnv } from "../../stack/stack.ts";
 import { runKeysCli } from "../support/keys.ts";
@@ -72,7 +72,7 @@ export async function startSystem(options: SystemOptions): Promise<HostileSystem
   const logFile = join(options.stateDir, "logs", "start.log");
   const start = spawnLogged(process.execPath, ["stack/start.ts"], { cwd: repoRoot, env, logFile });
   const startPid = start.child.pid as number;
-  const apps = apiApps();
+  const apps = apiAppsByRole();
   const pm2Home = join(options.stateDir, "pm2");
   const apiPids = () => pm2Pids(pm2Home, apps.ingest);
   const queryPids = () => pm2Pids(pm2Home, apps.query);
@@ -120,39 +120,4 @@ export async function startSystem(options: SystemOptions): Promise<HostileSystem
 
 function descendants(pid: number): number[] {
   return childrenRunning(pid, "").flatMap((child) => [child, ...descendants(child)]);
-}
-
-/** The pm2 apps of ecosystem.config.cjs that run the API, by role: the query API's (API_ROLE=query) and the others. */
-function apiApps(): { ingest: string[]; query: string[] } {
-  const { apps } = createRequire(import.meta.url)("../../ecosystem.config.cjs") as {
-    apps: { name: string; script: string; env?: Record<string, string> }[];
-  };
-  const api = apps.filter((app) => app.script === "src/api/main.ts");
-  return {
-    ingest: api.filter((app) => app.env?.API_ROLE !== "query").map((app) => app.name),
-    query: api.filter((app) => app.env?.API_ROLE === "query").map((app) => app.name),
-  };
-}
-
-/** The live processes of pm2 apps `names`, from the pid files pm2 keeps in its home (`<app>-<pm_id>.pid`). */
-function pm2Pids(pm2Home: string, names: string[]): number[] {
-  let files: string[];
-  try {
-    files = readdirSync(join(pm2Home, "pids"));
-  } catch {
-    return [];
-  }
-  return files
-    .filter((file) => names.some((name) => new RegExp(`^${name}-\\d+\\.pid$`).test(file)))
-    .map((file) => Number(readFileSync(join(pm2Home, "pids", file), "utf8").trim()))
-    .filter((pid) => Number.isInteger(pid) && alive(pid));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,0 +1,42 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+/**
+ * The pm2 apps of ecosystem.config.cjs that run the API, by role: the query API's (API_ROLE=query) and the others.
+ * Told by the ecosystem file, not by a process's environment: a cluster-mode process's /proc environ does not hold
+ * the env pm2 gives it.
+ */
+export function apiAppsByRole(): { ingest: string[]; query: string[] } {
+  const { apps } = createRequire(import.meta.url)("../ecosystem.config.cjs") as {
+    apps: { name: string; script: string; env?: Record<string, string> }[];
+  };
+  const api = apps.filter((app) => app.script === "src/api/main.ts");
+  return {
+    ingest: api.filter((app) => app.env?.API_ROLE !== "query").map((app) => app.name),
+    query: api.filter((app) => app.env?.API_ROLE === "query").map((app) => app.name),
+  };
+}
+
+/** The live processes of pm2 apps `names`, from the pid files pm2 keeps in its home (`<app>-<pm_id>.pid`). */
+export function pm2Pids(pm2Home: string, names: string[]): number[] {
+  let files: string[];
+  try {
+    files = readdirSync(join(pm2Home, "pids"));
+  } catch {
+    return [];
+  }
+  return files
+    .filter((file) => names.some((name) => new RegExp(`^${name}-\\d+\\.pid$`).test(file)))
+    .map((file) => Number(readFileSync(join(pm2Home, "pids", file), "utf8").trim()))
+    .filter((pid) => Number.isInteger(pid) && alive(pid));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
