@@ -20,19 +20,23 @@ module.exports = {
       name: "api",
       script: "src/api/main.ts",
       // A 32 MB young generation instead of V8's 64 MB here: in an alternated /events benchmark it used
-      // 50-65 MB less memory for 5-12% more events/s (docs/BENCHMARKS.md). The benchmarks read this line.
+      // 50-65 MB less memory for 5-12% more events/s (docs/BENCHMARKS-ARCHIVE.md). The benchmarks read this line.
       node_args: ["--max-semi-space-size=32"],
       exec_mode: "cluster",
       instances: apiInstances,
       // No @pm2/io in the process: it wraps every HTTP request to time it for pm2's own monitor, which cost
-      // /event ~1 µs of CPU and ~2% of its requests/s (docs/BENCHMARKS.md); the app's metrics are at /metrics.
+      // /event ~1 µs of CPU and ~2% of its requests/s (docs/BENCHMARKS-ARCHIVE.md); the app's metrics are at /metrics.
       pmx: false,
       // Each process enforces its share of every rate limit (docs/API.md, "Rate limits").
       env: { API_ROLE: "ingest", API_INSTANCES: String(apiInstances), API_KEYS_FILE: keysFile },
       // Time to finish in-flight requests and flush the producer after SIGTERM.
       kill_timeout: 10_000,
+      // A process that cannot start (a keys file gone, a port taken) is restarted after 100 ms, then ever later, up
+      // to 15 s apart: a crash loop must not take the CPU from the processes still serving (npm run test:hostile,
+      // "missing keys file, restart"). pm2 starts over from 100 ms once a process has stayed up 30 s.
+      exp_backoff_restart_delay: 100,
       // A guard against leaks, not a budget: under sustained /events load V8 grows the heap lazily to
-      // ~450 MB RSS (docs/BENCHMARKS.md), which a lower limit would answer with restarts.
+      // ~450 MB RSS (docs/BENCHMARKS-ARCHIVE.md), which a lower limit would answer with restarts.
       max_memory_restart: "768M",
     },
     {
@@ -52,6 +56,7 @@ module.exports = {
         API_KEYS_FILE: keysFile,
       },
       kill_timeout: 10_000,
+      exp_backoff_restart_delay: 100,
       max_memory_restart: "768M",
     },
     {

@@ -31,7 +31,7 @@ case $command in
 ingest)
   only "$@"
   export API_ROLE=ingest
-  # A 32 MB young generation, as ecosystem.config.cjs gives the ingest API (docs/BENCHMARKS.md).
+  # A 32 MB young generation, as ecosystem.config.cjs gives the ingest API (docs/BENCHMARKS-ARCHIVE.md).
   exec node --max-semi-space-size=32 src/api/main.ts
   ;;
 query)

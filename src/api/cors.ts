@@ -36,7 +36,7 @@ interface PathRule {
  * Preflights go through @fastify/cors, in a scope of their own. The answers to the requests themselves get
  * their two or three headers from one hook here: @fastify/cors resolving its options for every request cost
  * /event 2 µs of its ~23 and 8-12% of its throughput, mostly for senders that are not browsers (ad servers,
- * apps), which send no Origin header and get no CORS header now (docs/BENCHMARKS.md).
+ * apps), which send no Origin header and get no CORS header now (docs/BENCHMARKS-ARCHIVE.md).
  */
 export async function registerCors(app: FastifyInstance, policy: CorsPolicy): Promise<void> {
   const common = {

@@ -50,7 +50,7 @@ export class Keyring {
   /**
    * The key whose secret this is, if active. Compares with every key, so the time taken does not tell which.
    * One-shot `hash()`: a `createHash()` object per request cost the keyed `/event` ~4 µs of CPU, against ~1 µs
-   * for the digest itself (docs/BENCHMARKS.md).
+   * for the digest itself (docs/BENCHMARKS-ARCHIVE.md).
    */
   authenticate(secret: string): ApiKey | undefined {
     const presented = hash("sha256", secret, "buffer");

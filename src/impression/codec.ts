@@ -45,7 +45,7 @@ function writeAscii(bytes: Buffer, at: number, text: string): number {
  * The Kafka value: compact JSON of a validated impression, fields in the list's order (the wire format in
  * docs/DESIGN.md), written straight into one buffer. Validated fields hold only ASCII characters that need no
  * JSON escaping, so their Latin-1 bytes are their UTF-8 bytes; a string and then its copy as bytes would be
- * three times the garbage (docs/BENCHMARKS.md). An event sent without `ts` gets `receivedAt`: the wire always
+ * three times the garbage (docs/BENCHMARKS-ARCHIVE.md). An event sent without `ts` gets `receivedAt`: the wire always
  * carries one. An optional field that is absent, or holds what its row stores when it is absent (`kind`
  * impression), is left out: an impression's bytes are what they were before kinds existed. The API's own fields
  * come from `stamp` (a field it does not hold is left out), never from the event; what a sender said of the viewer
@@ -95,7 +95,7 @@ export function encodeImpression(event: Impression): string {
  * A check that `item` keeps impressionSchema's rules (an object of the sender's fields and the viewer's only,
  * identifiers matching IDENTIFIER_PATTERN, optional ones absent, `kind` one of EVENT_KINDS, `ts` absent or an
  * integer within the limits, the viewer's fields absent or valid) without copying it, where the schema's parse
- * allocates a copy and state for every check (a third of /events' garbage, docs/BENCHMARKS.md). The schema stays
+ * allocates a copy and state for every check (a third of /events' garbage, docs/BENCHMARKS-ARCHIVE.md). The schema stays
  * the judge: an item refused here is parsed by it, which accepts it or says why not; src/impression/codec.test.ts
  * checks that nothing the schema refuses is accepted here.
  */

@@ -84,7 +84,7 @@ const REBALANCE_TIMEOUT_MS = 20_000;
 const REQUEST_TIMEOUT_MS = REBALANCE_TIMEOUT_MS + 5_000;
 /**
  * A fetch returns once FETCH_MIN_BYTES are there or after FETCH_MAX_WAIT_MS, whichever comes first. Under load
- * that makes a few large fetches instead of one per produce request: measured (docs/BENCHMARKS.md), it
+ * that makes a few large fetches instead of one per produce request: measured (docs/BENCHMARKS-ARCHIVE.md), it
  * roughly halved the broker's and the workers' CPU per event. The cost is at most FETCH_MAX_WAIT_MS more
  * before a trickle of events is counted. The wait also bounds how long a stop waits for the fetch in flight.
  */

@@ -96,7 +96,7 @@ class ProduceVersionError extends Error {}
  * the next batch, so batches grow with load and throughput comes from batching, never from answering
  * before the ack. It builds the record batches and the produce requests itself, from the records' keys and
  * values, and uses the client for metadata and connections only: the client's own send made a message
- * object, two Maps and a key buffer per record and kept them until the ack (docs/BENCHMARKS.md). Not
+ * object, two Maps and a key buffer per record and kept them until the ack (docs/BENCHMARKS-ARCHIVE.md). Not
  * idempotent: a request sent again after a lost answer may write its records twice, which the workers drop
  * as duplicates like any other copy (docs/DESIGN.md, "The producer").
  */
@@ -371,7 +371,7 @@ export function createImpressionProducer(
   return new ImpressionProducer({
     client,
     topic: config.KAFKA_TOPIC,
-    // Measured (docs/BENCHMARKS.md): lz4 costs the producer less CPU per message than no compression.
+    // Measured (docs/BENCHMARKS-ARCHIVE.md): lz4 costs the producer less CPU per message than no compression.
     compression: "lz4",
     lingerMs: config.PRODUCER_LINGER_MS,
     maxBatchBytes: DEFAULT_MAX_BATCH_BYTES,
@@ -382,7 +382,7 @@ export function createImpressionProducer(
     retries: 3,
     retryDelayMs: Math.max(50, Math.floor(config.PRODUCE_TIMEOUT_MS / 8)),
     // More requests in flight were measured no faster here: /event and /events are bound by the API's CPU
-    // (docs/BENCHMARKS.md); one keeps a partition's batches in order.
+    // (docs/BENCHMARKS-ARCHIVE.md); one keeps a partition's batches in order.
     maxInFlight: 1,
     observeProduce,
   });

@@ -45,7 +45,7 @@ function writeField(buffer: Buffer, at: number, field: Buffer): number {
  * is not idempotent: byte for byte what @platformatic/kafka's createRecordsBatch writes for the same records
  * (src/kafka/record-batch.test.ts compares them), but into one buffer and from the keys and values alone: the
  * library allocates a few small buffers and a message object per record, which at 200k events/s was the API's
- * largest CPU cost and half of its garbage (docs/BENCHMARKS.md).
+ * largest CPU cost and half of its garbage (docs/BENCHMARKS-ARCHIVE.md).
  */
 export function encodeRecordBatch(
   keys: readonly Buffer[],

@@ -22,7 +22,7 @@ function seriesOf<T>(child: (...values: string[]) => T): (...values: string[]) =
 
 /**
  * A counter of one label, summed in plain numbers and handed to prom-client at each scrape: a prom-client increment
- * validates and hashes its labels, a measurable share of an /event request's cost (docs/BENCHMARKS.md).
+ * validates and hashes its labels, a measurable share of an /event request's cost (docs/BENCHMARKS-ARCHIVE.md).
  */
 function countedAtScrape<L extends string>(options: { name: string; help: string; label: L; registers: Registry[] }) {
   const since = new Map<string, number>();

@@ -271,9 +271,24 @@ export const ALL_ATTACKS: Attack[] = [
   missingKeysFileRestart,
 ];
 
+/** HOSTILE_ATTACKS: a comma-separated list of words; only the attacks whose name contains one of them run. */
+function chosenAttacks(filter: string | undefined): Attack[] {
+  const words = (filter ?? "")
+    .split(",")
+    .map((word) => word.trim().toLowerCase())
+    .filter((word) => word !== "");
+  if (words.length === 0) return ALL_ATTACKS;
+  const chosen = ALL_ATTACKS.filter((attack) => words.some((word) => attack.name.includes(word)));
+  if (chosen.length === 0) {
+    console.error(`HOSTILE_ATTACKS=${filter} names none of: ${ALL_ATTACKS.map((a) => a.name).join("; ")}`);
+    process.exit(2);
+  }
+  return chosen;
+}
+
 if (import.meta.main) {
   const result = await runHostile({
-    attacks: ALL_ATTACKS,
+    attacks: chosenAttacks(process.env.HOSTILE_ATTACKS),
     phaseSeconds: Number(process.env.HOSTILE_PHASE_SECONDS ?? 20),
     warmupSeconds: 10,
     settleSeconds: 30,
