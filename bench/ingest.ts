@@ -27,9 +27,9 @@ import { busyShare, cpuSeconds, machineTicks, rssMb, sampleRss } from "./rss.ts"
  * the bound). Before the first scenario, BENCH_WARMUP_S (default 30) of unmeasured /event load warm up the broker's JIT
  * and the new topic, which the first scenario after the ceiling would otherwise pay for.
  * BENCH_DURATION_S (default 15), BENCH_CONNECTIONS (default 100), BENCH_ROUNDS (default 3) and
- * BENCH_ROUND_S (default 10) tune the load. BENCH_COMPARE_TREE=<path of another checkout, its npm packages
- * installed> adds that tree's API to the alternated rounds ("/event open" as it was there), to compare a change
- * with the code before it in the same run.
+ * BENCH_ROUND_S (default 10) tune the load. BENCH_COMPARE_TREE=<paths of other checkouts, comma-separated, their
+ * npm packages installed> adds each tree's API to the alternated rounds ("/event open" as it was there), to
+ * compare a change with the code before it in the same run.
  */
 const durationS = Number(process.env.BENCH_DURATION_S ?? 15);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 100);
@@ -283,7 +283,7 @@ async function main(): Promise<void> {
     eventsPerRequest: BATCH_SIZE,
     atPreviousRate: true,
   };
-  const compareTree = process.env.BENCH_COMPARE_TREE;
+  const compareTrees = (process.env.BENCH_COMPARE_TREE ?? "").split(",").filter((tree) => tree !== "");
   const scenarios: Scenario[] = [
     {
       name: "bare node:http, JSON.parse, 204 (ceiling)",
@@ -358,7 +358,7 @@ async function main(): Promise<void> {
       seconds: roundS,
     },
   ];
-  if (compareTree) {
+  for (const compareTree of compareTrees) {
     frontDoor.push({
       name: `/event open, the API of ${compareTree}`,
       server: api,
@@ -395,20 +395,13 @@ async function main(): Promise<void> {
   }
   const ceiling = rows[0]?.eventsPerSecond ?? 1;
   const medianRate = (series: Row[]) => median(series.map((r) => r.eventsPerSecond));
-  const [open, noMetrics, withKey, pixelOpen, pixel, classified, unclassified, compared] = frontDoorRows.map(
+  const [open, noMetrics, withKey, pixelOpen, pixel, classified, unclassified] = frontDoorRows.map(
     medianRate,
-  ) as number[] as [number, number, number, number, number, number, number, number | undefined];
-  const [openCpu, noMetricsCpu, withKeyCpu, pixelOpenCpu, pixelCpu, classifiedCpu, unclassifiedCpu, comparedCpu] =
-    frontDoorRows.map((series) => median(series.map((r) => r.cpuMicrosPerRequest))) as [
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-      number | undefined,
-    ];
+  ) as number[] as [number, number, number, number, number, number, number];
+  const [openCpu, noMetricsCpu, withKeyCpu, pixelOpenCpu, pixelCpu, classifiedCpu, unclassifiedCpu] = frontDoorRows.map(
+    (series) => median(series.map((r) => r.cpuMicrosPerRequest)),
+  ) as [number, number, number, number, number, number, number];
+  const comparedRows = frontDoorRows.slice(frontDoor.length - compareTrees.length);
   const change = (value: number, base: number) =>
     `${value >= base ? "+" : ""}${((value / base - 1) * 100).toFixed(1)}%`;
   const batchRow = rows.find((row) => row.name === batches.name);
@@ -436,14 +429,17 @@ async function main(): Promise<void> {
       `IVT_CLASSIFICATION=off (${change(classified, unclassified)}; target: at most 5% fewer), ` +
       `${Math.round(classifiedCpu)} against ${Math.round(unclassifiedCpu)} CPU µs/request ` +
       `(${change(classifiedCpu, unclassifiedCpu)})`,
-    ...(compared === undefined || comparedCpu === undefined
-      ? []
-      : [
-          "",
-          `This tree against ${compareTree}, median of ${rounds} alternated rounds: /event open ${Math.round(open)} ` +
-            `events/s against ${Math.round(compared)} (${change(open, compared)}), ${Math.round(openCpu)} against ` +
-            `${Math.round(comparedCpu)} CPU µs/request (${change(openCpu, comparedCpu)})`,
-        ]),
+    ...compareTrees.flatMap((tree, i) => {
+      const series = comparedRows[i] ?? [];
+      const compared = medianRate(series);
+      const comparedCpu = median(series.map((r) => r.cpuMicrosPerRequest));
+      return [
+        "",
+        `This tree against ${tree}, median of ${rounds} alternated rounds: /event open ${Math.round(open)} ` +
+          `events/s against ${Math.round(compared)} (${change(open, compared)}), ${Math.round(openCpu)} against ` +
+          `${Math.round(comparedCpu)} CPU µs/request (${change(openCpu, comparedCpu)})`,
+      ];
+    }),
   ].join("\n");
   writeFileSync(join(benchDir, "ingest.md"), `${report}\n`);
   console.log(report);
