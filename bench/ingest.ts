@@ -18,7 +18,7 @@ import { busyShare, cpuSeconds, machineTicks, rssMb, sampleRss } from "./rss.ts"
  * (bench/batch-floor-server.ts: what any way of parsing a batch costs before its first object). Then the cost
  * of the front door: /event open against /event with an ingest key bound to an origin (key check, origin check
  * and CORS headers on every request), the pixel open against the pixel with that key, and /event with metrics
- * (the default) against METRICS=off, and /event sent as a page sends it (Origin, Sec-Fetch-*, a desktop user agent:
+ * (the default) against METRICS=off, and /event sent as the tag sends it from a page (no ts; Origin, Sec-Fetch-*, a desktop user agent:
  * every rule of the invalid-traffic classification runs, against an IP ranges file of 5,000 ranges) against the
  * same with IVT_CLASSIFICATION=off, alternated for BENCH_ROUNDS rounds so that the machine's drift hits all of
  * them alike.
@@ -52,6 +52,13 @@ function impressionJson(): string {
   const user = Math.floor(Math.random() * USER_COUNT);
   const ad = AD_IDS[Math.floor(Math.random() * AD_IDS.length)];
   return `{"id":"${runId}-${(sequence++).toString(36)}","ts":${ts},"userId":"user-${user}","adId":"${ad}"}`;
+}
+
+/** What the tag sends from a page: no ts (the API stamps its receive time, as for every event of the tag). */
+function pageImpressionJson(): string {
+  const user = Math.floor(Math.random() * USER_COUNT);
+  const ad = AD_IDS[Math.floor(Math.random() * AD_IDS.length)];
+  return `{"id":"${runId}-${(sequence++).toString(36)}","userId":"user-${user}","adId":"${ad}"}`;
 }
 
 /** The pixel's path for a random impression (no ts: the server takes its receive time), with the key. */
@@ -341,7 +348,7 @@ async function main(): Promise<void> {
       name: "/event from a page, traffic classified",
       server: api,
       path: "/event",
-      body: impressionJson,
+      body: pageImpressionJson,
       headers: PAGE_HEADERS,
       env: ranges,
       eventsPerRequest: 1,
@@ -351,7 +358,7 @@ async function main(): Promise<void> {
       name: "/event from a page, IVT_CLASSIFICATION=off",
       server: api,
       path: "/event",
-      body: impressionJson,
+      body: pageImpressionJson,
       headers: PAGE_HEADERS,
       env: { ...ranges, IVT_CLASSIFICATION: "off" },
       eventsPerRequest: 1,
