@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, minInsyncReplicas } from "./config.ts";
@@ -152,4 +153,22 @@ describe("loadConfig", () => {
     expect(loadConfig({ WORKER_ID: "eu-west.worker_3" }).WORKER_ID).toBe("eu-west.worker_3");
     expect(() => loadConfig({ WORKER_ID: "host:0" })).toThrow(/WORKER_ID="host:0": must be 1-200 characters/);
   });
+});
+
+describe("every process's entry point", () => {
+  it.each(["src/api/main.ts", "src/worker/main.ts", "src/storage/retention-cli.ts"])(
+    "%s ends on a wrong variable with the lines naming it, no stack (exit 1)",
+    (entry) => {
+      const run = spawnSync(process.execPath, [entry], {
+        cwd: join(import.meta.dirname, ".."),
+        env: { ...process.env, PORT: "abc", RETENTION_DAYS: "x" },
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('PORT="abc"');
+      expect(run.stderr).toContain('RETENTION_DAYS="x"');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    },
+  );
 });

@@ -326,6 +326,20 @@ export function metricsPort(config: Config, base: number): number {
   return base === 0 ? 0 : base + config.NODE_APP_INSTANCE;
 }
 
+/**
+ * loadConfig for a process's entry point: a wrong variable ends the process with one line naming it (exit 1); a
+ * stack would say nothing more.
+ */
+export function configOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = checked.safeParse(env);
   if (parsed.success) return parsed.data;

@@ -2,7 +2,7 @@ import { pino } from "pino";
 import type { Keyring } from "../auth/keyring.ts";
 import { KeysFileError } from "../auth/keys-file.ts";
 import { watchKeys } from "../auth/keys-watcher.ts";
-import { ConfigError, loadConfig } from "../config.ts";
+import { configOrExit } from "../config.ts";
 import { type IpRanges, IpRangesError } from "../traffic/ip-ranges.ts";
 import { watchIpRanges } from "../traffic/ip-ranges-watcher.ts";
 import type { WatchedFile } from "../watched-file.ts";
@@ -15,15 +15,7 @@ import { roleServes } from "./role.ts";
  * process that cannot start exits in about 0.2 s of CPU instead of 0.9 s, so pm2 restarting it again and again (a
  * keys file gone) takes little from the processes still serving.
  */
-const config = (() => {
-  try {
-    return loadConfig(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message); // what is wrong with which variable; a stack would say nothing more
-    process.exit(1);
-  }
-})();
+const config = configOrExit(process.env);
 const log = pino({ level: config.LOG_LEVEL });
 const serves = roleServes(config.API_ROLE);
 // A query-only process yields the CPU to ingest and the workers on the same host (docs/DESIGN.md).

@@ -1,4 +1,4 @@
-import { loadConfig } from "../config.ts";
+import { configOrExit } from "../config.ts";
 import { createClickHouse } from "./clickhouse.ts";
 import { storageLayout } from "./layout.ts";
 import { applyRetention, RETAINED_TABLES, tableRetention } from "./retention.ts";
@@ -8,7 +8,7 @@ import { applyRetention, RETAINED_TABLES, tableRetention } from "./retention.ts"
  * The only way the TTL changes once the tables exist: a shorter one deletes the older rows, for everyone.
  */
 async function main(): Promise<void> {
-  const config = loadConfig(process.env);
+  const config = configOrExit(process.env);
   const layout = storageLayout(config);
   const days = config.RETENTION_DAYS;
   const where = `database ${config.CLICKHOUSE_DATABASE} at ${config.CLICKHOUSE_URL}`;

@@ -1,6 +1,6 @@
 import closeWithGrace from "close-with-grace";
 import { pino } from "pino";
-import { loadConfig } from "../config.ts";
+import { configOrExit } from "../config.ts";
 import { describeDifference } from "../kafka/topics.ts";
 import { createRegistry, serveMetrics } from "../metrics/registry.ts";
 import { stalledGauge, workerMetrics } from "../metrics/worker.ts";
@@ -11,7 +11,7 @@ import { ConsumerProgress } from "./health.ts";
 import { createWorker, DEFAULT_TIMINGS } from "./worker.ts";
 
 /** Composition root of the `worker` process: topics and tables first (idempotent), then the worker. */
-const config = loadConfig(process.env);
+const config = configOrExit(process.env);
 const logger = pino({ name: "worker", level: config.LOG_LEVEL });
 
 // Existing topics and tables' TTL are never altered: each difference from the configuration is said at every start.
