@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { processIsAlive } from "../src/dedup/lease-holder.ts";
 
 /**
  * The pm2 apps of ecosystem.config.cjs that run the API, by role: the query API's (API_ROLE=query) and the others.
@@ -29,14 +30,5 @@ export function pm2Pids(pm2Home: string, names: string[]): number[] {
   return files
     .filter((file) => names.some((name) => new RegExp(`^${name}-\\d+\\.pid$`).test(file)))
     .map((file) => Number(readFileSync(join(pm2Home, "pids", file), "utf8").trim()))
-    .filter((pid) => Number.isInteger(pid) && alive(pid));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+    .filter((pid) => Number.isInteger(pid) && processIsAlive(pid));
 }

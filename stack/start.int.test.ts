@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, expect, inject, it } from "vitest";
+import { processIsAlive } from "../src/dedup/lease-holder.ts";
 import { waitFor } from "../test/support/wait.ts";
 import { repoRoot } from "./paths.ts";
 import { freePort } from "./process.ts";
@@ -35,15 +36,6 @@ async function descendants(root: number): Promise<number[]> {
   };
   visit(root);
   return found;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 it("starts the ingest API, the query API and workers, counts an event end to end, and stops cleanly on SIGTERM", async () => {
@@ -118,7 +110,7 @@ it("starts the ingest API, the query API and workers, counts an event end to end
     start.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(output).toContain("[start] stopped");
-    expect(processes.filter(alive)).toEqual([]);
+    expect(processes.filter(processIsAlive)).toEqual([]);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
     await expect(fetch(`${queryUrl}/healthz`)).rejects.toThrow();
   } finally {

@@ -1,5 +1,6 @@
 import { renameSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import { processIsAlive } from "../../../src/dedup/lease-holder.ts";
 import { type Attack, AttackRequests, type Disruption, repeat, type Target } from "../attack.ts";
 import { merge } from "../outcomes.ts";
 import { keylessProbes, waitForKeysInForce } from "./keys-in-force.ts";
@@ -30,7 +31,7 @@ export const missingKeysFileRestart: Attack = {
         const killedAt = Date.now();
         process.kill(pid, "SIGKILL");
         // Until pm2 has reaped it: a connection its master accepted before then may go to the dead process.
-        while (alive(pid)) await sleep(10);
+        while (processIsAlive(pid)) await sleep(10);
         disruptions.push({ from: killedAt, to: Date.now(), what: `SIGKILLed API process ${pid}` });
         target.log(`SIGKILLed API process ${pid}, gone after ${Date.now() - killedAt} ms`);
       }
@@ -56,13 +57,4 @@ async function waitForApiProcesses(target: Target, timeoutMs: number): Promise<s
   while (!all() && Date.now() < deadline) await sleep(250);
   if (all()) return undefined;
   return `${target.apiPids().length} of ${target.apiInstances} ingest and ${target.queryPids().length} of ${target.queryInstances} query API processes running`;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
