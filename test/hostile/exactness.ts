@@ -1,5 +1,6 @@
 import { createClient } from "@clickhouse/client";
 import type { Config } from "../../src/config.ts";
+import { readStored } from "../chaos/exactness.ts";
 
 /** What ClickHouse holds against what the valid load sent. */
 export interface Counts {
@@ -33,15 +34,7 @@ export async function countStored(
     request_timeout: 60_000,
   });
   try {
-    const totals = await client.query({
-      query: `SELECT count() AS rows, uniqExact(id) AS distinct, (SELECT sum(impressions) FROM impressions_per_minute) AS rollup
-        FROM impressions`,
-      format: "JSONEachRow",
-    });
-    const [row] = await totals.json<Record<string, string>>();
-    const ids = await client.query({ query: "SELECT id FROM impressions", format: "JSONCompactEachRow" });
-    const stored = new Set((await ids.json<[string]>()).map(([id]) => id));
-    const storedRows = Number(row?.rows);
+    const { storedRows, storedDistinct, rollupTotal, storedIds: stored } = await readStored(client);
     let unsureStored = 0;
     let strangers = 0;
     for (const id of stored) {
@@ -52,10 +45,10 @@ export async function countStored(
     return {
       accepted: accepted.size,
       storedRows,
-      storedDistinct: Number(row?.distinct),
-      rollupTotal: Number(row?.rollup),
+      storedDistinct,
+      rollupTotal,
       lost: [...accepted].filter((id) => !stored.has(id)).length,
-      doubleCounted: storedRows - Number(row?.distinct),
+      doubleCounted: storedRows - storedDistinct,
       unsureStored,
       strangers,
     };
