@@ -69,4 +69,4 @@ const ipRanges =
     : undefined;
 
 const { serve } = await import("./serve.ts");
-await serve({ config, log, serves, keys, ipRanges });
+await serve({ config, log, keys, ipRanges });

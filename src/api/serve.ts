@@ -17,19 +17,19 @@ import type { WatchedFile } from "../watched-file.ts";
 import { buildApp } from "./app.ts";
 import { readinessChecks } from "./checks.ts";
 import { trackConnections } from "./connections.ts";
-import type { roleServes } from "./role.ts";
+import { roleServes } from "./role.ts";
 
 /** What src/api/main.ts checked before loading this module: the config, and the files that can refuse a start. */
 export interface Checked {
   config: Config;
   log: Logger;
-  serves: ReturnType<typeof roleServes>;
   keys: WatchedFile<Keyring> | undefined;
   ipRanges: WatchedFile<IpRanges> | undefined;
 }
 
 /** The rest of the `api` process's composition: adapters, app, listen, stop. */
-export async function serve({ config, log, serves, keys, ipRanges }: Checked): Promise<void> {
+export async function serve({ config, log, keys, ipRanges }: Checked): Promise<void> {
+  const serves = roleServes(config.API_ROLE);
   if (serves.ingest) {
     // An existing topic is never altered: each difference from the configuration is said at every start.
     const differences = await ensureTopics(config.KAFKA_BROKERS, config.KAFKA_CLIENT_ID, impressionTopics(config));
