@@ -1,24 +1,14 @@
-import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { repoRoot } from "../stack/paths.ts";
-import { apiAppsByRole, pm2Pids } from "../stack/pm2-pids.ts";
+import { apiAppsByRole, ecosystemApps, pm2Pids } from "../stack/pm2-pids.ts";
 import { type EngineProcess, spawnLogged } from "../stack/process.ts";
 import { childrenRunning } from "./processes.ts";
 
-interface Pm2App {
-  name: string;
-  node_args?: string[];
-}
-
-function apps(): Pm2App[] {
-  return (createRequire(import.meta.url)("../ecosystem.config.cjs") as { apps: Pm2App[] }).apps;
-}
-
 /** The node arguments pm2 gives the `api` app (ecosystem.config.cjs), so benchmarks run what production runs. */
 export function apiNodeArgs(): string[] {
-  return apps().find((app) => app.name === "api")?.node_args ?? [];
+  return ecosystemApps().find((app) => app.name === "api")?.node_args ?? [];
 }
 
 /** The app as `npm start` runs it: pm2-runtime on ecosystem.config.cjs, with its API and worker processes. */

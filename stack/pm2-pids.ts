@@ -3,16 +3,25 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { processIsAlive } from "../src/dedup/lease-holder.ts";
 
+/** An app of ecosystem.config.cjs, as far as the benchmarks and test runs read it. */
+export interface Pm2App {
+  name: string;
+  script: string;
+  node_args?: string[];
+  env?: Record<string, string>;
+}
+
+export function ecosystemApps(): Pm2App[] {
+  return (createRequire(import.meta.url)("../ecosystem.config.cjs") as { apps: Pm2App[] }).apps;
+}
+
 /**
  * The pm2 apps of ecosystem.config.cjs that run the API, by role: the query API's (API_ROLE=query) and the others.
  * Told by the ecosystem file, not by a process's environment: a cluster-mode process's /proc environ does not hold
  * the env pm2 gives it.
  */
 export function apiAppsByRole(): { ingest: string[]; query: string[] } {
-  const { apps } = createRequire(import.meta.url)("../ecosystem.config.cjs") as {
-    apps: { name: string; script: string; env?: Record<string, string> }[];
-  };
-  const api = apps.filter((app) => app.script === "src/api/main.ts");
+  const api = ecosystemApps().filter((app) => app.script === "src/api/main.ts");
   return {
     ingest: api.filter((app) => app.env?.API_ROLE !== "query").map((app) => app.name),
     query: api.filter((app) => app.env?.API_ROLE === "query").map((app) => app.name),
