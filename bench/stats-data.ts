@@ -34,7 +34,7 @@ async function scalar(client: ClickHouseClient, query: string, query_params?: Re
 }
 
 /** `total` rows spread evenly over the 24 hours ending at `until`, in time order. */
-async function insertDay(client: ClickHouseClient, until: number, total: number) {
+export async function insertDay(client: ClickHouseClient, until: number, total: number) {
   for (let chunk = 0; chunk < total; chunk += CHUNK_ROWS) {
     const rows = Math.min(CHUNK_ROWS, total - chunk);
     await client.command({
@@ -51,7 +51,7 @@ async function insertDay(client: ClickHouseClient, until: number, total: number)
 }
 
 /** The latest `ts` of a dataset in epoch ms, or 0 when it is missing or not whole. */
-async function loadedUntil(admin: ClickHouseClient, dataset: Dataset): Promise<number> {
+export async function loadedUntil(admin: ClickHouseClient, dataset: Dataset): Promise<number> {
   const tables = await scalar(
     admin,
     "SELECT count() FROM system.tables WHERE database = {db:String} AND name IN ('impressions', 'impressions_per_minute')",
@@ -64,13 +64,16 @@ async function loadedUntil(admin: ClickHouseClient, dataset: Dataset): Promise<n
 }
 
 /** Background merges left by the inserts, the state the rollup is read in (as a live system's would be). */
-async function waitForMerges(admin: ClickHouseClient): Promise<void> {
+export async function waitForMerges(
+  admin: ClickHouseClient,
+  databases = DATASETS.map((d) => d.database),
+): Promise<void> {
   const busy = () =>
     scalar(
       admin,
       `SELECT (SELECT count() FROM system.merges WHERE database IN {dbs:Array(String)})
         + (SELECT count() FROM system.mutations WHERE database IN {dbs:Array(String)} AND NOT is_done)`,
-      { dbs: DATASETS.map((d) => d.database) },
+      { dbs: databases },
     );
   let quiet = 0;
   while (quiet < 3) {

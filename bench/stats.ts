@@ -8,6 +8,10 @@
  *
  *   npm run bench:stats        (REQUESTS=400 to change the sample size)
  *
+ * BENCH_COMPARE_TREE=<paths of other checkouts, comma-separated, their npm packages installed> then measures /stats
+ * over 100M as each of them answers it, beside this checkout's: each its own query API process over the same rows
+ * in a database of its own schema (bench/stats-compare.ts), requests alternating between them.
+ *
  * Starts its own ClickHouse under .data/bench-stats on port 38124 and reuses the loaded data while it still
  * covers the next minutes; otherwise it regenerates it inside ClickHouse (about 100 s on 2 cores, 2 GB).
  */
@@ -25,11 +29,13 @@ import { createClickHouse } from "../src/storage/clickhouse.ts";
 import { startClickHouse } from "../stack/clickhouse.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { percentile } from "./percentile.ts";
+import { type ComparedApi, startComparedApis } from "./stats-compare.ts";
 import { ADS, DATASETS, type Dataset, prepareDatasets } from "./stats-data.ts";
 
 const WINDOWS = [1, 60, 1440];
 const REACH_WINDOWS = [1, 60];
 const REQUESTS = Number(process.env.REQUESTS ?? 200);
+const compareTrees = (process.env.BENCH_COMPARE_TREE ?? "").split(",").filter((tree) => tree !== "");
 /** For the queries that scan an hour or a day of raw rows, up to seconds each over 100M. */
 const SCAN_REQUESTS = Math.max(20, Math.round(REQUESTS / 5));
 const WARMUP = 10;
@@ -55,6 +61,7 @@ const configOf = (dataset: Dataset) =>
     QUERY_RATE_PER_IP: "0",
     LOG_LEVEL: "warn",
   });
+let compared: ComparedApi[] = [];
 const admin = createClickHouse({ ...configOf(DATASETS[0] as Dataset), CLICKHOUSE_DATABASE: "default" });
 const clients = new Map(DATASETS.map((d) => [d, createClickHouse(configOf(d))]));
 const clientOf = (dataset: Dataset) => clients.get(dataset) as ClickHouseClient;
@@ -164,6 +171,17 @@ try {
   rows.push({ query: "/stats/timeseries (2 ads)", minutes: 1440, requests: REQUESTS, small: tsSmall, large: tsLarge });
   await Promise.all(apps.map((app) => app.close()));
 
+  const comparedRows: { minutes: number; latencies: Latency[] }[] = [];
+  if (compareTrees.length > 0) {
+    const large = DATASETS[1] as Dataset;
+    const clientFor = (database: string) => createClickHouse({ ...configOf(large), CLICKHOUSE_DATABASE: database });
+    compared = await startComparedApis(admin, clientFor, engine.url, large, compareTrees, join(dataDir, "logs"));
+    for (const minutes of WINDOWS) {
+      const urls = compared.map(({ url }) => `${url}/stats?timeWindowMinutes=${minutes}`);
+      comparedRows.push({ minutes, latencies: await measure(REQUESTS, ...urls) });
+    }
+  }
+
   const [small, large] = DATASETS as [Dataset, Dataset];
   console.log(`\n${ADS} ads, 24 h; sequential requests per dataset after ${WARMUP} warm-up`);
   for (const line of state) console.log(`- ${line}`);
@@ -175,6 +193,32 @@ try {
     console.log(
       `| ${r.query} | ${r.minutes} | ${r.requests} | ${fixed(r.small.p50)} | ${fixed(r.small.p99)} | ${fixed(r.large.p50)} | ${fixed(r.large.p99)} | ${times(r.large.p50 / r.small.p50)} | ${times(r.large.p99 / r.small.p99)} |`,
     );
+  }
+
+  if (compared.length > 0) {
+    console.log(
+      `\n/stats over ${(DATASETS[1] as Dataset).label}, each checkout's query API as its own process, requests alternating:`,
+    );
+    console.log(
+      `\n| N (min) | ${compared.map(({ label }) => `${label} p50 ms | ${label} p99 ms`).join(" | ")} | ${compared
+        .slice(1)
+        .map(({ label }) => `p99 this tree / ${label}`)
+        .join(" | ")} |`,
+    );
+    console.log(
+      `|---|${compared.map(() => "---|---|").join("")}${compared
+        .slice(1)
+        .map(() => "---|")
+        .join("")}`,
+    );
+    for (const { minutes, latencies } of comparedRows) {
+      const [self, ...others] = latencies as [Latency, ...Latency[]];
+      console.log(
+        `| ${minutes} | ${latencies.map((l) => `${fixed(l.p50)} | ${fixed(l.p99)}`).join(" | ")} | ${others
+          .map((other) => times(self.p99 / other.p99))
+          .join(" | ")} |`,
+      );
+    }
   }
 
   const find = (query: string, minutes: number) => rows.find((r) => r.query === query && r.minutes === minutes);
@@ -210,11 +254,23 @@ try {
     sides.map(([label, s, n]) => `${label} ${fixed(s?.p50 ?? 0)} against ${fixed(n?.p50 ?? 0)} ms`).join(", "),
   ]);
   growth("/stats/reach", REACH_WINDOWS);
+  for (const [i, other] of compared.slice(1).entries()) {
+    const ratios = comparedRows.map(({ minutes, latencies }) => ({
+      minutes,
+      ratio: (latencies[0] as Latency).p99 / (latencies[i + 1] as Latency).p99,
+    }));
+    verdicts.push([
+      `/stats p99 over ${(DATASETS[1] as Dataset).label} <= ${MAX_GROWTH}x ${other.label}'s, N = ${WINDOWS.join(", ")}`,
+      ratios.every(({ ratio }) => ratio <= MAX_GROWTH),
+      ratios.map(({ minutes, ratio }) => `N=${minutes} ${times(ratio)}`).join(", "),
+    ]);
+  }
 
   console.log("\n| target | verdict | measured |\n|---|---|---|");
   for (const [target, met, figures] of verdicts) console.log(`| ${target} | ${met ? "met" : "NOT met"} | ${figures} |`);
   process.exitCode = verdicts.every(([, met]) => met) ? 0 : 1;
 } finally {
+  await Promise.allSettled(compared.map((api) => api.process.stop()));
   await Promise.allSettled([...clients.values(), admin].map((client) => client.close()));
   await engine.stop();
 }

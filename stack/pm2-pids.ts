@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { processIsAlive } from "../src/dedup/lease-holder.ts";
+import { repoRoot } from "./paths.ts";
 
 /** An app of ecosystem.config.cjs, as far as the benchmarks and test runs read it. */
 export interface Pm2App {
@@ -11,8 +12,9 @@ export interface Pm2App {
   env?: Record<string, string>;
 }
 
-export function ecosystemApps(): Pm2App[] {
-  return (createRequire(import.meta.url)("../ecosystem.config.cjs") as { apps: Pm2App[] }).apps;
+/** The apps of `root`'s ecosystem.config.cjs: this checkout's by default, another's for a side-by-side benchmark. */
+export function ecosystemApps(root = repoRoot): Pm2App[] {
+  return (createRequire(import.meta.url)(join(root, "ecosystem.config.cjs")) as { apps: Pm2App[] }).apps;
 }
 
 /**
@@ -20,8 +22,8 @@ export function ecosystemApps(): Pm2App[] {
  * Told by the ecosystem file, not by a process's environment: a cluster-mode process's /proc environ does not hold
  * the env pm2 gives it.
  */
-export function apiAppsByRole(): { ingest: string[]; query: string[] } {
-  const api = ecosystemApps().filter((app) => app.script === "src/api/main.ts");
+export function apiAppsByRole(root = repoRoot): { ingest: string[]; query: string[] } {
+  const api = ecosystemApps(root).filter((app) => app.script === "src/api/main.ts");
   return {
     ingest: api.filter((app) => app.env?.API_ROLE !== "query").map((app) => app.name),
     query: api.filter((app) => app.env?.API_ROLE === "query").map((app) => app.name),
