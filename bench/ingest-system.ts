@@ -10,7 +10,7 @@ import { repoRoot } from "../stack/paths.ts";
 import { freePort, spawnLogged, waitUntilReady } from "../stack/process.ts";
 import { benchAppEnv, startBenchEngines } from "./engines.ts";
 import { median } from "./percentile.ts";
-import { startPm2Apps } from "./pm2-apps.ts";
+import { type Pm2System, startPm2Apps } from "./pm2-apps.ts";
 import { formatCpu, measureCpu } from "./processes.ts";
 import { busyShare, machineTicks, sampleRss } from "./rss.ts";
 
@@ -23,11 +23,17 @@ import { busyShare, machineTicks, sampleRss } from "./rss.ts";
  * holds every accepted event, so the next round starts with no backlog and the count is checked. Before the first
  * round, BENCH_WARMUP_S (30) of unmeasured /event load warm up the engines' JIT and the new topic. Each round
  * prints the share of the machine's cores busy during the load and every process's CPU, the load generator's too.
+ *
+ * BENCH_COMPARE_TREE=<paths of other checkouts, comma-separated, their npm packages installed> runs each one's
+ * whole app too, beside this one's, on the same engines (its own topic, consumer group and database, provisioned
+ * by its own code), and adds its /event to every round, the order turning each round: a change and the code before
+ * it measured in the same minutes, as their ratio per round.
  */
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const roundS = Number(process.env.BENCH_ROUND_S ?? 15);
 const warmupS = Number(process.env.BENCH_WARMUP_S ?? 30);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 100);
+const compareTrees = (process.env.BENCH_COMPARE_TREE ?? "").split(",").filter((tree) => tree !== "");
 const dataDir = join(repoRoot, ".data/bench-system");
 const runId = randomBytes(4).toString("hex");
 const AD_IDS = Array.from({ length: 10 }, (_, i) => `ad-${i}`);
@@ -66,46 +72,133 @@ async function load(url: string, seconds = roundS) {
   };
 }
 
+/** One whole app on the shared engines: this checkout's, or a compared one's with its own topic and database. */
+interface System {
+  label: string;
+  url: string;
+  pm2: Pm2System;
+  stored(): Promise<number>;
+  /** Events it answered 2xx (warm-up included), and every answer. */
+  accepted: number;
+  sent: number;
+  ratios: number[];
+}
+
 mkdirSync(dataDir, { recursive: true });
 const engines = await startBenchEngines(dataDir);
-const apiPort = await freePort();
-// The query API (ecosystem.config.cjs's `query` app) on a port of its own too: it idles through the run.
-const env = benchAppEnv(engines, apiPort, { QUERY_PORT: String(await freePort()) });
-await provision(loadConfig(env));
-const apiUrl = `http://127.0.0.1:${apiPort}`;
-const system = await startPm2Apps(env, dataDir, `${apiUrl}/healthz`);
 const clickhouse = createClient({ url: engines.env.CLICKHOUSE_URL });
-const stored = async () => {
-  const result = await clickhouse.query({ query: "SELECT count() AS n FROM impressions", format: "JSONEachRow" });
-  const [row] = await result.json<{ n: string }>();
-  return Number(row?.n ?? 0);
-};
 
+/** Provisions with `root`'s own code (its topic, its schema), then starts its apps. */
+async function startSystem(root: string, index: number): Promise<System> {
+  const apiPort = await freePort();
+  const database = index === 0 ? "default" : `compared_${index}`;
+  const env = benchAppEnv(engines, apiPort, {
+    // The query API (ecosystem.config.cjs's `query` app) on a port of its own too: it idles through the run.
+    QUERY_PORT: String(await freePort()),
+    ...(index === 0
+      ? {}
+      : {
+          KAFKA_TOPIC: `impressions_compared_${index}`,
+          KAFKA_CONSUMER_GROUP: `impressions-worker-compared-${index}`,
+          CLICKHOUSE_DATABASE: database,
+        }),
+  });
+  if (root === repoRoot) await provision(loadConfig(env));
+  else {
+    const provisioned = spawnLogged(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        'const { provision } = await import("./src/provision.ts"); const { loadConfig } = await import("./src/config.ts"); await provision(loadConfig(process.env));',
+      ],
+      { cwd: root, env, logFile: join(dataDir, "logs", `provision-${index}.log`) },
+    );
+    const code = await new Promise((resolve) => provisioned.child.once("exit", resolve));
+    if (code !== 0) throw new Error(`provisioning ${root} failed (log: ${provisioned.logFile})`);
+  }
+  const url = `http://127.0.0.1:${apiPort}`;
+  const pm2 = await startPm2Apps(env, join(dataDir, `system-${index}`), `${url}/healthz`, root);
+  const stored = async () => {
+    const result = await clickhouse.query({
+      query: `SELECT count() AS n FROM ${database}.impressions`,
+      format: "JSONEachRow",
+    });
+    const [row] = await result.json<{ n: string }>();
+    return Number(row?.n ?? 0);
+  };
+  const label = root === repoRoot ? "this tree" : root;
+  return { label, url, pm2, stored, accepted: 0, sent: 0, ratios: [] };
+}
+
+const systems: System[] = [];
 const lines: string[] = [];
 const say = (line: string) => {
   console.error(line);
   lines.push(line);
 };
-const ratios: number[] = [];
-let accepted = 0;
-let sent = 0;
-/** Waits until ClickHouse holds every accepted event (or DRAIN_TIMEOUT_MS passed); the count it reached. */
-async function drain(): Promise<number> {
+/** Waits until ClickHouse holds every event `system` accepted (or DRAIN_TIMEOUT_MS passed); the count it reached. */
+async function drain(system: System): Promise<number> {
   const started = performance.now();
-  let count = await stored();
-  while (count < accepted && performance.now() - started < DRAIN_TIMEOUT_MS) {
+  let count = await system.stored();
+  while (count < system.accepted && performance.now() - started < DRAIN_TIMEOUT_MS) {
     await sleep(100);
-    count = await stored();
+    count = await system.stored();
   }
   return count;
 }
+/** One measured round of POST /event against `system`, its backlog drained and its count checked. */
+async function eventRound(system: System, round: number, ceiling: number) {
+  const { pm2 } = system;
+  const cpu = measureCpu({
+    api: pm2.apiPids,
+    "query api": pm2.queryPids,
+    "pm2-runtime": [pm2.runtime.child.pid as number],
+    workers: pm2.workerPids,
+    kafka: [engines.pids.kafka],
+    valkey: [engines.pids.valkey],
+    clickhouse: [engines.pids.clickhouse],
+    // autocannon runs in this process.
+    "load generator": [process.pid],
+  });
+  const rss = sampleRss(pm2.apiPids);
+  const started = performance.now();
+  const machine = machineTicks();
+  const event = await load(`${system.url}/event`);
+  const machineBusy = busyShare(machine, machineTicks());
+  const rssPeaks = rss.stop();
+  system.accepted += event.ok;
+  system.sent += event.ok + event.non2xx + event.errors;
+  const drainStarted = performance.now();
+  const count = await drain(system);
+  const wall = (performance.now() - started) / 1000;
+  const drained = (performance.now() - drainStarted) / 1000;
+  const ratio = event.perSecond / ceiling;
+  system.ratios.push(ratio);
+  const who = systems.length > 1 ? ` (${system.label})` : "";
+  say(
+    `round ${round}: POST /event${who} ${Math.round(event.perSecond)} events/s = ${ratio.toFixed(2)} x bare (p50 ${event.p50} ms, ` +
+      `p99 ${event.p99} ms, non-2xx ${event.non2xx}, errors ${event.errors}, machine ${(machineBusy * 100).toFixed(0)}% busy); API peak RSS ` +
+      `${rssPeaks.map((mb) => Math.round(mb)).join(" / ")} MB; backlog drained ${drained.toFixed(1)} s after the load; ` +
+      `stored ${count} of ${system.accepted} accepted so far, the warm-up included (${system.sent} answered; each connection's ` +
+      "last request, unanswered when the round ended, may be stored too)",
+  );
+  say(`round ${round}: CPU during the load and the drain${who}: ${formatCpu(cpu.stop(), wall)}`);
+  if (count < system.accepted) throw new Error(`ClickHouse holds ${count} events, ${system.accepted} were accepted`);
+}
+
 try {
+  for (const [index, root] of [repoRoot, ...compareTrees].entries()) systems.push(await startSystem(root, index));
   if (warmupS > 0) {
-    console.error(`[bench] warm-up: POST /event, ${warmupS}s, not measured ...`);
-    const warmup = await load(`${apiUrl}/event`, warmupS);
-    accepted += warmup.ok;
-    sent += warmup.ok + warmup.non2xx + warmup.errors;
-    await drain();
+    for (const system of systems) {
+      console.error(
+        `[bench] warm-up${systems.length > 1 ? ` (${system.label})` : ""}: POST /event, ${warmupS}s, not measured ...`,
+      );
+      const warmup = await load(`${system.url}/event`, warmupS);
+      system.accepted += warmup.ok;
+      system.sent += warmup.ok + warmup.non2xx + warmup.errors;
+      await drain(system);
+    }
   }
   for (let round = 1; round <= rounds; round++) {
     const barePort = await freePort();
@@ -129,49 +222,26 @@ try {
       `round ${round}: bare node:http ${Math.round(ceiling.perSecond)} events/s (p50 ${ceiling.p50} ms, p99 ${ceiling.p99} ms, ` +
         `machine ${(ceilingBusy * 100).toFixed(0)}% busy)`,
     );
-
-    const cpu = measureCpu({
-      api: system.apiPids,
-      "query api": system.queryPids,
-      "pm2-runtime": [system.runtime.child.pid as number],
-      workers: system.workerPids,
-      kafka: [engines.pids.kafka],
-      valkey: [engines.pids.valkey],
-      clickhouse: [engines.pids.clickhouse],
-      // autocannon runs in this process.
-      "load generator": [process.pid],
-    });
-    const rss = sampleRss(system.apiPids);
-    const started = performance.now();
-    const machine = machineTicks();
-    const event = await load(`${apiUrl}/event`);
-    const machineBusy = busyShare(machine, machineTicks());
-    const rssPeaks = rss.stop();
-    accepted += event.ok;
-    sent += event.ok + event.non2xx + event.errors;
-    const drainStarted = performance.now();
-    const count = await drain();
-    const wall = (performance.now() - started) / 1000;
-    const drained = (performance.now() - drainStarted) / 1000;
-    const ratio = event.perSecond / ceiling.perSecond;
-    ratios.push(ratio);
-    say(
-      `round ${round}: POST /event ${Math.round(event.perSecond)} events/s = ${ratio.toFixed(2)} x bare (p50 ${event.p50} ms, ` +
-        `p99 ${event.p99} ms, non-2xx ${event.non2xx}, errors ${event.errors}, machine ${(machineBusy * 100).toFixed(0)}% busy); API peak RSS ` +
-        `${rssPeaks.map((mb) => Math.round(mb)).join(" / ")} MB; backlog drained ${drained.toFixed(1)} s after the load; ` +
-        `stored ${count} of ${accepted} accepted so far, the warm-up included (${sent} answered; each connection's ` +
-        "last request, unanswered when the round ended, may be stored too)",
-    );
-    say(`round ${round}: CPU during the load and the drain: ${formatCpu(cpu.stop(), wall)}`);
-    if (count < accepted) throw new Error(`ClickHouse holds ${count} events, ${accepted} were accepted`);
+    // The order turns each round: whichever goes first does not always meet the same state of the machine.
+    const order = round % 2 === 1 ? systems : [...systems].reverse();
+    for (const system of order) await eventRound(system, round, ceiling.perSecond);
   }
 } finally {
   await clickhouse.close();
-  await system.runtime.stop(60_000);
+  await Promise.allSettled(systems.map((system) => system.pm2.runtime.stop(60_000)));
   await engines.stop();
 }
-const summary = `median /event / bare node:http: ${median(ratios).toFixed(2)} (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`;
-say(summary);
+const [self, ...compared] = systems as [System, ...System[]];
+say(
+  `median /event / bare node:http: ${median(self.ratios).toFixed(2)} (rounds: ${self.ratios.map((r) => r.toFixed(2)).join(", ")})`,
+);
+for (const other of compared) {
+  const perRound = self.ratios.map((r, i) => r / (other.ratios[i] as number));
+  say(
+    `${other.label}: median /event / bare node:http ${median(other.ratios).toFixed(2)}; this tree / it, per round: ` +
+      `${perRound.map((r) => r.toFixed(3)).join(", ")}; median ${median(perRound).toFixed(3)}`,
+  );
+}
 const report = [
   `Ingest, whole system, ${new Date().toISOString()} (node ${process.version}, ${connections} connections, ${roundS} s rounds)`,
   "",

@@ -23,26 +23,32 @@ export interface Pm2System {
 
 /**
  * Starts pm2-runtime on ecosystem.config.cjs as stack/start.ts does (`env` names the engines, the port and
- * API_INSTANCES / WORKER_INSTANCES), and resolves once every app process runs and `healthUrl` answers.
+ * API_INSTANCES / WORKER_INSTANCES), and resolves once every app process runs and `healthUrl` answers. `root` is
+ * the checkout whose apps run: this one, or another one compared with it in the same run.
  */
-export async function startPm2Apps(env: NodeJS.ProcessEnv, stateDir: string, healthUrl: string): Promise<Pm2System> {
-  // The instance counts as ecosystem.config.cjs reads them.
+export async function startPm2Apps(
+  env: NodeJS.ProcessEnv,
+  stateDir: string,
+  healthUrl: string,
+  root = repoRoot,
+): Promise<Pm2System> {
+  const roles = apiAppsByRole(root);
+  // The instance counts as ecosystem.config.cjs reads them (a checkout from before the query app has none).
   const cores = availableParallelism();
   const apiCount = Number(env.API_INSTANCES ?? cores);
-  const queryCount = Number(env.QUERY_INSTANCES ?? 1);
+  const queryCount = roles.query.length === 0 ? 0 : Number(env.QUERY_INSTANCES ?? 1);
   const workerCount = Number(env.WORKER_INSTANCES ?? cores);
   const pm2Home = join(stateDir, "pm2");
   const runtime = spawnLogged(
     process.execPath,
-    [join(repoRoot, "node_modules/pm2/bin/pm2-runtime"), "ecosystem.config.cjs"],
+    [join(root, "node_modules/pm2/bin/pm2-runtime"), "ecosystem.config.cjs"],
     {
-      cwd: repoRoot,
+      cwd: root,
       env: { ...env, PM2_HOME: pm2Home },
       logFile: join(stateDir, "logs", "app.log"),
     },
   );
   const pid = runtime.child.pid as number;
-  const roles = apiAppsByRole();
   const deadline = Date.now() + 90_000;
   for (;;) {
     const apiPids = pm2Pids(pm2Home, roles.ingest);
