@@ -6,18 +6,21 @@ export interface WatchedFile<T> {
   close(): void;
 }
 
-/** What tells a changed file apart, an atomic rename-over included (new inode); or why there is none. */
-function fingerprint(path: string): string {
+/**
+ * What tells a changed file apart, an atomic rename-over included (new inode), a chmod too (ctime: a file made
+ * readable again); or why there is none (ENOENT, EACCES, ...).
+ */
+export function fingerprint(path: string): string {
   try {
     const stat = statSync(path);
-    return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+    return `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code ?? "error";
   }
 }
 
 export interface WatchOptions<T, E extends Error> {
-  /** Loads the file at start; what it throws is the caller's to handle (a process stops on a bad file). */
+  /** Loads the file at start; what it throws is the caller's to handle (src/usable-file.ts waits for a good one). */
   start: (path: string) => T;
   /** Loads a changed version; throws an E for a version that must not replace the last good one. */
   reload: (path: string) => T;
