@@ -6,7 +6,7 @@
 const cores = require("node:os").availableParallelism();
 const apiInstances = Number(process.env.API_INSTANCES ?? cores);
 // Absolute, from the repository root: an API process reads the same keys file whatever its working directory
-// (a relative path resolved elsewhere would name a file that is not there, and the API would refuse to start).
+// (a relative path resolved elsewhere would name a file that is not there, and the API would wait for it).
 const keysFile = require("node:path").resolve(__dirname, process.env.API_KEYS_FILE || ".data/dev/keys.json");
 const queryInstances = Number(process.env.QUERY_INSTANCES ?? 1);
 const queryPort = process.env.QUERY_PORT ?? "3001";
@@ -31,9 +31,10 @@ module.exports = {
       env: { API_ROLE: "ingest", API_INSTANCES: String(apiInstances), API_KEYS_FILE: keysFile },
       // Time to finish in-flight requests and flush the producer after SIGTERM.
       kill_timeout: 10_000,
-      // A process that cannot start (a keys file gone, a port taken) is restarted after 100 ms, then ever later, up
-      // to 15 s apart: a crash loop must not take the CPU from the processes still serving (npm run test:hostile,
-      // "missing keys file, restart"). pm2 starts over from 100 ms once a process has stayed up 30 s.
+      // A process that cannot start (a port taken, a config error) is restarted after 100 ms, then ever later, up
+      // to 15 s apart: a crash loop must not take the CPU from the processes still serving. A keys file gone is no
+      // exit: the process waits for it, listening on no port (src/usable-file.ts; npm run test:hostile, "missing
+      // keys file, restart"). pm2 starts over from 100 ms once a process has stayed up 30 s.
       exp_backoff_restart_delay: 100,
       // A guard against leaks, not a budget: under sustained /events load V8 grows the heap lazily to
       // ~450 MB RSS (docs/BENCHMARKS-ARCHIVE.md), which a lower limit would answer with restarts.

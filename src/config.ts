@@ -153,8 +153,9 @@ const schema = z.object({
   BATCH_MAX_BYTES: int(1024).default(10 * 1024 * 1024),
 
   /**
-   * required: every keyed route needs a key from API_KEYS_FILE, and the API never runs open (a missing, invalid or
-   * key-less file stops it at start; a broken edit keeps the last good keys); off: no keys at all, said at start.
+   * required: every keyed route needs a key from API_KEYS_FILE, and the API never runs open (on a missing, invalid or
+   * key-less file it waits at start, listening on no port; a broken edit keeps the last good keys); off: no keys at
+   * all, said at start.
    */
   AUTH: z
     .string()

@@ -38,7 +38,7 @@ describe("launchAuth (npm start)", () => {
 });
 
 describe("keysProblem", () => {
-  it("says why the API would refuse a keys file at start, and nothing for one it takes", () => {
+  it("says why the API would wait for a keys file at start, and nothing for one it takes", () => {
     const dir = mkdtempSync(join(tmpdir(), "auth-mode-"));
     try {
       const file = join(dir, "keys.json");

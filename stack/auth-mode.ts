@@ -17,8 +17,8 @@ export interface LaunchAuth {
 /**
  * How `npm start` runs the app's keys when the environment does not say (AUTH unset): on a fresh machine, where
  * the keys file does not exist, with AUTH=off and a banner saying so, so the first `npm start` works with no
- * setup; as soon as the file exists (even emptied), AUTH=required, and the API refuses to start on a file it
- * cannot use rather than opening. An AUTH set in the environment is passed as it is.
+ * setup; as soon as the file exists (even emptied), AUTH=required, and the API waits, closed, for a file it
+ * can use rather than opening. An AUTH set in the environment is passed as it is.
  */
 export function launchAuth(env: NodeJS.ProcessEnv, exists: (path: string) => boolean = existsSync): LaunchAuth {
   const keysFile = resolve(repoRoot, env.API_KEYS_FILE || DEFAULT_KEYS_FILE);
@@ -36,7 +36,7 @@ export function launchAuth(env: NodeJS.ProcessEnv, exists: (path: string) => boo
   };
 }
 
-/** Why the API would refuse to start on this keys file with AUTH=required (as src/api/main.ts checks); none if it would not. */
+/** Why the API would wait instead of serving on this keys file with AUTH=required (src/api/main.ts); none if it would not. */
 export function keysProblem(keysFile: string): string | undefined {
   try {
     startingKeys(keysFile);

@@ -19,7 +19,7 @@ import { readinessChecks } from "./checks.ts";
 import { trackConnections } from "./connections.ts";
 import { roleServes } from "./role.ts";
 
-/** What src/api/main.ts checked before loading this module: the config, and the files that can refuse a start. */
+/** What src/api/main.ts checked before loading this module: the config, and the files it waits for until usable. */
 export interface Checked {
   config: Config;
   log: Logger;
