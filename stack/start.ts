@@ -4,7 +4,8 @@ import { ConfigError, loadConfig } from "../src/config.ts";
 import { describeDifference } from "../src/kafka/topics.ts";
 import { provision } from "../src/provision.ts";
 import { describeRetentionDifference } from "../src/storage/retention.ts";
-import { keysProblem, launchAuth } from "./auth-mode.ts";
+import { unusableFile } from "./api-files.ts";
+import { launchAuth } from "./auth-mode.ts";
 import { repoRoot } from "./paths.ts";
 import { assertAppPortsFree } from "./ports.ts";
 import { spawnLogged } from "./process.ts";
@@ -19,13 +20,11 @@ async function main(): Promise<void> {
   const config = loadConfig();
   await assertAppPortsFree(config);
   const began = Date.now();
-  // Keys: off on a fresh machine (said loudly), required once the keys file exists (stack/auth-mode.ts). A file
-  // the API would refuse stops npm start here, saying why, before anything is started.
+  // Keys: off on a fresh machine (said loudly), required once the keys file exists (stack/auth-mode.ts). A keys or
+  // IP ranges file the API would wait for stops npm start here, saying why, before anything is started.
   const keys = launchAuth(process.env);
-  if (keys.auth === "required") {
-    const problem = keysProblem(keys.keysFile);
-    if (problem) throw new Error(`AUTH=required, but ${problem}: fix it (npm run keys -- create ...), or set AUTH=off`);
-  }
+  const unusable = unusableFile(keys, config);
+  if (unusable) throw new Error(unusable);
   console.log("[start] starting engines: Kafka, Valkey, ClickHouse ...");
   const stack = await startStack("dev");
   const env = { ...process.env, ...stack.env, AUTH: keys.auth, API_KEYS_FILE: keys.keysFile };
@@ -71,7 +70,10 @@ async function main(): Promise<void> {
   const query = `http://${config.HOST}:${config.QUERY_PORT}`;
   for (const url of [ingest, query]) {
     if (!(await healthy(`${url}/healthz`, 60_000))) {
-      await shutdown(`the API did not answer ${url}/healthz within 60s (see ${logFile})`, 1);
+      // A file made unusable since the check above: the API waits for it, listening on no port.
+      const unusable = unusableFile(keys, config);
+      const why = unusable ? `: it waits, not listening, for a usable file: ${unusable}` : "";
+      await shutdown(`the API did not answer ${url}/healthz within 60s${why} (see ${logFile})`, 1);
       return;
     }
   }
