@@ -18,10 +18,12 @@ import { busyShare, cpuSeconds, machineTicks, rssMb, sampleRss } from "./rss.ts"
  * (bench/batch-floor-server.ts: what any way of parsing a batch costs before its first object). Then the cost
  * of the front door: /event open against /event with an ingest key bound to an origin (key check, origin check
  * and CORS headers on every request), the pixel open against the pixel with that key, and /event with metrics
- * (the default) against METRICS=off, and /event sent as the tag sends it from a page (no ts; Origin, Sec-Fetch-*, a desktop user agent:
+ * (the default) against METRICS=off, alternated for BENCH_ROUNDS rounds so that the machine's drift hits all of
+ * them alike. Last, /event sent as the tag sends it from a page (no ts; Origin, Sec-Fetch-*, a desktop user agent:
  * every rule of the invalid-traffic classification runs, against an IP ranges file of 5,000 ranges) against the
- * same with IVT_CLASSIFICATION=off, alternated for BENCH_ROUNDS rounds so that the machine's drift hits all of
- * them alike.
+ * same with IVT_CLASSIFICATION=off: two API processes started once and warmed up, then BENCH_PAIRS (12) pairs of
+ * BENCH_PAIR_S (5) second loads, back to back, the order turning each pair; the verdict is the median of the
+ * pairs' ratios.
  * Uses KAFKA_BROKERS when given, else starts its own broker under .data/bench (and then also reports its CPU per
  * event; every row also has the share of the machine's cores busy, which shows whether the machine or the server is
  * the bound). Before the first scenario, BENCH_WARMUP_S (default 30) of unmeasured /event load warm up the broker's JIT
@@ -36,6 +38,9 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const roundS = Number(process.env.BENCH_ROUND_S ?? 10);
 const warmupS = Number(process.env.BENCH_WARMUP_S ?? 30);
+const pairs = Number(process.env.BENCH_PAIRS ?? 12);
+const pairS = Number(process.env.BENCH_PAIR_S ?? 5);
+const pairWarmupS = 10;
 const PUBLISHER = "https://publisher.example";
 const INGEST_KEY = newSecret("ingest");
 const benchDir = join(repoRoot, ".data/bench");
@@ -145,9 +150,15 @@ interface Row {
 /** The broker's pid when the bench started it: its CPU is part of what an acknowledged event costs. */
 let kafkaPid: number | undefined;
 
-async function run(scenario: Scenario, env: NodeJS.ProcessEnv, overallRate?: number): Promise<Row> {
+/** A server under test, started and answering. */
+interface RunningServer {
+  base: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function startServer(scenario: Scenario, env: NodeJS.ProcessEnv): Promise<RunningServer> {
   const port = await freePort();
-  const seconds = scenario.seconds ?? durationS;
   const logFile = join(benchDir, `${scenario.name.replace(/\W+/g, "-")}.log`);
   const server = spawnLogged(process.execPath, scenario.server, {
     cwd: scenario.cwd ?? repoRoot,
@@ -158,55 +169,103 @@ async function run(scenario: Scenario, env: NodeJS.ProcessEnv, overallRate?: num
   try {
     const answers = () => fetch(`${base}/healthz`).then(() => true);
     await waitUntilReady(scenario.name, server, answers, 60_000);
-    const pid = server.child.pid as number;
-    const rssStartMb = rssMb(pid);
-    const rss = sampleRss([pid]);
-    const cpuBefore = cpuSeconds(pid);
-    const kafkaBefore = kafkaPid === undefined ? 0 : cpuSeconds(kafkaPid);
-    const machineBefore = machineTicks();
-    const { body, pathOf } = scenario;
-    const result = await autocannon({
-      url: `${base}${scenario.path}`,
-      connections,
-      duration: seconds,
-      ...(overallRate ? { overallRate } : {}),
-      requests: [
-        body
-          ? {
-              method: "POST",
-              headers: { "content-type": "application/json", ...scenario.headers },
-              setupRequest: (request) => ({ ...request, body: body() }),
-            }
-          : {
-              method: "GET",
-              headers: { ...scenario.headers },
-              setupRequest: (request) => ({ ...request, path: pathOf ? pathOf() : scenario.path }),
-            },
-      ],
-    });
-    const [rssPeakMb = 0] = rss.stop();
-    const machineBusy = busyShare(machineBefore, machineTicks());
-    const ok = result["2xx"];
-    const cpuMicrosPerRequest = ((cpuSeconds(pid) - cpuBefore) * 1e6) / Math.max(1, ok);
-    const events = Math.max(1, ok * scenario.eventsPerRequest);
-    const kafkaMicrosPerEvent =
-      kafkaPid === undefined ? undefined : ((cpuSeconds(kafkaPid) - kafkaBefore) * 1e6) / events;
-    return {
-      name: scenario.name,
-      eventsPerSecond: (ok * scenario.eventsPerRequest) / seconds,
-      requestsPerSecond: ok / seconds,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-      rssStartMb,
-      rssPeakMb,
-      cpuMicrosPerRequest,
-      kafkaMicrosPerEvent,
-      machineBusy,
-      non2xx: result.non2xx,
-      errors: result.errors + result.timeouts,
-    };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return { base, pid: server.child.pid as number, stop: () => server.stop() };
+}
+
+/** The scenario's load against a running server for `seconds`, and what it cost. */
+async function load(server: RunningServer, scenario: Scenario, seconds: number, overallRate?: number): Promise<Row> {
+  const { base, pid } = server;
+  const rssStartMb = rssMb(pid);
+  const rss = sampleRss([pid]);
+  const cpuBefore = cpuSeconds(pid);
+  const kafkaBefore = kafkaPid === undefined ? 0 : cpuSeconds(kafkaPid);
+  const machineBefore = machineTicks();
+  const { body, pathOf } = scenario;
+  const result = await autocannon({
+    url: `${base}${scenario.path}`,
+    connections,
+    duration: seconds,
+    ...(overallRate ? { overallRate } : {}),
+    requests: [
+      body
+        ? {
+            method: "POST",
+            headers: { "content-type": "application/json", ...scenario.headers },
+            setupRequest: (request) => ({ ...request, body: body() }),
+          }
+        : {
+            method: "GET",
+            headers: { ...scenario.headers },
+            setupRequest: (request) => ({ ...request, path: pathOf ? pathOf() : scenario.path }),
+          },
+    ],
+  });
+  const [rssPeakMb = 0] = rss.stop();
+  const machineBusy = busyShare(machineBefore, machineTicks());
+  const ok = result["2xx"];
+  const cpuMicrosPerRequest = ((cpuSeconds(pid) - cpuBefore) * 1e6) / Math.max(1, ok);
+  const events = Math.max(1, ok * scenario.eventsPerRequest);
+  const kafkaMicrosPerEvent =
+    kafkaPid === undefined ? undefined : ((cpuSeconds(kafkaPid) - kafkaBefore) * 1e6) / events;
+  return {
+    name: scenario.name,
+    eventsPerSecond: (ok * scenario.eventsPerRequest) / seconds,
+    requestsPerSecond: ok / seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    rssStartMb,
+    rssPeakMb,
+    cpuMicrosPerRequest,
+    kafkaMicrosPerEvent,
+    machineBusy,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}
+
+/** A fresh server for the scenario, its load, then the server stopped. */
+async function run(scenario: Scenario, env: NodeJS.ProcessEnv, overallRate?: number): Promise<Row> {
+  const server = await startServer(scenario, env);
+  try {
+    return await load(server, scenario, scenario.seconds ?? durationS, overallRate);
   } finally {
     await server.stop();
+  }
+}
+
+/** Two variants' rows of one pair, measured back to back. */
+interface Pair {
+  a: Row;
+  b: Row;
+}
+
+/**
+ * Two variants side by side, each in its own server started once and warmed up, then `pairs` loads of `seconds`
+ * each, back to back, the order turning each pair: no process start or JIT warm-up inside a measurement, and each
+ * pair's two loads minutes closer than whole rounds are.
+ */
+async function warmPairs(a: Scenario, b: Scenario, env: NodeJS.ProcessEnv): Promise<Pair[]> {
+  const servers = [await startServer(a, env), await startServer(b, env)] as const;
+  try {
+    for (const [i, server] of servers.entries()) await load(server, i === 0 ? a : b, pairWarmupS);
+    const results: Pair[] = [];
+    for (let pair = 1; pair <= pairs; pair++) {
+      console.error(`[bench] pair ${pair}/${pairs}: ${a.name} and ${b.name}, ${pairS}s each ...`);
+      if (pair % 2 === 1) {
+        const rowA = await load(servers[0], a, pairS);
+        results.push({ a: rowA, b: await load(servers[1], b, pairS) });
+      } else {
+        const rowB = await load(servers[1], b, pairS);
+        results.push({ a: await load(servers[0], a, pairS), b: rowB });
+      }
+    }
+    return results;
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
   }
 }
 
@@ -344,27 +403,21 @@ async function main(): Promise<void> {
       eventsPerRequest: 1,
       seconds: roundS,
     },
-    {
-      name: "/event from a page, traffic classified",
-      server: api,
-      path: "/event",
-      body: pageImpressionJson,
-      headers: PAGE_HEADERS,
-      env: ranges,
-      eventsPerRequest: 1,
-      seconds: roundS,
-    },
-    {
-      name: "/event from a page, IVT_CLASSIFICATION=off",
-      server: api,
-      path: "/event",
-      body: pageImpressionJson,
-      headers: PAGE_HEADERS,
-      env: { ...ranges, IVT_CLASSIFICATION: "off" },
-      eventsPerRequest: 1,
-      seconds: roundS,
-    },
   ];
+  const classified: Scenario = {
+    name: "/event from a page, traffic classified",
+    server: api,
+    path: "/event",
+    body: pageImpressionJson,
+    headers: PAGE_HEADERS,
+    env: ranges,
+    eventsPerRequest: 1,
+  };
+  const unclassified: Scenario = {
+    ...classified,
+    name: "/event from a page, IVT_CLASSIFICATION=off",
+    env: { ...ranges, IVT_CLASSIFICATION: "off" },
+  };
   for (const compareTree of compareTrees) {
     frontDoor.push({
       name: `/event open, the API of ${compareTree}`,
@@ -378,6 +431,7 @@ async function main(): Promise<void> {
   }
   const rows: Row[] = [];
   const frontDoorRows: Row[][] = frontDoor.map(() => []);
+  const classification: Pair[] = [];
   try {
     if (warmupS > 0) {
       console.error(`[bench] warm-up: POST /event, ${warmupS}s, not measured ...`);
@@ -397,17 +451,28 @@ async function main(): Promise<void> {
         rows.push({ ...row, name: `round ${round}: ${row.name}` });
       }
     }
+    for (const [i, { a, b }] of (await warmPairs(classified, unclassified, apiEnv)).entries()) {
+      classification.push({ a, b });
+      rows.push({ ...a, name: `pair ${i + 1}: ${a.name}` }, { ...b, name: `pair ${i + 1}: ${b.name}` });
+    }
   } finally {
     await stopKafka();
   }
   const ceiling = rows[0]?.eventsPerSecond ?? 1;
   const medianRate = (series: Row[]) => median(series.map((r) => r.eventsPerSecond));
-  const [open, noMetrics, withKey, pixelOpen, pixel, classified, unclassified] = frontDoorRows.map(
-    medianRate,
-  ) as number[] as [number, number, number, number, number, number, number];
-  const [openCpu, noMetricsCpu, withKeyCpu, pixelOpenCpu, pixelCpu, classifiedCpu, unclassifiedCpu] = frontDoorRows.map(
-    (series) => median(series.map((r) => r.cpuMicrosPerRequest)),
-  ) as [number, number, number, number, number, number, number];
+  const [open, noMetrics, withKey, pixelOpen, pixel] = frontDoorRows.map(medianRate) as number[] as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const [openCpu, noMetricsCpu, withKeyCpu, pixelOpenCpu, pixelCpu] = frontDoorRows.map((series) =>
+    median(series.map((r) => r.cpuMicrosPerRequest)),
+  ) as [number, number, number, number, number];
+  const rateRatios = classification.map(({ a, b }) => a.eventsPerSecond / b.eventsPerSecond);
+  const cpuRatios = classification.map(({ a, b }) => a.cpuMicrosPerRequest / b.cpuMicrosPerRequest);
+  const percent = (ratio: number) => `${ratio >= 1 ? "+" : ""}${((ratio - 1) * 100).toFixed(1)}%`;
   const comparedRows = frontDoorRows.slice(frontDoor.length - compareTrees.length);
   const change = (value: number, base: number) =>
     `${value >= base ? "+" : ""}${((value / base - 1) * 100).toFixed(1)}%`;
@@ -431,11 +496,11 @@ async function main(): Promise<void> {
       `(${change(open, noMetrics)}), ${Math.round(openCpu)} against ${Math.round(noMetricsCpu)} µs/request ` +
       `(${change(openCpu, noMetricsCpu)})`,
     "",
-    `Invalid-traffic classification, median of ${rounds} alternated rounds: /event from a page ` +
-      `${Math.round(classified)} events/s classified against ${Math.round(unclassified)} with ` +
-      `IVT_CLASSIFICATION=off (${change(classified, unclassified)}; target: at most 5% fewer), ` +
-      `${Math.round(classifiedCpu)} against ${Math.round(unclassifiedCpu)} CPU µs/request ` +
-      `(${change(classifiedCpu, unclassifiedCpu)})`,
+    `Invalid-traffic classification, ${classification.length} pairs of ${pairS} s loads on two warm API ` +
+      `processes (classified, IVT_CLASSIFICATION=off), back to back: /event from a page, throughput classified / ` +
+      `off, median of the pairs ${percent(median(rateRatios))} (target: at most 5% fewer; pairs: ` +
+      `${rateRatios.map(percent).join(", ")}); CPU µs/request classified / off, median ${percent(median(cpuRatios))} ` +
+      `(pairs: ${cpuRatios.map(percent).join(", ")})`,
     ...compareTrees.flatMap((tree, i) => {
       const series = comparedRows[i] ?? [];
       const compared = medianRate(series);
