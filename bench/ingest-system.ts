@@ -12,7 +12,7 @@ import { benchAppEnv, startBenchEngines } from "./engines.ts";
 import { median } from "./percentile.ts";
 import { type Pm2System, startPm2Apps } from "./pm2-apps.ts";
 import { formatCpu, measureCpu } from "./processes.ts";
-import { busyShare, machineTicks, sampleRss } from "./rss.ts";
+import { busyShare, machineTicks, sampleRss, settle } from "./rss.ts";
 
 /**
  * npm run bench:ingest-system: POST /event against the whole system as `npm start` runs it (its engines, then
@@ -23,6 +23,8 @@ import { busyShare, machineTicks, sampleRss } from "./rss.ts";
  * holds every accepted event, so the next round starts with no backlog and the count is checked. Before the first
  * round, BENCH_WARMUP_S (30) of unmeasured /event load warm up the engines' JIT and the new topic. Each round
  * prints the share of the machine's cores busy during the load and every process's CPU, the load generator's too.
+ * Before each /event round it waits for the machine to settle (bench/rss.ts: settle), so that the merges the
+ * round before left running do not fall on it.
  *
  * BENCH_COMPARE_TREE=<paths of other checkouts, comma-separated, their npm packages installed> runs each one's
  * whole app too, beside this one's, on the same engines (its own topic, consumer group and database, provisioned
@@ -161,6 +163,8 @@ async function eventRound(system: System, round: number, ceiling: number) {
     // autocannon runs in this process.
     "load generator": [process.pid],
   });
+  // What the load before left running (ClickHouse's merges above all) would otherwise fall on this one.
+  const settled = await settle();
   const rss = sampleRss(pm2.apiPids);
   const started = performance.now();
   const machine = machineTicks();
@@ -180,7 +184,7 @@ async function eventRound(system: System, round: number, ceiling: number) {
     `round ${round}: POST /event${who} ${Math.round(event.perSecond)} events/s = ${ratio.toFixed(2)} x bare (p50 ${event.p50} ms, ` +
       `p99 ${event.p99} ms, non-2xx ${event.non2xx}, errors ${event.errors}, machine ${(machineBusy * 100).toFixed(0)}% busy); API peak RSS ` +
       `${rssPeaks.map((mb) => Math.round(mb)).join(" / ")} MB; backlog drained ${drained.toFixed(1)} s after the load; ` +
-      `stored ${count} of ${system.accepted} accepted so far, the warm-up included (${system.sent} answered; each connection's ` +
+      `machine settled ${settled.toFixed(1)} s before; stored ${count} of ${system.accepted} accepted so far, the warm-up included (${system.sent} answered; each connection's ` +
       "last request, unanswered when the round ended, may be stored too)",
   );
   say(`round ${round}: CPU during the load and the drain${who}: ${formatCpu(cpu.stop(), wall)}`);

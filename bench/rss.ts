@@ -34,6 +34,21 @@ export function busyShare(before: { busy: number; total: number }, after: { busy
   return (after.busy - before.busy) / Math.max(1, after.total - before.total);
 }
 
+/**
+ * Waits until the machine is quiet: under `busy` of its cores' time over two half seconds running (background
+ * merges, flushes and collections left by the load before), or `timeoutMs` passed. The seconds it took.
+ */
+export async function settle(busy = 0.2, timeoutMs = 30_000): Promise<number> {
+  const started = performance.now();
+  let quiet = 0;
+  while (quiet < 2 && performance.now() - started < timeoutMs) {
+    const before = machineTicks();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    quiet = busyShare(before, machineTicks()) < busy ? quiet + 1 : 0;
+  }
+  return (performance.now() - started) / 1000;
+}
+
 /** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (clock ticks of 1/100 s). */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
