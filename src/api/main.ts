@@ -30,52 +30,68 @@ const stopWaiting = (signal: NodeJS.Signals) => {
   process.exit(0);
 };
 process.on("SIGTERM", stopWaiting).on("SIGINT", stopWaiting);
-const waiting = "; waiting for it, not listening on any port until then";
+
+/** How one watched file of the API is started, reported and described (the keys, the IP ranges). */
+interface WatchedStart<T, E extends Error> {
+  watch: (path: string, options: { onReload: (value: T) => void; onError: (error: E) => void }) => WatchedFile<T>;
+  refused: (error: unknown) => error is E;
+  /** The line while the file cannot be used: which file, why, and what to do. */
+  refusal: (error: E) => string;
+  /** What it holds, in the log lines ("keys", "IP ranges"), and the fields that say how much. */
+  what: string;
+  counts: (value: T) => Record<string, number>;
+}
+
+/**
+ * Waits until the file at `path` is usable (src/usable-file.ts), then watches it: each reload logged, a broken
+ * edit reported while the last good version stays.
+ */
+async function startWatched<T, E extends Error>(path: string, start: WatchedStart<T, E>): Promise<WatchedFile<T>> {
+  const watcher = await whenUsable(path, {
+    use: () =>
+      start.watch(path, {
+        onReload: (value) => log.info({ file: path, ...start.counts(value) }, `${start.what} reloaded`),
+        onError: (error) => log.error({ file: path }, `${error.message}; keeping the last good ${start.what}`),
+      }),
+    refused: start.refused,
+    onRefused: (error) => log.error(`${start.refusal(error)}; waiting for it, not listening on any port until then`),
+  });
+  log.info({ file: path, ...start.counts(watcher.current()) }, `${start.what} in force`);
+  return watcher;
+}
 
 // Keys first, and fail closed: with AUTH=required, no route is served until the keys file exists, is valid and has
 // an active key. Until then one line says which file and why, again only when that changes.
-async function startKeys(path: string): Promise<WatchedFile<Keyring>> {
-  const watcher = await whenUsable(path, {
-    use: () =>
-      watchKeys(path, {
-        onReload: (keyring) => log.info({ file: path, active: keyring.activeCount }, "keys reloaded"),
-        onError: (error) => log.error({ file: path }, `${error.message}; keeping the last good keys`),
-      }),
-    refused: (error) => error instanceof KeysFileError,
-    onRefused: (error) => {
-      const where =
-        error.problem === "not_found" ? ` (API_KEYS_FILE, resolved from working directory ${process.cwd()})` : "";
-      log.error(
-        `AUTH=required, but ${error.message}${where}: create a key with API_KEYS_FILE=${path} npm run keys -- ` +
-          `create --scope ingest --name NAME, or set AUTH=off to run without keys${waiting}`,
-      );
-    },
-  });
-  log.info({ file: path, active: watcher.current().activeCount }, "keys required on every keyed route");
-  return watcher;
-}
-const keys = config.AUTH === "off" ? undefined : await startKeys(config.API_KEYS_FILE);
+const keys: WatchedFile<Keyring> | undefined =
+  config.AUTH === "off"
+    ? undefined
+    : await startWatched(config.API_KEYS_FILE, {
+        watch: watchKeys,
+        refused: (error): error is KeysFileError => error instanceof KeysFileError,
+        refusal: (error) => {
+          const where =
+            error.problem === "not_found" ? ` (API_KEYS_FILE, resolved from working directory ${process.cwd()})` : "";
+          return (
+            `AUTH=required, but ${error.message}${where}: create a key with API_KEYS_FILE=${config.API_KEYS_FILE} ` +
+            "npm run keys -- create --scope ingest --name NAME, or set AUTH=off to run without keys"
+          );
+        },
+        what: "keys",
+        counts: (keyring) => ({ active: keyring.activeCount }),
+      });
 if (!keys) log.warn("AUTH=off: every route is open to anyone who reaches this API");
 
 // The operator's IP ranges, watched like the keys: a file that cannot be read at start is waited for; a broken edit
 // later keeps the last good ranges.
-async function startIpRanges(path: string): Promise<WatchedFile<IpRanges>> {
-  const watcher = await whenUsable(path, {
-    use: () =>
-      watchIpRanges(path, {
-        onReload: (ranges) => log.info({ file: path, ranges: ranges.listed }, "IP ranges reloaded"),
-        onError: (error) => log.error({ file: path }, `${error.message}; keeping the last good ranges`),
-      }),
-    refused: (error) => error instanceof IpRangesError,
-    onRefused: (error) =>
-      log.error(`IVT_IP_RANGES_FILE: ${error.message}: fix the file, or unset IVT_IP_RANGES_FILE${waiting}`),
-  });
-  log.info({ file: path, ranges: watcher.current().listed }, "IP ranges of invalid traffic");
-  return watcher;
-}
-const ipRanges =
+const ipRanges: WatchedFile<IpRanges> | undefined =
   serves.ingest && config.IVT_CLASSIFICATION === "on" && config.IVT_IP_RANGES_FILE
-    ? await startIpRanges(config.IVT_IP_RANGES_FILE)
+    ? await startWatched(config.IVT_IP_RANGES_FILE, {
+        watch: watchIpRanges,
+        refused: (error): error is IpRangesError => error instanceof IpRangesError,
+        refusal: (error) => `IVT_IP_RANGES_FILE: ${error.message}: fix the file, or unset IVT_IP_RANGES_FILE`,
+        what: "IP ranges",
+        counts: (ranges) => ({ ranges: ranges.listed }),
+      })
     : undefined;
 
 // From here a stop signal is serve's: it finishes what is in hand.
