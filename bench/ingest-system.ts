@@ -9,6 +9,7 @@ import { provision } from "../src/provision.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { freePort, spawnLogged, waitUntilReady } from "../stack/process.ts";
 import { benchAppEnv, startBenchEngines } from "./engines.ts";
+import { runInTree } from "./other-tree.ts";
 import { median } from "./percentile.ts";
 import { type Pm2System, startPm2Apps } from "./pm2-apps.ts";
 import { formatCpu, measureCpu } from "./processes.ts";
@@ -107,17 +108,12 @@ async function startSystem(root: string, index: number): Promise<System> {
   });
   if (root === repoRoot) await provision(loadConfig(env));
   else {
-    const provisioned = spawnLogged(
-      process.execPath,
-      [
-        "--input-type=module",
-        "-e",
-        'const { provision } = await import("./src/provision.ts"); const { loadConfig } = await import("./src/config.ts"); await provision(loadConfig(process.env));',
-      ],
-      { cwd: root, env, logFile: join(dataDir, "logs", `provision-${index}.log`) },
+    await runInTree(
+      root,
+      'const { provision } = await import("./src/provision.ts"); const { loadConfig } = await import("./src/config.ts"); await provision(loadConfig(process.env));',
+      env,
+      join(dataDir, "logs", `provision-${index}.log`),
     );
-    const code = await new Promise((resolve) => provisioned.child.once("exit", resolve));
-    if (code !== 0) throw new Error(`provisioning ${root} failed (log: ${provisioned.logFile})`);
   }
   const url = `http://127.0.0.1:${apiPort}`;
   const pm2 = await startPm2Apps(env, join(dataDir, `system-${index}`), `${url}/healthz`, root);

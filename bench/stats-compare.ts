@@ -9,19 +9,13 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { repoRoot } from "../stack/paths.ts";
 import { ecosystemApps } from "../stack/pm2-pids.ts";
 import { type EngineProcess, freePort, spawnLogged, waitUntilReady } from "../stack/process.ts";
+import { runInTree } from "./other-tree.ts";
 import { type Dataset, insertDay, loadedUntil, waitForMerges } from "./stats-data.ts";
 
 export interface ComparedApi {
   label: string;
   url: string;
   process: EngineProcess;
-}
-
-/** Runs `script` (an ES module's body) with Node in `root`, where its relative imports resolve to that tree's code. */
-async function runIn(root: string, script: string, env: NodeJS.ProcessEnv, logFile: string): Promise<void> {
-  const run = spawnLogged(process.execPath, ["--input-type=module", "-e", script], { cwd: root, env, logFile });
-  const code = await new Promise((resolve) => run.child.once("exit", resolve));
-  if (code !== 0) throw new Error(`${script} in ${root} exited ${code} (log: ${logFile})`);
 }
 
 /**
@@ -41,7 +35,7 @@ async function prepareSameRows(
   const copy: Dataset = { ...dataset, database };
   if ((await loadedUntil(admin, copy)) + 1 === until) return;
   await admin.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-  await runIn(
+  await runInTree(
     root,
     'const { provisionStorage } = await import("./src/provision.ts"); const { loadConfig } = await import("./src/config.ts"); await provisionStorage(loadConfig(process.env));',
     { ...process.env, CLICKHOUSE_URL: engineUrl, CLICKHOUSE_DATABASE: database, LOG_LEVEL: "warn" },
