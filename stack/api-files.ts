@@ -1,5 +1,5 @@
 import type { Config } from "../src/config.ts";
-import { IpRangesError } from "../src/traffic/ip-ranges.ts";
+import { IpRangesError, unusableRangesMessage } from "../src/traffic/ip-ranges.ts";
 import { loadIpRanges } from "../src/traffic/ip-ranges-watcher.ts";
 import { keysProblem, type LaunchAuth } from "./auth-mode.ts";
 
@@ -16,6 +16,6 @@ export function unusableFile(keys: LaunchAuth, config: Config): string | undefin
     return undefined;
   } catch (error) {
     if (!(error instanceof IpRangesError)) throw error;
-    return `IVT_IP_RANGES_FILE: ${error.message}: fix the file, or unset IVT_IP_RANGES_FILE`;
+    return unusableRangesMessage(error);
   }
 }

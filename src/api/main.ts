@@ -3,7 +3,7 @@ import type { Keyring } from "../auth/keyring.ts";
 import { KeysFileError } from "../auth/keys-file.ts";
 import { watchKeys } from "../auth/keys-watcher.ts";
 import { configOrExit } from "../config.ts";
-import { type IpRanges, IpRangesError } from "../traffic/ip-ranges.ts";
+import { type IpRanges, IpRangesError, unusableRangesMessage } from "../traffic/ip-ranges.ts";
 import { watchIpRanges } from "../traffic/ip-ranges-watcher.ts";
 import { whenUsable } from "../usable-file.ts";
 import type { WatchedFile } from "../watched-file.ts";
@@ -88,7 +88,7 @@ const ipRanges: WatchedFile<IpRanges> | undefined =
     ? await startWatched(config.IVT_IP_RANGES_FILE, {
         watch: watchIpRanges,
         refused: (error): error is IpRangesError => error instanceof IpRangesError,
-        refusal: (error) => `IVT_IP_RANGES_FILE: ${error.message}: fix the file, or unset IVT_IP_RANGES_FILE`,
+        refusal: unusableRangesMessage,
         what: "IP ranges",
         counts: (ranges) => ({ ranges: ranges.listed }),
       })

@@ -6,6 +6,11 @@ export class IpRangesError extends Error {
   override name = "IpRangesError";
 }
 
+/** What an operator is told of an IP ranges file the API cannot use at start, and how to fix it. */
+export function unusableRangesMessage(error: IpRangesError): string {
+  return `IVT_IP_RANGES_FILE: ${error.message}: fix the file, or unset IVT_IP_RANGES_FILE`;
+}
+
 /** Sorted, non-overlapping ranges of one address family, for binary search. */
 interface Ranges<T> {
   starts: T[];
