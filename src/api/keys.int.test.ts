@@ -91,6 +91,14 @@ async function startWaiting(keysFile: string, lines: number, env: Record<string,
   return { ...api, said, closed, send, serving };
 }
 
+/** The keys CLI creates an ingest key in `keysFile`: the waiting api serves within 5 s, 401 without the key, 202 with it. */
+async function servesOnceKeyed(api: Awaited<ReturnType<typeof startWaiting>>, keysFile: string) {
+  const key = runKeysCli(keysFile, "create", "--scope", "ingest", "--name", "site");
+  await api.serving();
+  expect(await api.send()).toBe(401);
+  expect(await api.send(key)).toBe(202);
+}
+
 /** POST /event to the API at `url`, with `key` or without one; its status. */
 const sender = (url: string) => (key?: string) =>
   fetch(`${url}/event`, {
@@ -125,10 +133,7 @@ describe("api process start: keys required unless AUTH=off", () => {
         `--scope ingest --name NAME, or set AUTH=off to run without keys${waitLine}`,
     ]);
 
-    const key = runKeysCli(absolute, "create", "--scope", "ingest", "--name", "site");
-    await api.serving();
-    expect(await api.send()).toBe(401);
-    expect(await api.send(key)).toBe(202);
+    await servesOnceKeyed(api, absolute);
     expect(errorLines(api.output())).toHaveLength(1);
   });
 
@@ -154,10 +159,7 @@ describe("api process start: keys required unless AUTH=off", () => {
       expect.stringMatching(`^AUTH=required, but keys file ${file}: every key in it is revoked: `),
     ]);
 
-    const key = runKeysCli(file, "create", "--scope", "ingest", "--name", "site");
-    await api.serving();
-    expect(await api.send()).toBe(401);
-    expect(await api.send(key)).toBe(202);
+    await servesOnceKeyed(api, file);
     expect(errorLines(api.output())).toHaveLength(3);
   });
 
